@@ -1,0 +1,1 @@
+"""mantra_jax.datasets."""
