@@ -43,3 +43,14 @@ def shared_data():
         return path
 
     return get
+
+
+def enable_x64():
+    """Context manager enabling float64 in JAX (``jax.enable_x64`` on new JAX, the experimental one before)."""
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64 as legacy  # JAX < 0.7
+
+    return legacy()

@@ -1,0 +1,237 @@
+"""Official-layout Keras HDF5 weight files <-> this project's variables.
+
+Layout (../shared/spec/ARCHITECTURE.md section 6): top-level groups ``Featex``, ``outlierTrans``, ``bnorm``,
+``glbStd``, ``cLSTM``, ``pred``, each with a ``weight_names`` attribute listing ``layer/var:0`` entries
+stored at ``group/layer/var:0``; layer names may carry a numeric suffix (``bnorm_1``). Weightless groups
+(``img_in``, ``nestedAvgFeatex``...) are ignored. The fixed SRM kernel (``b1c1/srm:0``) is optional and,
+when present, must equal ``mantra_jax.ops.srm.srm_kernel()``.
+
+Explicit name map (file -> variables):
+
+    Featex/b1c1/{regular_kernel, bayar_kernel}  -> params/Featex/b1c1/{...}
+    Featex/<layer>/{kernel, bias}               -> params/Featex/<layer>/{kernel, bias}
+    outlierTrans/kernel                         -> params/LADN/outlierTrans/kernel
+    glbStd/min_std                              -> params/LADN/glbStd/min_std
+    cLSTM/{kernel, recurrent_kernel, bias}      -> params/LADN/cLSTM/{...}
+    pred/{kernel, bias}                         -> params/LADN/pred/{...}
+    bnorm/{moving_mean, moving_variance}        -> batch_stats/LADN/bnorm/{...}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Any, Mapping
+
+import numpy as np
+
+from mantra_jax.ops.srm import srm_kernel
+
+
+class WeightFileError(ValueError):
+    """A weight file that does not match the official layout."""
+
+
+_LADN_GROUPS = ("outlierTrans", "glbStd", "cLSTM", "pred")
+_WEIGHTLESS_OK = True
+
+
+def _expected_shapes(plain: int, trunk, transform_features: int, windows_t: int | None) -> dict[str, tuple]:
+    """Expected 'group/layer/var' -> shape for a release model with ``plain`` first-layer filters."""
+    exp: dict[str, tuple] = {
+        "Featex/b1c1/regular_kernel": (5, 5, 3, plain),
+        "Featex/b1c1/bayar_kernel": (5, 5, 3, 3),
+    }
+    cin = plain + 12
+    for block, widths in enumerate(trunk, start=1):
+        for j, w in enumerate(widths, start=2 if block == 1 else 1):
+            exp[f"Featex/b{block}c{j}/kernel"] = (3, 3, cin, w)
+            exp[f"Featex/b{block}c{j}/bias"] = (w,)
+            cin = w
+    exp["Featex/transform/kernel"] = (3, 3, cin, transform_features)
+    exp["Featex/transform/bias"] = (transform_features,)
+    exp.update({
+        "outlierTrans/outlierTrans/kernel": (1, 1, transform_features, 64),
+        "bnorm/bnorm/moving_mean": (64,),
+        "bnorm/bnorm/moving_variance": (64,),
+        "glbStd/glbStd/min_std": (1, 1, 1, 64),
+        "cLSTM/cLSTM/kernel": (7, 7, 64, 32),
+        "cLSTM/cLSTM/recurrent_kernel": (7, 7, 8, 32),
+        "cLSTM/cLSTM/bias": (32,),
+        "pred/pred/kernel": (7, 7, 8, 1),
+        "pred/pred/bias": (1,),
+    })
+    return exp
+
+
+def _clean_layer(name: str) -> str:
+    return re.sub(r"_\d+$", "", name)
+
+
+def read_keras_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Reads every weight of an official-layout file as 'group/layer/var' -> float32 array.
+
+    Layer-name suffixes are stripped (``bnorm_1`` -> ``bnorm``); the group keeps its own name.
+    """
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as e:
+        raise WeightFileError(f"{path}: not a readable HDF5 weight file ({e})") from None
+    out: dict[str, np.ndarray] = {}
+    with f:
+        root = f["model_weights"] if "model_weights" in f else f
+        for group_name in root:
+            group = root[group_name]
+            names = group.attrs.get("weight_names", None)
+            if names is None:
+                continue
+            for raw in names:
+                raw = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if raw not in group:
+                    raise WeightFileError(f"{path}: {group_name} lists {raw} but has no such dataset")
+                layer, _, var = raw.rpartition("/")
+                key = f"{group_name}/{_clean_layer(layer.split('/')[-1])}/{var.split(':')[0]}"
+                if key in out:
+                    raise WeightFileError(f"{path}: duplicate dataset {key}")
+                out[key] = np.asarray(group[raw], dtype=np.float32)
+    return out
+
+
+def infer_plain_filters(weights: Mapping[str, np.ndarray], path: Any = "") -> int:
+    try:
+        k = weights["Featex/b1c1/regular_kernel"]
+    except KeyError:
+        raise WeightFileError(f"{path}: missing dataset Featex/b1c1/regular_kernel") from None
+    if k.ndim != 4 or k.shape[:3] != (5, 5, 3):
+        raise WeightFileError(f"{path}: Featex/b1c1/regular_kernel has shape {k.shape}, expected (5, 5, 3, F-12)")
+    return int(k.shape[3])
+
+
+def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, transform_features: int = 256,
+                         path: Any = "") -> dict[str, Any]:
+    """Checks names/shapes/values and maps a 'group/layer/var' dict to ``{"params", "batch_stats"}``."""
+    from mantra_jax.models.featex import RELEASE_TRUNK
+
+    trunk = RELEASE_TRUNK if trunk is None else trunk
+    plain = infer_plain_filters(weights, path)
+    expected = _expected_shapes(plain, trunk, transform_features, None)
+    weights = dict(weights)
+    srm = weights.pop("Featex/b1c1/srm", None)
+    if srm is not None:
+        if srm.shape != (5, 5, 3, 9) or not np.allclose(srm, srm_kernel(), atol=1e-6):
+            raise WeightFileError(f"{path}: Featex/b1c1/srm differs from the fixed SRM kernel")
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing:
+        raise WeightFileError(f"{path}: missing dataset(s) {', '.join(missing)}")
+    if extra:
+        raise WeightFileError(f"{path}: unexpected dataset(s) {', '.join(extra)}")
+    for key, shape in expected.items():
+        if weights[key].shape != shape:
+            raise WeightFileError(f"{path}: dataset {key} has shape {weights[key].shape}, expected {shape}")
+        if not np.all(np.isfinite(weights[key])):
+            raise WeightFileError(f"{path}: dataset {key} holds NaN or infinite values")
+
+    featex: dict[str, dict[str, np.ndarray]] = {}
+    ladn: dict[str, dict[str, np.ndarray]] = {}
+    stats: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in weights.items():
+        group, layer, var = key.split("/")
+        if group == "Featex":
+            featex.setdefault(layer, {})[var] = value
+        elif group == "bnorm":
+            stats.setdefault("bnorm", {})[var] = value
+        else:
+            ladn.setdefault(group, {})[var] = value
+    return {"params": {"Featex": featex, "LADN": ladn}, "batch_stats": {"LADN": stats}}
+
+
+def variables_to_weights(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`weights_to_variables` (without SRM): ``{"params", "batch_stats"}`` -> flat dict."""
+    out: dict[str, np.ndarray] = {}
+    for layer, vs in variables["params"]["Featex"].items():
+        for var, value in vs.items():
+            out[f"Featex/{layer}/{var}"] = np.asarray(value, np.float32)
+    for group, vs in variables["params"]["LADN"].items():
+        for var, value in vs.items():
+            out[f"{group}/{group}/{var}"] = np.asarray(value, np.float32)
+    for var, value in variables["batch_stats"]["LADN"]["bnorm"].items():
+        out[f"bnorm/bnorm/{var}"] = np.asarray(value, np.float32)
+    return out
+
+
+def save_keras_h5(path: str | os.PathLike, weights: Mapping[str, np.ndarray], include_srm: bool = False) -> None:
+    """Writes 'group/layer/var' arrays in the official layout, atomically."""
+    import h5py
+
+    groups: dict[str, list[tuple[str, np.ndarray]]] = {}
+    for key, value in weights.items():
+        group, layer, var = key.split("/")
+        groups.setdefault(group, []).append((f"{layer}/{var}:0", value))
+    if include_srm:
+        groups.setdefault("Featex", []).insert(1, ("b1c1/srm:0", srm_kernel()))
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".h5.tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["layer_names"] = np.array(list(groups), dtype=object)
+            f.attrs["backend"] = "jax"
+            for group, items in groups.items():
+                g = f.create_group(group)
+                g.attrs["weight_names"] = np.array([n for n, _ in items], dtype=object)
+                for name, value in items:
+                    g.create_dataset(name, data=np.asarray(value, np.float32))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def default_variant_for(plain_filters: int) -> str:
+    """The release variant a first-layer width implies: 4 -> ptrain4, 20 -> ptrain0."""
+    if plain_filters == 4:
+        return "ptrain4"
+    if plain_filters == 20:
+        return "ptrain0"
+    raise WeightFileError(f"first layer has {plain_filters} plain filters; releases have 4 or 20")
+
+
+def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | None = None,
+                       anomaly_feature="time_z", dtype=None):
+    """Loads an official-layout Keras HDF5 file.
+
+    Args:
+      path: the ``.h5`` file.
+      windows: window sizes of the anomaly feature; default: the variant's.
+      variant: release preset to use; default: inferred from the first-layer width (4 plain filters ->
+        ``ptrain4``; 20 -> ``ptrain0``, which has a tanh ``transform``; pass ``ptrain1`` for the linear one).
+      anomaly_feature: registry name or function (the weights fit ``time_z``'s 64 input channels).
+      dtype: computation dtype of the feature extractor (default float32).
+    Returns:
+      ``(model, variables)``: ``model.apply(variables, x)`` with x float32 (B, H, W, 3) in [-1, 1] returns the
+      dict of intermediates whose ``"pred"`` is the (B, H, W, 1) probability map (inference mode).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from mantra_jax.models.variants import get_variant, make_mantranet
+
+    weights = read_keras_h5(path)
+    plain = infer_plain_filters(weights, path)
+    v = get_variant(variant or default_variant_for(plain))
+    if v.plain_filters != plain:
+        raise WeightFileError(f"{path}: variant {v.name} has {v.plain_filters} plain filters, the file has {plain}")
+    variables = weights_to_variables(weights, trunk=v.trunk, transform_features=v.transform_features, path=path)
+    model = make_mantranet(v, windows=windows, anomaly_feature=anomaly_feature,
+                           dtype=jnp.float32 if dtype is None else dtype)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3), jnp.float32)))
+    want = jax.tree.map(lambda s: s.shape, shapes)
+    got = jax.tree.map(lambda a: a.shape, variables)
+    if want != got:
+        raise WeightFileError(f"{path}: weights do not fit a {v.name} model with feature {anomaly_feature!r}")
+    return model, jax.tree.map(jnp.asarray, variables)

@@ -1,0 +1,116 @@
+"""The local anomaly detection network (LADN) of the release.
+
+featex (B, H, W, 256) -> outlierTrans (1x1, no bias, unit-norm filters) -> bnorm (no offset/scale; moving
+statistics in eval mode, batch statistics in train mode) -> floored global sigma -> anomaly feature
+(default: time-axis absolute Z-scores over the windows then the global mean) -> ConvLSTM -> pred
+(7x7 conv, sigmoid). Runs in float32 whatever the feature extractor's dtype.
+
+Variables (names as in the release): params ``outlierTrans/kernel``, ``glbStd/min_std``,
+``cLSTM/{kernel, recurrent_kernel, bias}``, ``pred/{kernel, bias}``; batch_stats
+``bnorm/{moving_mean, moving_variance}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mantra_jax.ops import batchnorm
+from mantra_jax.ops.anomaly import AnomalyFeature, get_anomaly_feature
+from mantra_jax.ops.box import global_std
+from mantra_jax.ops.constraints import unit_norm_project
+from mantra_jax.ops.conv import conv2d, conv2d_same
+from mantra_jax.ops.convlstm import convlstm
+
+SIGMA_FLOOR = 1e-6
+
+
+def _unit_norm_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
+    return unit_norm_project(nn.initializers.glorot_uniform()(key, shape, dtype))
+
+
+def _lstm_bias_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
+    """Keras ``unit_forget_bias``: zeros with the forget gate (second quarter) at 1."""
+    f = shape[0] // 4
+    return jnp.zeros(shape, dtype).at[f:2 * f].set(1.0)
+
+
+def _recurrent_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
+    """Orthogonal over the flattened (k*k*F, 4F) matrix, as Keras does for recurrent kernels."""
+    flat = (shape[0] * shape[1] * shape[2], shape[3])
+    return nn.initializers.orthogonal()(key, flat, dtype).reshape(shape)
+
+
+class AnomalyDetector(nn.Module):
+    """LADN: (B, H, W, D) unit-norm features -> dict of named intermediates (see module docstring).
+
+    Returns keys ``outlier_trans``, ``bnorm``, ``sigma``, ``features`` (the anomaly feature, (B,T,H,W,C')),
+    any extra keys of the anomaly feature (``deviations`` for ``time_z``), ``clstm``, ``pred_logits`` and
+    ``pred`` (B, H, W, 1) probabilities.
+    """
+
+    windows: tuple[int, ...] = (7, 15, 31)
+    adapted_features: int = 64
+    lstm_features: int = 8
+    lstm_kernel: int = 7
+    pred_kernel: int = 7
+    anomaly_feature: str | AnomalyFeature = "time_z"
+    bn_momentum: float = 0.99
+    bn_epsilon: float = 1e-3
+    min_std_init: float = 1e-5
+
+    @nn.compact
+    def __call__(self, featex: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+        if featex.ndim != 4:
+            raise ValueError(f"LADN expects features of shape (B, H, W, D), got {featex.shape}")
+        featex = featex.astype(jnp.float32)
+        c = self.adapted_features
+        out: dict[str, jnp.ndarray] = {}
+
+        w_out = self.param("outlierTrans", lambda k: {"kernel": _unit_norm_init(k, (1, 1, featex.shape[-1], c))})
+        x = conv2d(featex, w_out["kernel"])
+        out["outlier_trans"] = x
+
+        mean_v = self.variable("batch_stats", "bnorm", lambda: {
+            "moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.ones((c,), jnp.float32)})
+        if train:
+            mean, var = batchnorm.batch_moments(x)
+            if not self.is_initializing():
+                mean_v.value = {
+                    "moving_mean": batchnorm.ema_update(mean_v.value["moving_mean"], mean, self.bn_momentum),
+                    "moving_variance": batchnorm.ema_update(mean_v.value["moving_variance"], var, self.bn_momentum),
+                }
+        else:
+            mean, var = mean_v.value["moving_mean"], mean_v.value["moving_variance"]
+        x = batchnorm.normalize(x, mean, var, self.bn_epsilon)
+        out["bnorm"] = x
+
+        min_std = self.param("glbStd", lambda k: {"min_std": jnp.full((1, 1, 1, c), self.min_std_init)})["min_std"]
+        sigma = jnp.maximum(global_std(x), SIGMA_FLOOR + min_std)
+        out["sigma"] = sigma
+
+        feats = dict(get_anomaly_feature(self.anomaly_feature)(x, sigma, self.windows))
+        if "features" not in feats or feats["features"].ndim != 5:
+            raise ValueError("an anomaly feature must return a dict with 'features' of shape (B, T, H, W, C)")
+        out.update(feats)
+
+        k, f = self.lstm_kernel, self.lstm_features
+        cin = feats["features"].shape[-1]
+        lstm = self.param("cLSTM", lambda key: {
+            "kernel": nn.initializers.glorot_uniform()(jax.random.fold_in(key, 0), (k, k, cin, 4 * f)),
+            "recurrent_kernel": _recurrent_init(jax.random.fold_in(key, 1), (k, k, f, 4 * f)),
+            "bias": _lstm_bias_init(key, (4 * f,)),
+        })
+        h = convlstm(feats["features"], lstm["kernel"], lstm["recurrent_kernel"], lstm["bias"])
+        out["clstm"] = h
+
+        p = self.pred_kernel
+        pred = self.param("pred", lambda key: {
+            "kernel": nn.initializers.glorot_uniform()(key, (p, p, f, 1)), "bias": jnp.zeros((1,))})
+        logits = conv2d_same(h, pred["kernel"], pred["bias"])
+        out["pred_logits"] = logits
+        out["pred"] = jax.nn.sigmoid(logits)
+        return out

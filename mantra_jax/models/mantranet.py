@@ -1,0 +1,94 @@
+"""The whole ManTra-Net and the IMC pre-training classifier.
+
+``ManTraNet.__call__(x, train=False)`` maps (B, H, W, 3) float images in [-1, 1] to a dict of named
+intermediates. Mapping to the release's layer names (and the reference files' keys):
+
+| key             | release name      | shape               |
+|-----------------|-------------------|---------------------|
+| ``featex``      | Featex            | (B, H, W, 256)      |
+| ``outlier_trans``| outlierTrans     | (B, H, W, 64)       |
+| ``bnorm``       | bnorm             | (B, H, W, 64)       |
+| ``sigma``       | glbStd            | (B, 1, 1, 64)       |
+| ``deviations``  | nestedAvgFeatex   | (B, T, H, W, 64)    |
+| ``features``    | divStd            | (B, T, H, W, 64)    |
+| ``clstm``       | cLSTM             | (B, H, W, 8)        |
+| ``pred_logits`` | (pre-sigmoid pred)| (B, H, W, 1)        |
+| ``pred``        | pred              | (B, H, W, 1)        |
+
+Variables: ``params = {"Featex": ..., "LADN": ...}``, ``batch_stats = {"LADN": {"bnorm": ...}}``.
+Per-layer trunk activations (after ReLU) are sown as ``<layer>_act`` into the ``intermediates`` collection:
+``out, state = model.apply(v, x, mutable=["intermediates"])``, then
+``state["intermediates"]["Featex"]["b3c2_act"][0]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mantra_jax.models.featex import RELEASE_TRUNK, FeatureExtractor
+from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.ops.anomaly import AnomalyFeature
+from mantra_jax.ops.conv import conv2d_symmetric
+
+REFERENCE_NAMES = {
+    "featex": "Featex", "outlier_trans": "outlierTrans", "bnorm": "bnorm", "sigma": "glbStd",
+    "deviations": "nestedAvgFeatex", "features": "divStd", "clstm": "cLSTM", "pred": "pred",
+}
+
+
+def _check_images(x: jnp.ndarray) -> None:
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected images of shape (B, H, W, 3), got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"expected float images in [-1, 1] (see mantra_jax.preprocess), got dtype {x.dtype}")
+
+
+class ManTraNet(nn.Module):
+    """Feature extractor + local anomaly detection network. See the module docstring for outputs."""
+
+    plain_filters: int = 4
+    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
+    transform_features: int = 256
+    transform_activation: str = "none"
+    windows: tuple[int, ...] = (7, 15, 31)
+    anomaly_feature: str | AnomalyFeature = "time_z"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+        _check_images(x)
+        featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
+                                  self.transform_activation, self.dtype, name="Featex")(x)
+        out = {"featex": featex}
+        out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
+                                   name="LADN")(featex, train=train))
+        return out
+
+
+class IMCClassifier(nn.Module):
+    """Feature extractor + decision block for IMC pre-training: 3x3 conv to classes, global average pool.
+
+    Returns ``featex`` (B, H, W, D), ``logits_map`` (B, H, W, N) and ``logits`` (B, N).
+    Variables: ``params = {"Featex": ..., "IMCHead": {"kernel", "bias"}}``.
+    """
+
+    num_classes: int = 385
+    plain_filters: int = 4
+    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
+    transform_features: int = 256
+    transform_activation: str = "none"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+        _check_images(x)
+        featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
+                                  self.transform_activation, self.dtype, name="Featex")(x)
+        head = self.param("IMCHead", lambda k: {
+            "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
+            "bias": jnp.zeros((self.num_classes,))})
+        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"])
+        return {"featex": featex, "logits_map": logits_map, "logits": jnp.mean(logits_map, axis=(1, 2))}

@@ -1,0 +1,81 @@
+"""Convolutions of the release: symmetric-padded VALID convolutions for the feature extractor and zero
+'same' convolutions for the ConvLSTM and the prediction layer. Layout NHWC / HWIO, stride 1.
+
+Symmetric padding repeats the edge sample (numpy ``mode='symmetric'``: ``[b a | a b c | c b]``), not
+``'reflect'``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def _check(x: jnp.ndarray, kernel: jnp.ndarray) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"expected x of shape (B, H, W, C), got {x.shape}")
+    if kernel.ndim != 4 or kernel.shape[2] != x.shape[-1]:
+        raise ValueError(f"kernel {kernel.shape} does not fit input {x.shape} (HWIO, I = C)")
+    if kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
+        raise ValueError(f"kernel must have odd spatial size, got {kernel.shape[:2]}")
+
+
+def symmetric_pad(x: jnp.ndarray, pad_h: int, pad_w: int) -> jnp.ndarray:
+    """Pads (B, H, W, C) by ``pad_h`` rows and ``pad_w`` columns on each side, edge sample repeated.
+
+    Unlike ``jnp.pad(mode='symmetric')`` this works for pads larger than the image (the mirror repeats).
+    """
+    if pad_h == 0 and pad_w == 0:
+        return x
+    if pad_h <= x.shape[1] and pad_w <= x.shape[2]:
+        return jnp.pad(x, ((0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode="symmetric")
+    return x[:, _symmetric_index(x.shape[1], pad_h)][:, :, _symmetric_index(x.shape[2], pad_w)]
+
+
+def _symmetric_index(n: int, pad: int) -> np.ndarray:
+    """Indices of a symmetric (edge-repeating) extension of range(n) by ``pad`` on each side."""
+    idx = np.arange(-pad, n + pad)
+    period = 2 * n
+    idx = np.mod(idx, period)
+    return np.where(idx < n, idx, period - 1 - idx)
+
+
+def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, padding: str = "VALID",
+           precision: lax.Precision | None = None) -> jnp.ndarray:
+    """Plain stride-1 convolution, NHWC x HWIO -> NHWC."""
+    _check(x, kernel)
+    return lax.conv_general_dilated(
+        x, kernel.astype(x.dtype), window_strides=(1, 1), padding=padding,
+        dimension_numbers=_DIMS, precision=precision)
+
+
+def conv2d_symmetric(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | None = None,
+                     precision: lax.Precision | None = None) -> jnp.ndarray:
+    """Feature-extractor convolution: pad k//2 symmetrically, then VALID. (B,H,W,I) -> (B,H,W,O)."""
+    _check(x, kernel)
+    kh, kw = kernel.shape[:2]
+    y = conv2d(symmetric_pad(x, kh // 2, kw // 2), kernel, "VALID", precision)
+    if bias is not None:
+        y = y + bias.astype(y.dtype)
+    return y
+
+
+def conv2d_same(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | None = None,
+                precision: lax.Precision | None = None) -> jnp.ndarray:
+    """Zero-padded 'same' convolution (Keras ``padding='same'``). (B,H,W,I) -> (B,H,W,O)."""
+    y = conv2d(x, kernel, "SAME", precision)
+    if bias is not None:
+        y = y + bias.astype(y.dtype)
+    return y
+
+
+def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndarray:
+    """``x * rsqrt(max(sum(x^2), eps))`` along ``axis`` (Keras ``K.l2_normalize``)."""
+    sq = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
+    return x * lax.rsqrt(jnp.maximum(sq, eps))
+
+
+__all__ = ["symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_same", "l2_normalize"]

@@ -1,0 +1,148 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mantra_jax.models.variants import make_imc_classifier, make_mantranet
+
+KEY = jax.random.key(0)
+
+
+def _x(shape=(2, 16, 20, 3), seed=0):
+    return jnp.asarray(np.random.default_rng(seed).uniform(-1, 1, shape), jnp.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = make_mantranet("tiny")
+    return model, model.init(KEY, _x())
+
+
+def test_ptrain4_has_3805078_parameters_with_128_moving_statistics():
+    model = make_mantranet("ptrain4")
+    shapes = jax.eval_shape(lambda: model.init(KEY, jnp.zeros((1, 8, 8, 3))))
+    count = lambda tree: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(tree))  # noqa: E731
+    assert count(shapes) == 3_805_078
+    assert count(shapes["batch_stats"]) == 128
+    assert count(shapes["params"]["Featex"]) == 3_675_181
+
+
+def test_ptrain0_first_layer_has_20_plain_filters_and_5_steps():
+    model = make_mantranet("ptrain0")
+    shapes = jax.eval_shape(lambda: model.init(KEY, jnp.zeros((1, 8, 8, 3))))
+    assert shapes["params"]["Featex"]["b1c1"]["regular_kernel"].shape == (5, 5, 3, 20)
+    out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((1, 8, 8, 3))), shapes)
+    assert out["features"].shape == (1, 5, 8, 8, 64)
+
+
+def test_outputs_are_named_intermediates_with_documented_shapes(tiny):
+    model, v = tiny
+    out = model.apply(v, _x())
+    chex.assert_shape(out["featex"], (2, 16, 20, 64))
+    chex.assert_shape([out["outlier_trans"], out["bnorm"]], (2, 16, 20, 64))
+    chex.assert_shape(out["sigma"], (2, 1, 1, 64))
+    chex.assert_shape([out["deviations"], out["features"]], (2, 4, 16, 20, 64))
+    chex.assert_shape(out["clstm"], (2, 16, 20, 8))
+    chex.assert_shape([out["pred"], out["pred_logits"]], (2, 16, 20, 1))
+    chex.assert_trees_all_close(out["pred"], jax.nn.sigmoid(out["pred_logits"]))
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(out["featex"]), axis=-1), 1.0, atol=1e-5)
+
+
+def test_eval_mode_normalises_with_moving_statistics(tiny):
+    model, v = tiny
+    rng = np.random.default_rng(1)
+    stats = {"moving_mean": jnp.asarray(rng.normal(size=64), jnp.float32),
+             "moving_variance": jnp.asarray(rng.uniform(0.5, 2, 64), jnp.float32)}
+    v2 = {**v, "batch_stats": {"LADN": {"bnorm": stats}}}
+    out = model.apply(v2, _x())
+    ref = (np.asarray(out["outlier_trans"], np.float64) - stats["moving_mean"]) / np.sqrt(
+        np.asarray(stats["moving_variance"], np.float64) + 1e-3)
+    chex.assert_trees_all_close(out["bnorm"], ref, atol=1e-5)
+
+
+def test_train_mode_uses_batch_statistics_and_updates_moving_ones(tiny):
+    model, v = tiny
+    out, new = model.apply(v, _x(), train=True, mutable=["batch_stats"])
+    t = np.asarray(out["outlier_trans"], np.float64)
+    mean, var = t.mean(axis=(0, 1, 2)), t.var(axis=(0, 1, 2))
+    chex.assert_trees_all_close(out["bnorm"], (t - mean) / np.sqrt(var + 1e-3), atol=1e-5)
+    got = new["batch_stats"]["LADN"]["bnorm"]
+    chex.assert_trees_all_close(got["moving_mean"], 0.01 * mean, atol=1e-6)
+    chex.assert_trees_all_close(got["moving_variance"], 0.99 + 0.01 * var, atol=1e-6)
+
+
+def test_sigma_is_floored_by_learnable_min_std(tiny):
+    model, v = tiny
+    params = jax.tree.map(lambda a: a, v["params"])
+    params["LADN"]["glbStd"]["min_std"] = jnp.full((1, 1, 1, 64), 50.0)
+    out = model.apply({**v, "params": params}, _x())
+    chex.assert_trees_all_close(out["sigma"], jnp.full((2, 1, 1, 64), 50.0 + 1e-6))
+
+
+@pytest.mark.parametrize("feature", ["df", "zf", "fac"])
+def test_anomaly_feature_can_be_swapped_by_name(feature):
+    model = make_mantranet("tiny", anomaly_feature=feature, windows=(7, 15))
+    v = model.init(KEY, _x((1, 12, 12, 3)))
+    out = model.apply(v, _x((1, 12, 12, 3)))
+    chex.assert_shape(out["pred"], (1, 12, 12, 1))
+    assert out["features"].shape[1] == 1
+
+
+def test_anomaly_feature_can_be_any_function():
+    def squared_z(x, sigma, windows):
+        return {"features": jnp.square((x - x.mean(axis=(1, 2), keepdims=True)) / sigma)[:, None]}
+
+    model = make_mantranet("tiny", anomaly_feature=squared_z)
+    v = model.init(KEY, _x((1, 12, 12, 3)))
+    out = model.apply(v, _x((1, 12, 12, 3)))
+    assert np.all(np.asarray(out["features"]) >= 0)
+    chex.assert_shape(out["pred"], (1, 12, 12, 1))
+
+
+def test_whole_model_gradient_is_finite_at_tiny_size():
+    model = make_mantranet("ptrain4")
+    x = _x((1, 8, 8, 3))
+    v = model.init(KEY, x)
+
+    def loss(params):
+        out, _ = model.apply({**v, "params": params}, x, train=True, mutable=["batch_stats"])
+        return jnp.mean(out["pred"])
+
+    grads = jax.grad(loss)(v["params"])
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+    assert float(jnp.abs(grads["Featex"]["b1c1"]["bayar_kernel"]).sum()) > 0
+
+
+def test_trunk_activations_are_tappable_through_sow(tiny):
+    model, v = tiny
+    _, state = model.apply(v, _x(), mutable=["intermediates"])
+    inter = state["intermediates"]["Featex"]
+    assert {"b1c1_act", "b1c2_act", "b5c2_act"} <= set(inter)
+    chex.assert_shape(inter["b1c1_act"][0], (2, 16, 20, 16))
+
+
+def test_bf16_compute_stays_close_to_float32(tiny):
+    _, v = tiny
+    x = _x()
+    p32 = make_mantranet("tiny").apply(v, x)["pred"]
+    p16 = make_mantranet("tiny", dtype=jnp.bfloat16).apply(v, x)["pred"]
+    assert p16.dtype == jnp.float32
+    assert float(jnp.abs(p32 - p16).max()) < 0.05
+
+
+def test_model_rejects_bad_inputs(tiny):
+    model, v = tiny
+    with pytest.raises(ValueError, match=r"\(B, H, W, 3\)"):
+        model.apply(v, jnp.zeros((1, 8, 8, 4)))
+    with pytest.raises(ValueError, match="float"):
+        model.apply(v, jnp.zeros((1, 8, 8, 3), jnp.uint8))
+
+
+def test_imc_classifier_pools_logits_over_space():
+    model = make_imc_classifier("tiny", num_classes=7)
+    v = model.init(KEY, _x((2, 12, 12, 3)))
+    out = model.apply(v, _x((2, 12, 12, 3)))
+    chex.assert_shape(out["logits_map"], (2, 12, 12, 7))
+    chex.assert_trees_all_close(out["logits"], out["logits_map"].mean(axis=(1, 2)), atol=1e-6)
+    assert set(v["params"]) == {"Featex", "IMCHead"}
