@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from mantra_jax.ops import batchnorm
 from mantra_jax.ops.anomaly import AnomalyFeature, get_anomaly_feature
-from mantra_jax.ops.box import global_std
+from mantra_jax.ops.box import global_mean, global_std
 from mantra_jax.ops.constraints import unit_norm_project
 from mantra_jax.ops.conv import conv2d, conv2d_same
 from mantra_jax.ops.convlstm import convlstm
@@ -63,7 +63,11 @@ class AnomalyDetector(nn.Module):
     min_std_init: float = 1e-5
 
     @nn.compact
-    def __call__(self, featex: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+    def __call__(self, featex: jnp.ndarray, train: bool = False,
+                 global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
+        """Args: featex (B, H, W, D); train: batch statistics in bnorm; global_stats: optional (mean, std) of
+        the bnorm output over the whole image, each (B, 1, 1, C), used instead of this input's own (exact
+        tiled inference supplies them)."""
         if featex.ndim != 4:
             raise ValueError(f"LADN expects features of shape (B, H, W, D), got {featex.shape}")
         featex = featex.astype(jnp.float32)
@@ -89,10 +93,14 @@ class AnomalyDetector(nn.Module):
         out["bnorm"] = x
 
         min_std = self.param("glbStd", lambda k: {"min_std": jnp.full((1, 1, 1, c), self.min_std_init)})["min_std"]
-        sigma = jnp.maximum(global_std(x), SIGMA_FLOOR + min_std)
+        if global_stats is None:
+            mu, std = global_mean(x), global_std(x)
+        else:
+            mu, std = (jnp.asarray(s, jnp.float32) for s in global_stats)
+        sigma = jnp.maximum(std, SIGMA_FLOOR + min_std)
         out["sigma"] = sigma
 
-        feats = dict(get_anomaly_feature(self.anomaly_feature)(x, sigma, self.windows))
+        feats = dict(get_anomaly_feature(self.anomaly_feature)(x, mu, sigma, self.windows))
         if "features" not in feats or feats["features"].ndim != 5:
             raise ValueError("an anomaly feature must return a dict with 'features' of shape (B, T, H, W, C)")
         out.update(feats)

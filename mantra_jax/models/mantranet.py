@@ -58,13 +58,15 @@ class ManTraNet(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+    def __call__(self, x: jnp.ndarray, train: bool = False,
+                 global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
+        """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``."""
         _check_images(x)
         featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
                                   self.transform_activation, self.dtype, name="Featex")(x)
         out = {"featex": featex}
         out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
-                                   name="LADN")(featex, train=train))
+                                   name="LADN")(featex, train=train, global_stats=global_stats))
         return out
 
 

@@ -1,8 +1,10 @@
 """Local-anomaly features: pure functions with one signature, selectable by name or passed in.
 
-Every feature has the signature ``fn(x, sigma, windows) -> dict`` where
+Every feature has the signature ``fn(x, mean, sigma, windows) -> dict`` where
 
 * ``x``: (B, H, W, C) the batch-normalised adapted features (the release's ``bnorm`` output),
+* ``mean``: (B, 1, 1, C) the global mean of ``x`` over H, W (passed in, so that tiled inference can supply
+  whole-image statistics for a tile),
 * ``sigma``: (B, 1, 1, C) the floored global standard deviation (the release's ``glbStd``),
 * ``windows``: the odd window sizes, e.g. (7, 15, 31),
 
@@ -28,45 +30,53 @@ import jax.numpy as jnp
 
 from mantra_jax.ops.box import global_mean, window_mean
 
-AnomalyFeature = Callable[[jnp.ndarray, jnp.ndarray, Sequence[int]], Mapping[str, jnp.ndarray]]
+AnomalyFeature = Callable[[jnp.ndarray, jnp.ndarray, jnp.ndarray, Sequence[int]], Mapping[str, jnp.ndarray]]
 
 
-def _check(x: jnp.ndarray, sigma: jnp.ndarray) -> None:
+def _check(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray) -> None:
     if x.ndim != 4:
         raise ValueError(f"anomaly features expect x of shape (B, H, W, C), got {x.shape}")
-    if sigma.shape != (x.shape[0], 1, 1, x.shape[-1]) and sigma.shape != (1, 1, 1, x.shape[-1]):
-        raise ValueError(f"sigma must be (B, 1, 1, C) for x {x.shape}, got {sigma.shape}")
+    for name, v in (("mean", mean), ("sigma", sigma)):
+        if v.shape != (x.shape[0], 1, 1, x.shape[-1]) and v.shape != (1, 1, 1, x.shape[-1]):
+            raise ValueError(f"{name} must be (B, 1, 1, C) for x {x.shape}, got {v.shape}")
 
 
-def deviations(x: jnp.ndarray, windows: Sequence[int]) -> jnp.ndarray:
-    """``mean_t - x`` for every window and then the global mean; (B, H, W, C) -> (B, T, H, W, C)."""
+def deviations(x: jnp.ndarray, windows: Sequence[int], mean: jnp.ndarray | None = None) -> jnp.ndarray:
+    """``mean_t - x`` for every window and then the global mean; (B, H, W, C) -> (B, T, H, W, C).
+
+    ``mean`` (B, 1, 1, C) is the global mean; computed from ``x`` when omitted.
+    """
     means = [window_mean(x, int(n)) for n in windows]
-    means.append(jnp.broadcast_to(global_mean(x), x.shape))
+    means.append(jnp.broadcast_to(global_mean(x) if mean is None else mean, x.shape))
     return jnp.stack(means, axis=1) - x[:, None]
 
 
-def time_z(x: jnp.ndarray, sigma: jnp.ndarray, windows: Sequence[int]) -> dict[str, jnp.ndarray]:
+def time_z(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
+           windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """The release's feature: absolute Z-scores per window and global, on a time axis."""
-    _check(x, sigma)
-    dev = deviations(x, windows)
+    _check(x, mean, sigma)
+    dev = deviations(x, windows, mean)
     return {"deviations": dev, "features": jnp.abs(dev / sigma[:, None])}
 
 
-def df(x: jnp.ndarray, sigma: jnp.ndarray, windows: Sequence[int]) -> dict[str, jnp.ndarray]:
+def df(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
+       windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """Raw difference to the global mean (paper Eq. 2), one time step."""
-    _check(x, sigma)
-    return {"features": (x - global_mean(x))[:, None]}
+    _check(x, mean, sigma)
+    return {"features": (x - mean)[:, None]}
 
 
-def zf(x: jnp.ndarray, sigma: jnp.ndarray, windows: Sequence[int]) -> dict[str, jnp.ndarray]:
+def zf(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
+       windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """The global Z-score (paper Eq. 3, signed), one time step."""
-    _check(x, sigma)
-    return {"features": ((x - global_mean(x)) / sigma)[:, None]}
+    _check(x, mean, sigma)
+    return {"features": ((x - mean) / sigma)[:, None]}
 
 
-def fac(x: jnp.ndarray, sigma: jnp.ndarray, windows: Sequence[int]) -> dict[str, jnp.ndarray]:
+def fac(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
+        windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """Windowed and global absolute Z-scores concatenated along channels, one time step."""
-    out = time_z(x, sigma, windows)
+    out = time_z(x, mean, sigma, windows)
     z = out["features"]  # (B, T, H, W, C)
     b, t, h, w, c = z.shape
     cat = jnp.moveaxis(z, 1, 3).reshape(b, h, w, t * c)

@@ -90,8 +90,8 @@ def test_anomaly_feature_can_be_swapped_by_name(feature):
 
 
 def test_anomaly_feature_can_be_any_function():
-    def squared_z(x, sigma, windows):
-        return {"features": jnp.square((x - x.mean(axis=(1, 2), keepdims=True)) / sigma)[:, None]}
+    def squared_z(x, mean, sigma, windows):
+        return {"features": jnp.square((x - mean) / sigma)[:, None]}
 
     model = make_mantranet("tiny", anomaly_feature=squared_z)
     v = model.init(KEY, _x((1, 12, 12, 3)))
@@ -146,3 +146,15 @@ def test_imc_classifier_pools_logits_over_space():
     chex.assert_shape(out["logits_map"], (2, 12, 12, 7))
     chex.assert_trees_all_close(out["logits"], out["logits_map"].mean(axis=(1, 2)), atol=1e-6)
     assert set(v["params"]) == {"Featex", "IMCHead"}
+
+
+def test_supplied_global_stats_replace_the_inputs_own(tiny):
+    model, v = tiny
+    x = _x((1, 12, 14, 3))
+    out = model.apply(v, x)
+    bn = np.asarray(out["bnorm"], np.float64)
+    same = model.apply(v, x, global_stats=(bn.mean(axis=(1, 2), keepdims=True), bn.std(axis=(1, 2), keepdims=True)))
+    chex.assert_trees_all_close(same["pred"], out["pred"], atol=1e-5)
+    other = model.apply(v, x, global_stats=(jnp.zeros((1, 1, 1, 64)), jnp.full((1, 1, 1, 64), 3.0)))
+    chex.assert_trees_all_close(other["sigma"], jnp.full((1, 1, 1, 64), 3.0))
+    assert float(jnp.abs(other["pred"] - out["pred"]).max()) > 1e-4

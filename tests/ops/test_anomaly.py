@@ -18,6 +18,10 @@ def _inputs(seed=0, shape=(2, 9, 11, 4)):
     return x, sigma
 
 
+def _mean(x):
+    return jnp.asarray(x.mean(axis=(1, 2), keepdims=True), jnp.float32 if x.dtype == np.float32 else None)
+
+
 def _dev_ref(x):
     means = [window_mean_ref(x, n) for n in WINDOWS] + [np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape)]
     return np.stack(means, 1) - x[:, None]
@@ -25,7 +29,7 @@ def _dev_ref(x):
 
 def test_time_z_matches_float64_reference():
     x, sigma = _inputs()
-    out = time_z(jnp.asarray(x, jnp.float32), jnp.asarray(sigma, jnp.float32), WINDOWS)
+    out = time_z(jnp.asarray(x, jnp.float32), _mean(x.astype(np.float32)), jnp.asarray(sigma, jnp.float32), WINDOWS)
     dev = _dev_ref(x)
     chex.assert_shape(out["features"], (2, 3, 9, 11, 4))
     chex.assert_trees_all_close(out["deviations"], dev, atol=1e-5)
@@ -36,22 +40,25 @@ def test_df_and_zf_match_paper_equations():
     x, sigma = _inputs(1)
     d = x - x.mean(axis=(1, 2), keepdims=True)
     xs, ss = jnp.asarray(x, jnp.float32), jnp.asarray(sigma, jnp.float32)
-    chex.assert_trees_all_close(ANOMALY_FEATURES["df"](xs, ss, WINDOWS)["features"], d[:, None], atol=1e-5)
-    chex.assert_trees_all_close(ANOMALY_FEATURES["zf"](xs, ss, WINDOWS)["features"], (d / sigma)[:, None], atol=1e-5)
+    ms = _mean(x.astype(np.float32))
+    chex.assert_trees_all_close(ANOMALY_FEATURES["df"](xs, ms, ss, WINDOWS)["features"], d[:, None], atol=1e-5)
+    chex.assert_trees_all_close(ANOMALY_FEATURES["zf"](xs, ms, ss, WINDOWS)["features"], (d / sigma)[:, None],
+                                atol=1e-5)
 
 
 def test_fac_concatenates_time_steps_along_channels():
     x, sigma = _inputs(2)
     z = np.abs(_dev_ref(x) / sigma[:, None])
     ref = np.concatenate([z[:, t] for t in range(z.shape[1])], axis=-1)[:, None]
-    got = ANOMALY_FEATURES["fac"](jnp.asarray(x, jnp.float32), jnp.asarray(sigma, jnp.float32), WINDOWS)["features"]
+    got = ANOMALY_FEATURES["fac"](jnp.asarray(x, jnp.float32), _mean(x.astype(np.float32)),
+                                 jnp.asarray(sigma, jnp.float32), WINDOWS)["features"]
     chex.assert_shape(got, (2, 1, 9, 11, 12))
     chex.assert_trees_all_close(got, ref, atol=1e-5)
 
 
 def test_registry_resolves_names_and_passes_functions_through():
     assert get_anomaly_feature("time_z") is time_z
-    fn = lambda x, s, w: {"features": x[:, None]}  # noqa: E731
+    fn = lambda x, m, s, w: {"features": x[:, None]}  # noqa: E731
     assert get_anomaly_feature(fn) is fn
     with pytest.raises(ValueError, match="unknown anomaly feature"):
         get_anomaly_feature("nope")
@@ -59,7 +66,7 @@ def test_registry_resolves_names_and_passes_functions_through():
 
 def test_features_reject_bad_sigma_shape():
     with pytest.raises(ValueError, match="sigma"):
-        time_z(jnp.zeros((1, 4, 4, 3)), jnp.ones((1, 1, 1, 2)), WINDOWS)
+        time_z(jnp.zeros((1, 4, 4, 3)), jnp.zeros((1, 1, 1, 3)), jnp.ones((1, 1, 1, 2)), WINDOWS)
 
 
 @pytest.mark.parametrize("name", sorted(ANOMALY_FEATURES))
@@ -68,5 +75,6 @@ def test_feature_gradients_match_finite_differences(name):
         x, sigma = _inputs(3, (1, 5, 6, 2))
         fn = ANOMALY_FEATURES[name]
         # Keep |.| away from its kink: shift so deviations are not zero-crossing at the test point.
-        check_grads(lambda a, s: fn(a, s, (3,))["features"], (jnp.asarray(x), jnp.asarray(sigma)), order=1,
+        check_grads(lambda a, s: fn(a, a.mean(axis=(1, 2), keepdims=True), s, (3,))["features"],
+                    (jnp.asarray(x), jnp.asarray(sigma)), order=1,
                     modes=("rev",), atol=1e-5, rtol=1e-5)
