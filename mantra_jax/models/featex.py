@@ -31,13 +31,15 @@ class SymConv(nn.Module):
     features: int
     kernel_size: int = 3
     dtype: Any = jnp.float32
+    kernel_grad: str = "xla"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         k = self.kernel_size
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        return conv2d_symmetric(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype))
+        return conv2d_symmetric(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype),
+                                kernel_grad=self.kernel_grad)
 
 
 class CombinedFirstLayer(nn.Module):
@@ -67,6 +69,8 @@ class FeatureExtractor(nn.Module):
       transform_features: width of the final ``transform`` convolution.
       transform_activation: "none" or "tanh" (Ptrain0).
       dtype: computation dtype of the convolutions (parameters stay float32; the output is float32).
+      kernel_grad: how trunk kernel gradients are computed: "auto" (per-tap matmuls on CPU where faster),
+        "xla" or "matmul"; see ``mantra_jax.ops.conv.conv2d_symmetric``. The forward pass is identical.
     """
 
     plain_filters: int = 4
@@ -74,6 +78,7 @@ class FeatureExtractor(nn.Module):
     transform_features: int = 256
     transform_activation: str = "none"
     dtype: Any = jnp.float32
+    kernel_grad: str = "xla"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -87,9 +92,9 @@ class FeatureExtractor(nn.Module):
             first = 2 if block == 1 else 1
             for j, width in enumerate(widths, start=first):
                 name = f"b{block}c{j}"
-                y = nn.relu(SymConv(width, 3, self.dtype, name=name)(y))
+                y = nn.relu(SymConv(width, 3, self.dtype, self.kernel_grad, name=name)(y))
                 self.sow("intermediates", f"{name}_act", y)
-        y = SymConv(self.transform_features, 3, self.dtype, name="transform")(y)
+        y = SymConv(self.transform_features, 3, self.dtype, self.kernel_grad, name="transform")(y)
         if self.transform_activation == "tanh":
             y = jnp.tanh(y)
         return l2_normalize(y.astype(jnp.float32), axis=-1)

@@ -57,19 +57,20 @@ def get_variant(variant: str | Variant) -> Variant:
 
 
 def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ...] | None = None,
-                   anomaly_feature: str | AnomalyFeature = "time_z", dtype: Any = jnp.float32) -> ManTraNet:
+                   anomaly_feature: str | AnomalyFeature = "time_z", dtype: Any = jnp.float32,
+                   kernel_grad: str = "xla") -> ManTraNet:
     """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature."""
     v = get_variant(variant)
     return ManTraNet(plain_filters=v.plain_filters, trunk=v.trunk, transform_features=v.transform_features,
                      transform_activation=v.transform_activation,
                      windows=tuple(windows) if windows is not None else v.windows,
-                     anomaly_feature=anomaly_feature, dtype=dtype)
+                     anomaly_feature=anomaly_feature, dtype=dtype, kernel_grad=kernel_grad)
 
 
 def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int = 385,
-                        dtype: Any = jnp.float32) -> IMCClassifier:
+                        dtype: Any = jnp.float32, kernel_grad: str = "xla") -> IMCClassifier:
     """Builds the IMC pre-training classifier sharing the preset's feature extractor."""
     v = get_variant(variant)
     return IMCClassifier(num_classes=num_classes, plain_filters=v.plain_filters, trunk=v.trunk,
                          transform_features=v.transform_features, transform_activation=v.transform_activation,
-                         dtype=dtype)
+                         dtype=dtype, kernel_grad=kernel_grad)

@@ -11,6 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, resolve_kernel_grad
+
+# Below this many input channels XLA's own CPU kernel gradient is as fast as the per-tap matmuls.
+MATMUL_GRAD_MIN_CHANNELS = 64
+
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -53,11 +58,23 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, padding: str = "VALID",
 
 
 def conv2d_symmetric(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | None = None,
-                     precision: lax.Precision | None = None) -> jnp.ndarray:
-    """Feature-extractor convolution: pad k//2 symmetrically, then VALID. (B,H,W,I) -> (B,H,W,O)."""
+                     precision: lax.Precision | None = None, kernel_grad: str = "xla") -> jnp.ndarray:
+    """Feature-extractor convolution: pad k//2 symmetrically, then VALID. (B,H,W,I) -> (B,H,W,O).
+
+    ``kernel_grad``: "xla" (autodiff), "matmul" (kernel gradient as per-tap matmuls, faster on CPU, see
+    ``mantra_jax.ops.conv_grad``) or "auto" (matmul on the CPU backend for layers with at least
+    ``MATMUL_GRAD_MIN_CHANNELS`` input channels, where it helps; XLA elsewhere).
+    """
     _check(x, kernel)
     kh, kw = kernel.shape[:2]
-    y = conv2d(symmetric_pad(x, kh // 2, kw // 2), kernel, "VALID", precision)
+    xp = symmetric_pad(x, kh // 2, kw // 2)
+    mode = resolve_kernel_grad(kernel_grad)
+    if mode == "auto":
+        mode = "matmul" if x.shape[-1] >= MATMUL_GRAD_MIN_CHANNELS else "xla"
+    if mode == "matmul" and precision is None:
+        y = conv_valid_matmul_grad(xp, kernel.astype(x.dtype))
+    else:
+        y = conv2d(xp, kernel, "VALID", precision)
     if bias is not None:
         y = y + bias.astype(y.dtype)
     return y

@@ -1,0 +1,330 @@
+"""Benchmark pairing (image -> ground-truth mask or none) and mask loading.
+
+Three listing formats give the same result, a list of ``Pair(image, mask)`` with ``mask=None`` for an
+authentic image:
+
+* a CSV with a header holding ``image,mask`` (other columns ignored; an empty mask cell = authentic), or
+  the COVERAGE conversion's ``tampered,original,mask`` (each row: tampered -> mask, original -> None);
+* IMDL-BenCo style folders: ``Tp/`` tampered images, ``Gt/`` masks paired by file stem (a mask stem may
+  carry a suffix such as ``_gt`` or ``_mask``), optional ``Au/`` authentic images;
+* an IMDL-BenCo JSON list ``[[image, mask], ...]`` where the mask ``"Negative"`` means authentic.
+
+Relative paths are resolved against the folder of the CSV/JSON file. Files are checked to exist.
+
+Masks are binarised once, here, with one documented rule: the mask is converted to 8-bit gray (Pillow's
+ITU-R 601-2 luma for colour, 16-bit scaled by 255/65535, 1-bit as 0/255, float in [0, 1] times 255) and a
+pixel is forged when gray > 127 (``rule="bright"``, the usual 255 = forged), gray <= 127 (``"dark"``,
+NIST's 0 = manipulated) or, for Columbia's colour-coded edge masks, green > red (``"green"``). A lossless
+mask whose values are all in {0, 1} is read as a 0/1 label map (1 = forged for ``"bright"``) rather than as
+all-black. A mask whose size differs from its image is resized with nearest neighbour (pixel centres, as
+Pillow's NEAREST) and flagged, or skipped, or rejected, as asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from mantra_jax.io.images import read_image
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
+LOSSY_EXTENSIONS = frozenset({".jpg", ".jpeg", ".webp"})
+# Suffixes a mask's stem may add to its image's stem (compared case-insensitively).
+MASK_STEM_SUFFIXES = ("_gt", "-gt", "_mask", "-mask", "_groundtruth", "_edgemask")
+NEGATIVE = "Negative"  # IMDL-BenCo's marker for an authentic image in JSON lists
+
+MaskRule = Literal["bright", "dark", "green"]
+OnMismatch = Literal["resize", "skip", "error"]
+
+
+class PairsError(ValueError):
+    """Bad pair listing or mask: missing files, wrong columns, ambiguous pairing, size mismatch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One benchmark image and its ground-truth mask (None = authentic image)."""
+
+    image: Path
+    mask: Path | None
+
+    @property
+    def authentic(self) -> bool:
+        return self.mask is None
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base / path
+
+
+def _check_exist(pairs: list[Pair], source: Path) -> None:
+    missing = [p for pair in pairs for p in (pair.image, pair.mask) if p is not None and not p.is_file()]
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:3])
+        raise PairsError(f"{len(missing)} file(s) listed in {source} do not exist, e.g. {shown}")
+
+
+def _check_unique(pairs: list[Pair], source: Path) -> None:
+    seen: set[Path] = set()
+    for pair in pairs:
+        if pair.image in seen:
+            raise PairsError(f"image {pair.image} is listed twice in {source}")
+        seen.add(pair.image)
+
+
+def read_pairs_csv(path: str | os.PathLike, *, check_exists: bool = True) -> list[Pair]:
+    """Pairs from a CSV with columns ``image,mask`` (or COVERAGE's ``tampered,original,mask``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PairsError(f"pairs CSV {path} does not exist")
+    base = path.parent
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        reader.fieldnames = columns
+        rows = list(reader)
+    pairs: list[Pair] = []
+    if {"image", "mask"} <= set(columns):
+        for line, row in enumerate(rows, start=2):
+            image = (row["image"] or "").strip()
+            mask = (row["mask"] or "").strip()
+            if not image:
+                raise PairsError(f"{path}:{line}: empty 'image' cell")
+            pairs.append(Pair(_resolve(base, image), _resolve(base, mask) if mask else None))
+    elif {"tampered", "original", "mask"} <= set(columns):
+        for line, row in enumerate(rows, start=2):
+            tampered = (row["tampered"] or "").strip()
+            mask = (row["mask"] or "").strip()
+            original = (row["original"] or "").strip()
+            if not tampered or not mask:
+                raise PairsError(f"{path}:{line}: a tampered/original/mask row needs 'tampered' and 'mask'")
+            pairs.append(Pair(_resolve(base, tampered), _resolve(base, mask)))
+            if original:
+                pairs.append(Pair(_resolve(base, original), None))
+    else:
+        raise PairsError(f"{path} needs a header with columns 'image,mask' (or 'tampered,original,mask'); "
+                         f"found {columns}")
+    _check_unique(pairs, path)
+    if check_exists:
+        _check_exist(pairs, path)
+    return pairs
+
+
+def read_pairs_json(path: str | os.PathLike, *, check_exists: bool = True) -> list[Pair]:
+    """Pairs from an IMDL-BenCo JSON list ``[[image, mask_or_"Negative"], ...]``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PairsError(f"pairs JSON {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise PairsError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, list):
+        raise PairsError(f"{path} must hold a JSON list of [image, mask] entries, got {type(data).__name__}")
+    pairs: list[Pair] = []
+    for i, entry in enumerate(data):
+        if (not isinstance(entry, (list, tuple)) or len(entry) != 2
+                or not all(isinstance(v, str) and v for v in entry)):
+            raise PairsError(f"{path}: entry {i} must be [image, mask or \"{NEGATIVE}\"], got {entry!r}")
+        image, mask = entry
+        authentic = mask.strip().lower() == NEGATIVE.lower()
+        pairs.append(Pair(_resolve(path.parent, image), None if authentic else _resolve(path.parent, mask)))
+    _check_unique(pairs, path)
+    if check_exists:
+        _check_exist(pairs, path)
+    return pairs
+
+
+def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
+    """Image files (by extension, case-insensitive) under ``folder``, sorted; hidden files skipped."""
+    it: Iterable[Path] = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not p.name.startswith("."))
+
+
+def mask_key(stem: str) -> str:
+    """The image stem a mask stem refers to: lower-cased, one known suffix (``_gt``, ...) removed."""
+    key = stem.lower()
+    for suffix in MASK_STEM_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def match_masks(images: list[Path], masks: list[Path], *, missing_mask: Literal["error", "skip"] = "error",
+                source: str = "") -> list[Pair]:
+    """Pairs each image with the mask whose stem is the image's stem (optionally plus a known suffix).
+
+    Raises PairsError for two masks claiming one image, or (``missing_mask="error"``) an image without
+    a mask; with ``"skip"`` such images are left out and logged. Unused masks are logged.
+    """
+    by_key: dict[str, Path] = {}
+    for m in masks:
+        key = mask_key(m.stem)
+        if key in by_key:
+            raise PairsError(f"{source}: masks {by_key[key]} and {m} both match image stem {key!r}")
+        by_key[key] = m
+    pairs, unmatched = [], []
+    used: set[str] = set()
+    for image in images:
+        key = image.stem.lower()
+        if key not in by_key:
+            unmatched.append(image)
+            continue
+        if key in used:
+            raise PairsError(f"{source}: two images share the stem {key!r} (e.g. {image})")
+        used.add(key)
+        pairs.append(Pair(image, by_key[key]))
+    if unmatched:
+        if missing_mask == "error":
+            raise PairsError(f"{source}: {len(unmatched)} tampered image(s) have no mask, "
+                             f"e.g. {unmatched[0]}")
+        logging.warning("%s: %d tampered image(s) without a mask left out, e.g. %s", source, len(unmatched),
+                        unmatched[0])
+    if len(used) < len(by_key):
+        logging.warning("%s: %d mask(s) match no image", source, len(by_key) - len(used))
+    return pairs
+
+
+def pairs_from_folders(root: str | os.PathLike, *, tampered_dir: str = "Tp", mask_dir: str = "Gt",
+                       authentic_dir: str = "Au",
+                       missing_mask: Literal["error", "skip"] = "error") -> list[Pair]:
+    """Pairs from IMDL-BenCo style folders ``root/Tp`` + ``root/Gt`` (+ ``root/Au`` when present)."""
+    root = Path(root)
+    tp, gt, au = root / tampered_dir, root / mask_dir, root / authentic_dir
+    for folder in (tp, gt):
+        if not folder.is_dir():
+            raise PairsError(f"{root} must contain folders {tampered_dir}/ and {mask_dir}/ "
+                             f"({folder} is missing)")
+    pairs = match_masks(list_images(tp), list_images(gt), missing_mask=missing_mask, source=str(root))
+    if au.is_dir():
+        pairs += [Pair(p, None) for p in list_images(au)]
+    if not pairs:
+        raise PairsError(f"no images found under {root}")
+    return pairs
+
+
+def read_pairs(source: str | os.PathLike) -> list[Pair]:
+    """Dispatches on the source: a folder (Tp/Gt/Au), a ``.csv`` or a ``.json`` file."""
+    source = Path(source)
+    if source.is_dir():
+        return pairs_from_folders(source)
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        return read_pairs_csv(source)
+    if suffix == ".json":
+        return read_pairs_json(source)
+    raise PairsError(f"{source}: expected a folder with Tp/ and Gt/, a .csv or a .json pairs list")
+
+
+class LoadedMask(NamedTuple):
+    """A binarised mask. ``mask`` is bool (H, W) at the requested shape (None when skipped)."""
+
+    mask: np.ndarray | None
+    size_matches: bool
+    source_shape: tuple[int, int]
+
+
+def _gray_u8(img: Image.Image, path: Path) -> np.ndarray:
+    """8-bit gray (H, W) of any Pillow mode; a lossless 0/1 label map becomes 0/255 (module docstring)."""
+    mode = img.mode
+    if mode == "1":
+        return np.asarray(img, dtype=np.uint8) * np.uint8(255)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if not np.all(np.isfinite(arr)) or arr.min() < 0.0 or arr.max() > 1.0:
+            raise PairsError(f"mask {path}: float masks must lie in [0, 1]")
+        return np.round(arr * 255.0).astype(np.uint8)
+    if mode.startswith("I"):  # 16-bit PNG/TIFF ("I;16*") or 32-bit integers ("I")
+        raw = np.asarray(img).astype(np.int64)
+        if raw.min() < 0 or raw.max() > 65535:
+            raise PairsError(f"mask {path}: integer values outside [0, 65535] are not a mask")
+        high = raw.max() > 255 or mode != "I"
+        gray = (raw * 255 + 32767) // 65535 if high and raw.max() > 1 else raw
+        gray = gray.astype(np.uint8)
+    else:
+        gray = np.asarray(img if mode == "L" else img.convert("L"), dtype=np.uint8)
+    if path.suffix.lower() not in LOSSY_EXTENSIONS and gray.size and gray.max() == 1:
+        gray = gray * np.uint8(255)  # a 0/1 label map
+    return gray
+
+
+def read_mask(path: str | os.PathLike, rule: MaskRule = "bright") -> np.ndarray:
+    """Reads and binarises a mask file. Returns bool (H, W), True = forged (rule: module docstring)."""
+    path = Path(path)
+    if rule not in ("bright", "dark", "green"):
+        raise PairsError(f"unknown mask rule {rule!r}; use 'bright', 'dark' or 'green'")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if rule == "green":
+                rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
+                return rgb[..., 1] > rgb[..., 0]
+            gray = _gray_u8(img, path)
+    except FileNotFoundError:
+        raise PairsError(f"mask {path} does not exist") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, PairsError):
+            raise
+        raise PairsError(f"mask {path} cannot be read: {e}") from None
+    forged = gray > 127
+    return forged if rule == "bright" else ~forged
+
+
+def resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a (h, w) array to ``shape`` (H, W), sampling at pixel centres."""
+    h, w = mask.shape
+    out_h, out_w = shape
+    rows = np.minimum(((np.arange(out_h) + 0.5) * h / out_h).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(out_w) + 0.5) * w / out_w).astype(np.int64), w - 1)
+    return mask[rows[:, None], cols[None, :]]
+
+
+def load_mask(path: str | os.PathLike, shape: tuple[int, int], *, rule: MaskRule = "bright",
+              on_mismatch: OnMismatch = "resize") -> LoadedMask:
+    """Binarised mask at the image's ``shape`` (H, W).
+
+    On a size mismatch: ``"resize"`` (nearest neighbour, ``size_matches=False``), ``"skip"`` (``mask`` is
+    None, ``size_matches=False``) or ``"error"`` (PairsError).
+    """
+    if len(shape) != 2 or min(shape) < 1:
+        raise PairsError(f"shape must be (H, W) with positive sizes, got {shape}")
+    if on_mismatch not in ("resize", "skip", "error"):
+        raise PairsError(f"on_mismatch must be 'resize', 'skip' or 'error', got {on_mismatch!r}")
+    mask = read_mask(path, rule)
+    source_shape = (int(mask.shape[0]), int(mask.shape[1]))
+    target = (int(shape[0]), int(shape[1]))
+    if source_shape == target:
+        return LoadedMask(mask, True, source_shape)
+    if on_mismatch == "error":
+        raise PairsError(f"mask {path} is {source_shape[0]}x{source_shape[1]} but its image is "
+                         f"{target[0]}x{target[1]} (H x W)")
+    if on_mismatch == "skip":
+        return LoadedMask(None, False, source_shape)
+    return LoadedMask(resize_nearest(mask, target), False, source_shape)
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """uint8 RGB (H, W, 3) of an image, by ``mantra_jax.io.images.read_image`` (EXIF orientation applied;
+    raises its ``ImageReadError``, a ValueError, with a one-line message)."""
+    return read_image(path)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image from its header, without decoding the pixels (orientation tags ignored)."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (OSError, SyntaxError, ValueError) as e:
+        raise PairsError(f"image {path} cannot be read: {e}") from None
+    return int(h), int(w)

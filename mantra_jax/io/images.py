@@ -1,0 +1,268 @@
+"""Robust image reading and writing, and the network's input scaling.
+
+Every photo the project touches (training sources, benchmarks, the CLI) goes through ``read_image``, so
+odd files fail loudly and identically everywhere instead of producing silently wrong pixels:
+
+* decoding: Pillow first (it detects truncated files and knows EXIF, palettes, CMYK); files Pillow cannot
+  identify fall back to OpenCV (e.g. PFM, HDR). 16-bit PNG/TIFF colour files are decoded by OpenCV because
+  Pillow keeps only their high byte; multi-frame files (GIF, TIFF) give their first frame;
+* EXIF orientation (tag 0x0112) is applied, so pixels come out as a viewer shows them;
+* 16-bit samples map to 8 bit as ``round(x / 257)`` (0 -> 0, 65535 -> 255); float samples are taken as
+  [0, 1], clipped, and mapped as ``round(x * 255)``; 32-bit integer samples must lie in [0, 65535] and are
+  treated as 16 bit;
+* grayscale is repeated into 3 channels; CMYK and YCbCr are converted to RGB by Pillow;
+* alpha is DROPPED, not composited: the stored colour values are kept as they are, because compositing
+  would alter the very pixel statistics a forensic network looks at (a fully opaque image is unaffected
+  either way);
+* size limits: more than ``max_pixels`` pixels (checked from the header, before decoding) or a side
+  shorter than ``min_size`` raise ``ImageReadError``.
+
+``preprocess`` is the public input scaling of the released network, ``x / 255 * 2 - 1`` in float32 (the
+same operations, in the same order, as the official code). It is numpy only, so data pipelines can use it
+without importing JAX.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import tempfile
+import warnings
+from typing import Union
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+PathLike = Union[str, os.PathLike]
+
+DEFAULT_MAX_PIXELS = 1 << 27  # 134 MP: above any current camera, far below a decompression bomb.
+DEFAULT_MIN_SIZE = 8  # Shortest accepted side, in pixels.
+
+_EXIF_ORIENTATION = 0x0112
+
+
+class ImageReadError(ValueError):
+    """A file that cannot be turned into an RGB image: unreadable, truncated, unsupported or out of limits."""
+
+
+# ---- orientation ---------------------------------------------------------------------------------------
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Returns ``image`` (H, W, ...) as displayed under EXIF orientation code 1..8 (others: unchanged)."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:  # transpose
+        return np.swapaxes(image, 0, 1)
+    if orientation == 6:  # rotate 90 degrees clockwise
+        return np.swapaxes(image, 0, 1)[:, ::-1]
+    if orientation == 7:  # transverse
+        return np.swapaxes(image, 0, 1)[::-1, ::-1]
+    if orientation == 8:  # rotate 90 degrees counter-clockwise
+        return np.swapaxes(image, 0, 1)[::-1]
+    return image
+
+
+# ---- sample depth and channels -------------------------------------------------------------------------
+
+def _to_uint8(samples: np.ndarray, name: str) -> np.ndarray:
+    """Maps uint8/uint16/int32/float samples of any shape to uint8 (see the module docstring)."""
+    if samples.dtype == np.uint8:
+        return samples
+    if samples.dtype == np.bool_:
+        return samples.astype(np.uint8) * 255
+    if samples.dtype.kind in "ui":
+        lo, hi = (int(samples.min()), int(samples.max())) if samples.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise ImageReadError(f"{name}: integer samples outside [0, 65535] ({lo}..{hi}) are not supported")
+        return np.rint(samples.astype(np.float64) / 257.0).astype(np.uint8)
+    if samples.dtype.kind == "f":
+        if not np.isfinite(samples).all():
+            raise ImageReadError(f"{name}: floating-point image holds NaN or infinite samples")
+        return np.rint(np.clip(samples.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise ImageReadError(f"{name}: unsupported sample type {samples.dtype}")
+
+
+def _to_rgb(samples: np.ndarray, name: str) -> np.ndarray:
+    """(H, W), (H, W, 1..4) uint8 RGB(A)-ordered samples -> (H, W, 3) uint8, alpha dropped."""
+    if samples.ndim == 2:
+        samples = samples[:, :, None]
+    if samples.ndim != 3 or samples.shape[2] not in (1, 2, 3, 4):
+        raise ImageReadError(f"{name}: unsupported pixel layout with shape {samples.shape}")
+    channels = samples.shape[2]
+    if channels <= 2:  # gray or gray + alpha
+        samples = np.repeat(samples[:, :, :1], 3, axis=2)
+    else:
+        samples = samples[:, :, :3]
+    return np.ascontiguousarray(samples)
+
+
+def _check_size(height: int, width: int, name: str, max_pixels: int, min_size: int) -> None:
+    if height * width > max_pixels:
+        raise ImageReadError(f"{name}: {width}x{height} image has {height * width} pixels, over the limit of "
+                             f"{max_pixels}")
+    if min(height, width) < min_size:
+        raise ImageReadError(f"{name}: {width}x{height} image is smaller than the minimum side of {min_size}")
+
+
+# ---- decoders ------------------------------------------------------------------------------------------
+
+def _is_high_depth_colour(im: Image.Image, data: bytes) -> bool:
+    """Whether Pillow would reduce this file's >8-bit colour samples (PNG/TIFF) to their high byte."""
+    if im.format == "PNG" and len(data) > 25 and data[12:16] == b"IHDR":
+        bit_depth, colour_type = data[24], data[25]
+        return bit_depth == 16 and colour_type in (2, 4, 6)  # RGB, gray + alpha, RGBA
+    if im.format == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258)
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return any(isinstance(b, int) and b > 8 for b in bits) and im.mode not in ("I;16", "I;16B", "I", "F")
+    return False
+
+
+def _decode_opencv(data: bytes, name: str) -> np.ndarray:
+    """Decodes with OpenCV (no orientation applied): RGB(A)-ordered samples of the file's own depth."""
+    buf = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    if image is None:
+        raise ImageReadError(f"{name}: not a readable image (neither Pillow nor OpenCV can decode it)")
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = image[:, :, ::-1]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, [2, 1, 0, 3]]
+    return image
+
+
+def _pillow_samples(im: Image.Image, name: str) -> np.ndarray:
+    """Decodes an opened Pillow image into samples (uint8 RGB, or raw 16-bit/float gray)."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(im).astype(np.uint16)
+    if im.mode in ("I", "F"):
+        return np.asarray(im)
+    try:
+        return np.asarray(im.convert("RGB"))
+    except ValueError as err:
+        raise ImageReadError(f"{name}: cannot convert Pillow mode {im.mode} to RGB ({err})") from None
+
+
+def decode_image(data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
+                 min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
+    """Decodes an encoded image file's bytes into (H, W, 3) uint8 RGB (see the module docstring).
+
+    Args:
+      data: the file's bytes.
+      name: how errors name the image (a path, usually).
+      max_pixels: largest accepted H * W.
+      min_size: smallest accepted side.
+    Raises:
+      ImageReadError: unreadable, truncated, unsupported, too large or too small.
+    """
+    if max_pixels < 1 or min_size < 1:
+        raise ValueError(f"max_pixels ({max_pixels}) and min_size ({min_size}) must be positive")
+    orientation = 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves.
+            im = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        im = None  # Not a Pillow format (or beyond Pillow's own bomb limit): let OpenCV try.
+    except Exception as err:  # noqa: BLE001 - any decoder failure becomes one clear error.
+        raise ImageReadError(f"{name}: cannot open image ({type(err).__name__}: {err})") from None
+    if im is not None:
+        with im:
+            width, height = im.size
+            _check_size(height, width, name, max_pixels, min_size)
+            try:
+                orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+            except Exception:  # noqa: BLE001 - a broken EXIF block only loses the orientation.
+                orientation = 1
+            if _is_high_depth_colour(im, data):
+                samples = _decode_opencv(data, name)
+            else:
+                try:
+                    im.load()
+                    samples = _pillow_samples(im, name)
+                except ImageReadError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - truncated or corrupt data.
+                    raise ImageReadError(f"{name}: cannot decode image ({type(err).__name__}: "
+                                         f"{str(err).splitlines()[0] if str(err) else 'corrupt data'})") from None
+    else:
+        samples = _decode_opencv(data, name)
+        _check_size(samples.shape[0], samples.shape[1], name, max_pixels, min_size)
+    rgb = _to_rgb(_to_uint8(samples, name), name)
+    return np.ascontiguousarray(apply_exif_orientation(rgb, orientation))
+
+
+def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
+    """Reads an image file as (H, W, 3) uint8 RGB; see the module docstring for the conversions.
+
+    Raises:
+      ImageReadError: missing, unreadable, truncated, unsupported, too large or too small.
+    """
+    name = os.fspath(path)
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError as err:
+        raise ImageReadError(f"{name}: cannot read file ({err.strerror or err})") from None
+    if not data:
+        raise ImageReadError(f"{name}: empty file")
+    return decode_image(data, name=name, max_pixels=max_pixels, min_size=min_size)
+
+
+# ---- network input -------------------------------------------------------------------------------------
+
+def preprocess(rgb_uint8: np.ndarray) -> np.ndarray:
+    """(H, W, 3) or (B, H, W, 3) uint8 RGB -> float32 in [-1, 1], computed as ``x / 255 * 2 - 1``."""
+    x = np.asarray(rgb_uint8)
+    if x.dtype != np.uint8:
+        raise ValueError(f"preprocess expects uint8 RGB, got dtype {x.dtype}")
+    if x.ndim not in (3, 4) or x.shape[-1] != 3:
+        raise ValueError(f"preprocess expects shape (H, W, 3) or (B, H, W, 3), got {x.shape}")
+    return x.astype(np.float32) / np.float32(255.0) * np.float32(2.0) - np.float32(1.0)
+
+
+# ---- writing -------------------------------------------------------------------------------------------
+
+def write_png_atomic(path: PathLike, array: np.ndarray) -> None:
+    """Writes an image as PNG through a temporary file and ``os.replace`` (never a half-written file).
+
+    Args:
+      path: destination; parent folders are created.
+      array: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA; uint8 or uint16; bool is written as
+        0 / 255 uint8.
+    """
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    if a.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"write_png_atomic expects uint8, uint16 or bool, got dtype {a.dtype}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = a[:, :, ::-1]
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, [2, 1, 0, 3]]
+    elif a.ndim != 2:
+        raise ValueError(f"write_png_atomic expects (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}")
+    if min(a.shape[:2]) < 1:
+        raise ValueError(f"write_png_atomic got an empty image of shape {a.shape}")
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(a))
+    if not ok:
+        raise ValueError(f"{os.fspath(path)}: OpenCV could not encode the PNG")
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded.tobytes())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

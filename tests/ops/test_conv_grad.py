@@ -1,0 +1,67 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mantra_jax.models.variants import make_mantranet
+from mantra_jax.ops.conv import conv2d_symmetric
+from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, kernel_grad_by_taps, resolve_kernel_grad
+from tests.conftest import enable_x64
+
+
+def _kernel_grad_ref(x, dy, k):
+    """Float64 numpy reference: dK[i, j] = sum_bhw x[b, h+i, w+j, :] outer dy[b, h, w, :]."""
+    _, ho, wo, _ = dy.shape
+    return np.stack([np.stack([np.einsum("bhwi,bhwo->io", x[:, i:i + ho, j:j + wo], dy) for j in range(k)])
+                     for i in range(k)])
+
+
+def test_kernel_grad_by_taps_matches_float64_reference():
+    rng = np.random.default_rng(0)
+    x, dy = rng.normal(size=(2, 9, 10, 3)), rng.normal(size=(2, 7, 8, 4))
+    got = kernel_grad_by_taps(jnp.asarray(x, jnp.float32), jnp.asarray(dy, jnp.float32), 3, 3)
+    chex.assert_trees_all_close(got, _kernel_grad_ref(x, dy, 3), atol=1e-4, rtol=1e-5)
+
+
+def test_matmul_gradients_equal_autodiff_in_float64():
+    with enable_x64():
+        rng = np.random.default_rng(1)
+        x, k = jnp.asarray(rng.normal(size=(2, 8, 9, 5))), jnp.asarray(rng.normal(size=(3, 3, 5, 6)))
+        f = lambda conv: lambda a, b: jnp.sum(jnp.sin(conv(a, b)))  # noqa: E731
+        auto = jax.grad(f(lambda a, b: jax.lax.conv_general_dilated(
+            a, b, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))), argnums=(0, 1))(x, k)
+        fast = jax.grad(f(conv_valid_matmul_grad), argnums=(0, 1))(x, k)
+        chex.assert_trees_all_close(fast, auto, atol=1e-12, rtol=1e-12)
+
+
+def test_symmetric_conv_modes_agree_forward_and_backward():
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=(2, 12, 11, 64)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(3, 3, 64, 8)) * 0.1, jnp.float32)
+    loss = lambda mode: lambda a, b: jnp.sum(jnp.tanh(conv2d_symmetric(a, b, kernel_grad=mode)))  # noqa: E731
+    g_xla = jax.grad(loss("xla"), argnums=(0, 1))(x, k)
+    g_mm = jax.grad(loss("matmul"), argnums=(0, 1))(x, k)
+    # float32, sums over 2*12*11 = 264 products of O(1) terms: 1e-4 relative is rounding-order noise.
+    chex.assert_trees_all_close(g_mm, g_xla, atol=1e-4, rtol=1e-4)
+
+
+def test_model_gradients_equal_with_matmul_kernel_grad():
+    x = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
+    m_xla, m_mm = make_mantranet("tiny", kernel_grad="xla"), make_mantranet("tiny", kernel_grad="matmul")
+    v = m_xla.init(jax.random.key(0), x)
+
+    def grads(model):
+        def loss(p):
+            out, _ = model.apply({**v, "params": p}, x, train=True, mutable=["batch_stats"])
+            return jnp.mean(jnp.square(out["pred_logits"]))
+        return jax.grad(loss)(v["params"])
+
+    g_xla, g_mm = grads(m_xla), grads(m_mm)
+    scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_xla))
+    chex.assert_trees_all_close(g_mm, g_xla, atol=1e-4 * scale, rtol=1e-3)
+
+
+def test_resolve_kernel_grad_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="kernel_grad"):
+        resolve_kernel_grad("fast")
