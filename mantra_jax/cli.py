@@ -1,0 +1,401 @@
+"""The ``mantra`` command: detect, eval, robustness, info, convert-keras.
+
+    mantra detect PATH... --checkpoint CKPT --out DIR [--roi x,y,w,h] [--tile N] [--max-pixels N]
+    mantra eval --checkpoint CKPT (--pairs PAIRS.csv | --tp-gt DIR | --json LIST.json) --out DIR
+    mantra robustness --checkpoint CKPT (--pairs ... | --tp-gt ... | --json ...) --out DIR [--attacks ...]
+    mantra info CKPT
+    mantra convert-keras IN.h5 OUT.msgpack
+
+CKPT is an Orbax training checkpoint directory of this project, an official-layout Keras ``.h5`` or a
+``.msgpack`` single-file export (``mantra_jax.io.checkpoints``). ``convert-keras`` writes the single-file
+format: one portable file holding the model config and the weights, no pickle, loadable without Orbax.
+
+Errors are one line on stderr and a non-zero exit status, never a traceback (``MANTRA_DEBUG=1`` shows
+one): 2 for a usage or setup error (bad option, unreadable checkpoint), 1 when some inputs failed while
+the others were processed, 3 for an unexpected internal error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_INPUTS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_AUTO_TILE_PIXELS = 1 << 20
+NO_CHECKPOINT = ("a checkpoint is required: pass --checkpoint CKPT (an Orbax checkpoint directory of this "
+                 "project, an official-layout Keras .h5 or a .msgpack weights file); default weights are not "
+                 "shipped yet")
+
+
+class CliError(Exception):
+    """A usage or setup error, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (no usage block) and exits with status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _windows(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated odd integers, got {text!r}") from None
+
+
+# ---- shared pieces -------------------------------------------------------------------------------------
+
+def load_detector(path: str | None, **kwargs: Any):
+    """(model, variables, cfg) of a detection checkpoint; CliError when absent or not a ManTra-Net."""
+    if not path:
+        raise CliError(NO_CHECKPOINT)
+    from mantra_jax.io.checkpoints import load_model
+
+    model, variables, cfg = load_model(path, **kwargs)
+    if cfg["kind"] != "mantranet":
+        raise CliError(f"{path} holds an IMC classifier (kind {cfg['kind']!r}); detection needs a ManTra-Net "
+                       "checkpoint")
+    return model, variables, cfg
+
+
+def make_predictor(model: Any, variables: Any, tile: int | None,
+               auto_tile_pixels: int) -> Callable[[Any], tuple[Any, bool]]:
+    from mantra_jax.infer.tiled import predict_auto
+
+    return lambda image: predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels)
+
+
+def _add_inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", "-c", help="Orbax checkpoint directory, official-layout .h5 or .msgpack")
+    p.add_argument("--tile", type=_positive_int, default=None,
+                   help="always use exact tiled inference with this core tile size (pixels)")
+    p.add_argument("--auto-tile-pixels", type=_positive_int, default=DEFAULT_AUTO_TILE_PIXELS,
+                   help="tile automatically (512 px tiles) above this many pixels (default %(default)s)")
+    p.add_argument("--max-pixels", type=_positive_int, default=None,
+                   help="refuse images with more pixels than this (default: mantra_jax.io.images' limit)")
+
+
+def _add_pairs_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pairs", help="CSV with image,mask (or tampered,original,mask) columns")
+    src.add_argument("--tp-gt", help="folder with Tp/ (tampered), Gt/ (masks) and optional Au/ (authentic)")
+    src.add_argument("--json", dest="json_list", help="IMDL-BenCo JSON list [[image, mask or 'Negative'], ...]")
+    p.add_argument("--skip-mismatched", action="store_true",
+                   help="skip images whose mask has another size (default: resize the mask, nearest neighbour)")
+    p.add_argument("--mask-rule", choices=("bright", "dark", "green"), default="bright",
+                   help="forged = gray > 127 (bright), <= 127 (dark, NIST) or green > red (Columbia)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N pairs")
+
+
+def _read_pairs(args: argparse.Namespace):
+    from mantra_jax.eval import pairs as pairs_mod
+
+    if args.pairs:
+        pairs, source = pairs_mod.read_pairs_csv(args.pairs), args.pairs
+    elif args.tp_gt:
+        pairs, source = pairs_mod.pairs_from_folders(args.tp_gt), args.tp_gt
+    else:
+        pairs, source = pairs_mod.read_pairs_json(args.json_list), args.json_list
+    if args.limit is not None:
+        pairs = pairs[:args.limit]
+    if not pairs:
+        raise CliError(f"{source} lists no images")
+    return pairs, source
+
+
+def _progress_bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+# ---- detect --------------------------------------------------------------------------------------------
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from mantra_jax.infer.detect import collect_inputs, detect_file, parse_roi, unique_stems
+    from mantra_jax.eval.runner import json_safe, rows_csv
+    from mantra_jax.io.atomic import write_text_atomic
+
+    roi = None
+    if args.roi:
+        try:
+            roi = parse_roi(args.roi)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    paths, problems = collect_inputs(args.paths, recursive=args.recursive)
+    for problem in problems:
+        print(f"mantra detect: skipped {problem}", file=sys.stderr)
+    if not paths:
+        raise CliError("no input images found")
+    model, variables, cfg = load_detector(args.checkpoint)
+    out_dir = pathlib.Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"--out {out_dir} exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+    records: list[dict[str, Any]] = []
+    failed = len(problems)
+    bar = _progress_bar(len(paths), "detect")
+    for path, stem in zip(paths, unique_stems(paths)):
+        t0 = time.perf_counter()
+        try:
+            records.append(detect_file(path, stem, out_dir, predict, roi=roi, max_pixels=args.max_pixels))
+        except ValueError as e:  # ImageReadError, a bad ROI...
+            failed += 1
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            msg = msg if str(path) in msg else f"{path}: {msg}"
+            bar.write(f"mantra detect: skipped {msg}", file=sys.stderr)
+            records.append({"image": str(path), "stem": stem, "status": "error", "error": msg,
+                            "seconds": round(time.perf_counter() - t0, 3)})
+        bar.update(1)
+    bar.close()
+    columns = ("image", "stem", "status", "error", "height", "width", "roi", "score_mean", "score_max",
+               "score_p99", "tiled", "seconds", "npy_file", "heatmap_file", "overlay_file")
+    write_text_atomic(out_dir / "summary.csv", rows_csv(records, columns))
+    summary = {"checkpoint": str(args.checkpoint), "config": cfg, "n_images": len(paths),
+               "n_ok": sum(r["status"] == "ok" for r in records), "n_failed": failed,
+               "input_problems": problems, "images": records}
+    write_text_atomic(out_dir / "summary.json", json.dumps(json_safe(summary), indent=2) + "\n")
+    ok = summary["n_ok"]
+    print(f"mantra detect: {ok} image(s) processed, {failed} failed; results in {out_dir}", file=sys.stderr)
+    return EXIT_INPUTS_FAILED if failed else EXIT_OK
+
+
+# ---- eval ----------------------------------------------------------------------------------------------
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mantra_jax.eval.runner import run_pairs, write_results
+
+    pairs, source = _read_pairs(args)
+    model, variables, cfg = load_detector(args.checkpoint)
+    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+    bar = _progress_bar(len(pairs), "eval")
+
+    def progress(done: int, total: int, name: str) -> None:
+        bar.update(1)
+
+    run = run_pairs(pairs, predict, rule=args.mask_rule,
+                    on_mismatch="skip" if args.skip_mismatched else "resize",
+                    max_pixels=args.max_pixels, progress=progress)
+    bar.close()
+    for f in run.failed:
+        print(f"mantra eval: failed {f['image']}: {f['reason']}", file=sys.stderr)
+    out_dir = pathlib.Path(args.out)
+    meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
+            "mask_rule": args.mask_rule,
+            "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
+            "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels}
+    write_results(out_dir, run, meta, name=pathlib.Path(str(source)).stem or "benchmark")
+    m = run.summary
+    print(f"mantra eval: {m['n_images']} image(s), pixel AUC {m['pixel_auc']}, image AUC {m['image_auc']}; "
+          f"{len(run.failed)} failed, {len(run.skipped)} skipped; results in {out_dir}", file=sys.stderr)
+    return EXIT_INPUTS_FAILED if run.failed else EXIT_OK
+
+
+# ---- robustness ----------------------------------------------------------------------------------------
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from mantra_jax.eval.robustness import METRICS, parse_attacks, plot_robustness, run_robustness
+    from mantra_jax.eval.runner import json_safe, rows_csv
+    from mantra_jax.io.atomic import write_text_atomic
+
+    levels: dict[str, list[float]] = {}
+    for item in args.levels or []:
+        name, _, values = item.partition("=")
+        try:
+            levels[name.strip()] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise CliError(f"--levels expects NAME=v1,v2,..., got {item!r}") from None
+    try:
+        attacks = parse_attacks(args.attacks, levels)
+        unused = sorted(set(levels) - set(attacks))
+        if unused:
+            raise ValueError(f"--levels given for attack(s) {unused} that are not run")
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    pairs, source = _read_pairs(args)
+    model, variables, cfg = load_detector(args.checkpoint)
+    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+    n_runs = 1 + sum(len(v) for v in attacks.values())
+    bar = _progress_bar(n_runs, "robustness")
+
+    started = [0]
+
+    def progress(label: str) -> None:  # called as each run starts
+        bar.update(1 if started[0] else 0)
+        started[0] += 1
+        bar.set_postfix_str(label)
+
+    rows = run_robustness(pairs, predict, attacks, seed=args.seed, progress=progress, rule=args.mask_rule,
+                          on_mismatch="skip" if args.skip_mismatched else "resize", max_pixels=args.max_pixels)
+    bar.update(1)
+    bar.close()
+    out_dir = pathlib.Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = ("attack", "parameter", "level", "n_images", "n_failed", "seconds", *METRICS)
+    write_text_atomic(out_dir / "robustness.csv", rows_csv(rows, columns))
+    doc = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "seed": args.seed,
+           "attacks": {k: list(v) for k, v in attacks.items()}, "rows": rows}
+    write_text_atomic(out_dir / "robustness.json", json.dumps(json_safe(doc), indent=2) + "\n")
+    plot_robustness(rows, out_dir / "robustness.png")
+    failed = sum(r["n_failed"] for r in rows)
+    print(f"mantra robustness: {n_runs} run(s) over {len(pairs)} pair(s); results in {out_dir}", file=sys.stderr)
+    return EXIT_INPUTS_FAILED if failed else EXIT_OK
+
+
+# ---- info / convert-keras ------------------------------------------------------------------------------
+
+def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256) -> dict[str, Any]:
+    """Config, parameter counts, FLOPs per megapixel (XLA cost analysis at size x size) and the halo."""
+    import jax
+    import jax.numpy as jnp
+
+    from mantra_jax.io.checkpoints import parameter_count
+
+    info: dict[str, Any] = {"config": cfg, "parameters": parameter_count(variables)}
+    if cfg["kind"] == "mantranet":
+        from mantra_jax.infer.tiled import receptive_halo
+        from mantra_jax.infer.whole import compiled_cost
+
+        cost = compiled_cost(model, variables, size, size)
+        info["receptive_halo"] = receptive_halo(model).total
+    else:
+        x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+        cost = jax.jit(lambda v, a: model.apply(v, a)["logits"]).lower(variables, x).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", float("nan")))
+    info["flops_per_megapixel"] = flops / (size * size) * 1e6
+    info["flops_measured_at"] = [size, size]
+    return info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from mantra_jax.io.checkpoints import load_model
+
+    model, variables, cfg = load_model(args.checkpoint)
+    info = {"checkpoint": str(args.checkpoint), **model_info(model, variables, cfg, args.size)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    c = info["config"]
+    print(f"checkpoint:          {args.checkpoint}")
+    print(f"kind:                {c['kind']}")
+    print(f"variant:             {c['variant']}")
+    if c["kind"] == "mantranet":
+        print(f"windows:             {', '.join(map(str, c['windows']))}")
+        print(f"anomaly feature:     {c['anomaly_feature']}")
+        print(f"receptive halo:      {info['receptive_halo']} px (tiled inference)")
+    else:
+        print(f"classes:             {c['num_classes']}")
+    p = info["parameters"]
+    print(f"parameters:          {p.get('params', 0):,} trainable + {p.get('batch_stats', 0):,} statistics")
+    print(f"FLOPs per megapixel: {info['flops_per_megapixel'] / 1e12:.2f} TFLOP (XLA cost analysis at "
+          f"{args.size}x{args.size})")
+    return EXIT_OK
+
+
+def cmd_convert_keras(args: argparse.Namespace) -> int:
+    from mantra_jax.io.checkpoints import _is_hdf5, load_model, save_weights_file
+
+    src, dst = pathlib.Path(args.input), pathlib.Path(args.output)
+    if not src.is_file():
+        raise CliError(f"{src} is not a file")
+    if not _is_hdf5(src):
+        raise CliError(f"{src} is not an HDF5 (.h5) file")
+    if dst.is_dir():
+        raise CliError(f"{dst} is a folder; convert-keras writes one .msgpack file")
+    model, variables, cfg = load_model(src, variant=args.variant, windows=args.windows)
+    save_weights_file(dst, cfg, variables)
+    print(f"mantra convert-keras: wrote {dst} ({cfg['variant']}, windows {cfg['windows']})", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---- parser and entry point ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mantra", description="ManTra-Net image-forgery localisation (JAX).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("detect", help="forgery maps for image files, folders or glob patterns")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
+    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.add_argument("--roi", help="analyse only this region: x,y,w,h in pixels")
+    p.add_argument("--recursive", "-r", action="store_true", help="also look into sub-folders")
+    _add_inference_options(p)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("eval", help="pixel and image metrics on a benchmark")
+    _add_pairs_options(p)
+    p.add_argument("--out", "-o", required=True, help="output folder (metrics.json, per_image.csv, metrics.md)")
+    _add_inference_options(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("robustness", help="metrics under resizing, JPEG, edge smoothing, blur and noise")
+    _add_pairs_options(p)
+    p.add_argument("--out", "-o", required=True, help="output folder (robustness.csv/.json/.png)")
+    p.add_argument("--attacks", default="all",
+                   help="comma-separated: resize, jpeg, edge_blur, gaussian_blur, gaussian_noise, or all")
+    p.add_argument("--levels", action="append", metavar="NAME=V1,V2",
+                   help="override an attack's ladder, e.g. jpeg=90,70,50 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise attack")
+    _add_inference_options(p)
+    p.set_defaults(func=cmd_robustness)
+
+    p = sub.add_parser("info", help="variant, parameters and FLOPs of a checkpoint")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--size", type=_positive_int, default=256, help="side of the square used to count FLOPs")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("convert-keras", help="official-layout Keras .h5 -> single-file .msgpack")
+    p.add_argument("input", metavar="IN.h5")
+    p.add_argument("output", metavar="OUT.msgpack")
+    p.add_argument("--variant", default=None, help="release variant (default: from the first layer)")
+    p.add_argument("--windows", type=_windows, default=None, help="window sizes, e.g. 7,15,31")
+    p.set_defaults(func=cmd_convert_keras)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mantra`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("mantra: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CliError, ValueError, OSError) as e:  # CheckpointError, PairsError, ImageReadError are ValueErrors
+        if os.environ.get("MANTRA_DEBUG"):
+            raise
+        text = str(e).strip().splitlines()
+        print(f"mantra {args.command}: error: {text[0] if text else type(e).__name__}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - never a traceback for the user
+        if os.environ.get("MANTRA_DEBUG"):
+            raise
+        text = str(e).strip().splitlines()
+        print(f"mantra {args.command}: internal error: {type(e).__name__}: {text[0] if text else ''} "
+              "(set MANTRA_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
