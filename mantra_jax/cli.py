@@ -62,6 +62,11 @@ def _windows(text: str) -> tuple[int, ...]:
 
 # ---- shared pieces -------------------------------------------------------------------------------------
 
+def _require_checkpoint(args: argparse.Namespace) -> None:
+    if not args.checkpoint:
+        raise CliError(NO_CHECKPOINT)
+
+
 def load_detector(path: str | None, **kwargs: Any):
     """(model, variables, cfg) of a detection checkpoint; CliError when absent or not a ManTra-Net."""
     if not path:
@@ -90,6 +95,8 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                    help="tile automatically (512 px tiles) above this many pixels (default %(default)s)")
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="refuse images with more pixels than this (default: mantra_jax.io.images' limit)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on a terminal)")
 
 
 def _add_pairs_options(p: argparse.ArgumentParser) -> None:
@@ -120,15 +127,18 @@ def _read_pairs(args: argparse.Namespace):
     return pairs, source
 
 
-def _progress_bar(total: int, desc: str):
+def _progress_bar(total: int, desc: str, show: bool | None = None):
+    """tqdm on stderr; ``show`` None: only on a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None if show is None else not show,
+                dynamic_ncols=True, mininterval=1.0)
 
 
 # ---- detect --------------------------------------------------------------------------------------------
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    _require_checkpoint(args)
     from mantra_jax.infer.detect import collect_inputs, detect_file, parse_roi, unique_stems
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.io.atomic import write_text_atomic
@@ -152,7 +162,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
     records: list[dict[str, Any]] = []
     failed = len(problems)
-    bar = _progress_bar(len(paths), "detect")
+    bar = _progress_bar(len(paths), "detect", args.progress)
     for path, stem in zip(paths, unique_stems(paths)):
         t0 = time.perf_counter()
         try:
@@ -181,12 +191,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
 # ---- eval ----------------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    _require_checkpoint(args)
     from mantra_jax.eval.runner import run_pairs, write_results
 
     pairs, source = _read_pairs(args)
     model, variables, cfg = load_detector(args.checkpoint)
     predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
-    bar = _progress_bar(len(pairs), "eval")
+    bar = _progress_bar(len(pairs), "eval", args.progress)
 
     def progress(done: int, total: int, name: str) -> None:
         bar.update(1)
@@ -212,6 +223,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # ---- robustness ----------------------------------------------------------------------------------------
 
 def cmd_robustness(args: argparse.Namespace) -> int:
+    _require_checkpoint(args)
     from mantra_jax.eval.robustness import METRICS, parse_attacks, plot_robustness, run_robustness
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.io.atomic import write_text_atomic
@@ -234,7 +246,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     model, variables, cfg = load_detector(args.checkpoint)
     predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
     n_runs = 1 + sum(len(v) for v in attacks.values())
-    bar = _progress_bar(n_runs, "robustness")
+    bar = _progress_bar(n_runs, "robustness", args.progress)
 
     started = [0]
 

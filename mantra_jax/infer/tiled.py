@@ -76,7 +76,12 @@ class Halo:
 
 @functools.lru_cache(maxsize=None)
 def receptive_halo(model: ManTraNet) -> Halo:
-    """The halo of ``model`` (see the module docstring); T is read from the anomaly feature's output shape."""
+    """The halo of ``model`` (see the module docstring).
+
+    T is read from the anomaly feature's output shape; the feature is assumed to read ``bnorm`` within the
+    largest window at most (true of every registered feature; ``df`` and ``zf`` read less, so their halo is
+    merely larger than needed).
+    """
     check_model(model)
     featex = 2 + sum(len(block) for block in model.trunk) + 1  # b1c1 5x5, trunk 3x3s, transform 3x3
     x = jnp.zeros((1, 8, 8, 3), jnp.float32)

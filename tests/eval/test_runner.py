@@ -4,7 +4,6 @@ import csv
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from mantra_jax.eval.pairs import Pair
