@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mantra_jax.models.variants import make_mantranet
+from mantra_jax.perf import best_time, compiled_flops, dot_peak_gflops
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("variant", "ptrain4", "model preset")
@@ -32,27 +33,6 @@ flags.DEFINE_integer("dot_size", 2048, "matrix size for the jnp.dot peak")
 flags.DEFINE_string("out", "", "JSON output path (default: print only)")
 
 
-def dot_peak_gflops(n: int, dtype=jnp.float32, repeats: int = 5) -> float:
-    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), dtype)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, a).block_until_ready()
-    best = min(_timed(lambda: f(a, a).block_until_ready()) for _ in range(repeats))
-    return 2 * n ** 3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _flops(compiled) -> float | None:
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else None
-    return float(cost["flops"]) if cost and "flops" in cost else None
-
-
 def bench_size(model, variables, size: int, repeats: int, ref_model=None) -> dict:
     x = jnp.asarray(np.random.default_rng(size).uniform(-1, 1, (1, size, size, 3)), jnp.float32)
     fwd = lambda v, a: model.apply(v, a)["pred"]  # noqa: E731
@@ -60,8 +40,8 @@ def bench_size(model, variables, size: int, repeats: int, ref_model=None) -> dic
     compiled = jax.jit(fwd).lower(variables, x).compile()
     compile_s = time.perf_counter() - t0
     pred = compiled(variables, x).block_until_ready()
-    run_s = min(_timed(lambda: compiled(variables, x).block_until_ready()) for _ in range(repeats))
-    flops = _flops(compiled)
+    run_s = best_time(lambda: compiled(variables, x).block_until_ready(), repeats)
+    flops = compiled_flops(compiled)
     mp = size * size / 1e6
     row = {"size": size, "compile_s": compile_s, "run_s": run_s, "s_per_megapixel": run_s / mp,
            "flops": flops, "gflops_per_s": flops / run_s / 1e9 if flops else None}

@@ -81,7 +81,8 @@ def load_detector(path: str | None, **kwargs: Any):
 
 
 def make_predictor(model: Any, variables: Any, tile: int | None,
-               auto_tile_pixels: int) -> Callable[[Any], tuple[Any, bool]]:
+                   auto_tile_pixels: int) -> Callable[[Any], tuple[Any, bool]]:
+    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto)."""
     from mantra_jax.infer.tiled import predict_auto
 
     return lambda image: predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels)
@@ -92,7 +93,8 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=_positive_int, default=None,
                    help="always use exact tiled inference with this core tile size (pixels)")
     p.add_argument("--auto-tile-pixels", type=_positive_int, default=DEFAULT_AUTO_TILE_PIXELS,
-                   help="tile automatically (512 px tiles) above this many pixels (default %(default)s)")
+                   help="tile automatically (512 px tiles) above this many pixels (default %(default)s; whole-image "
+                        "ptrain4 inference needs about 3.6 GiB of XLA buffers per megapixel on CPU)")
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="refuse images with more pixels than this (default: mantra_jax.io.images' limit)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -289,9 +291,10 @@ def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256)
         cost = compiled_cost(model, variables, size, size)
         info["receptive_halo"] = receptive_halo(model).total
     else:
+        from mantra_jax.perf import cost_dict
+
         x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
-        cost = jax.jit(lambda v, a: model.apply(v, a)["logits"]).lower(variables, x).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        cost = cost_dict(jax.jit(lambda v, a: model.apply(v, a)["logits"]).lower(variables, x).compile())
     flops = float(cost.get("flops", float("nan")))
     info["flops_per_megapixel"] = flops / (size * size) * 1e6
     info["flops_measured_at"] = [size, size]

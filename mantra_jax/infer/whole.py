@@ -75,8 +75,6 @@ def compiled_cost(model: ManTraNet, variables: Variables, height: int, width: in
     """
     check_model(model)
     x = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
-    compiled = pred_fn(model).lower(variables, x, None, None).compile()
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    return {k: float(v) for k, v in (cost or {}).items() if isinstance(v, (int, float))}
+    from mantra_jax.perf import cost_dict
+
+    return cost_dict(pred_fn(model).lower(variables, x, None, None).compile())

@@ -97,4 +97,4 @@ class FeatureExtractor(nn.Module):
         y = SymConv(self.transform_features, 3, self.dtype, self.kernel_grad, name="transform")(y)
         if self.transform_activation == "tanh":
             y = jnp.tanh(y)
-        return l2_normalize(y.astype(jnp.float32), axis=-1)
+        return l2_normalize(y.astype(jnp.promote_types(y.dtype, jnp.float32)), axis=-1)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from mantra_jax.models.featex import RELEASE_TRUNK, FeatureExtractor
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.anomaly import AnomalyFeature
-from mantra_jax.ops.conv import conv2d_symmetric
+from mantra_jax.ops.conv import conv2d_symmetric, conv2d_symmetric_mean
 
 REFERENCE_NAMES = {
     "featex": "Featex", "outlier_trans": "outlierTrans", "bnorm": "bnorm", "sigma": "glbStd",
@@ -75,7 +75,9 @@ class IMCClassifier(nn.Module):
     """Feature extractor + decision block for IMC pre-training: 3x3 conv to classes, global average pool.
 
     Returns ``featex`` (B, H, W, D), ``logits_map`` (B, H, W, N) and ``logits`` (B, N).
-    Variables: ``params = {"Featex": ..., "IMCHead": {"kernel", "bias"}}``.
+    Variables: ``params = {"Featex": ..., "IMCHead": {"kernel", "bias"}}``. ``fused_head_mean``: compute
+    ``logits`` with ``conv2d_symmetric_mean`` (same values, about a fifth fewer training FLOPs for Ptrain4)
+    rather than as the mean of ``logits_map``.
     """
 
     num_classes: int = 385
@@ -85,6 +87,7 @@ class IMCClassifier(nn.Module):
     transform_activation: str = "none"
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    fused_head_mean: bool = True
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
@@ -94,5 +97,11 @@ class IMCClassifier(nn.Module):
         head = self.param("IMCHead", lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})
-        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"])
-        return {"featex": featex, "logits_map": logits_map, "logits": jnp.mean(logits_map, axis=(1, 2))}
+        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"], kernel_grad=self.kernel_grad)
+        if self.fused_head_mean:
+            # the spatial mean of logits_map computed without it; under jit XLA then drops logits_map when
+            # only the logits are used, as in training
+            logits = conv2d_symmetric_mean(featex, head["kernel"], head["bias"])
+        else:
+            logits = jnp.mean(logits_map, axis=(1, 2))
+        return {"featex": featex, "logits_map": logits_map, "logits": logits}

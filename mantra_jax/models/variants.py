@@ -58,8 +58,12 @@ def get_variant(variant: str | Variant) -> Variant:
 
 def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ...] | None = None,
                    anomaly_feature: str | AnomalyFeature = "time_z", dtype: Any = jnp.float32,
-                   kernel_grad: str = "xla") -> ManTraNet:
-    """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature."""
+                   kernel_grad: str = "auto") -> ManTraNet:
+    """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature.
+
+    ``kernel_grad`` only changes how training computes the trunk's kernel gradients ("auto": per-tap
+    matmuls on CPU for layers of 64 or more input channels, where they are faster; XLA's own elsewhere; see
+    ``mantra_jax.ops.conv_grad``); the forward pass is the same."""
     v = get_variant(variant)
     return ManTraNet(plain_filters=v.plain_filters, trunk=v.trunk, transform_features=v.transform_features,
                      transform_activation=v.transform_activation,
@@ -68,9 +72,11 @@ def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ..
 
 
 def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int = 385,
-                        dtype: Any = jnp.float32, kernel_grad: str = "xla") -> IMCClassifier:
-    """Builds the IMC pre-training classifier sharing the preset's feature extractor."""
+                        dtype: Any = jnp.float32, kernel_grad: str = "auto",
+                        fused_head_mean: bool = True) -> IMCClassifier:
+    """Builds the IMC pre-training classifier sharing the preset's feature extractor (``kernel_grad``: see
+    ``make_mantranet``; ``fused_head_mean``: see ``IMCClassifier``)."""
     v = get_variant(variant)
     return IMCClassifier(num_classes=num_classes, plain_filters=v.plain_filters, trunk=v.trunk,
                          transform_features=v.transform_features, transform_activation=v.transform_activation,
-                         dtype=dtype, kernel_grad=kernel_grad)
+                         dtype=dtype, kernel_grad=kernel_grad, fused_head_mean=fused_head_mean)

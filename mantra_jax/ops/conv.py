@@ -13,8 +13,20 @@ from jax import lax
 
 from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, resolve_kernel_grad
 
-# Below this many input channels XLA's own CPU kernel gradient is as fast as the per-tap matmuls.
-MATMUL_GRAD_MIN_CHANNELS = 64
+# When "auto" picks the per-tap matmul kernel gradient on CPU (measured with jax 0.12 on 2 cores, see
+# experiments/bench_train.py): XLA's own kernel gradient runs at about 50 GFLOP/s for batch x height x
+# width = 16384 output pixels but drops to about 20 GFLOP/s at 65536, while the per-tap matmuls run at
+# 80-135 GFLOP/s from 64 input channels up. Below 64 input channels, or at 64 with few pixels, XLA's is
+# as fast or faster.
+MATMUL_GRAD_MIN_CHANNELS = 128
+MATMUL_GRAD_MIN_CHANNELS_LARGE = 64
+MATMUL_GRAD_LARGE_PIXELS = 32768
+
+
+def auto_uses_matmul(input_channels: int, output_pixels: int) -> bool:
+    """Whether ``kernel_grad="auto"`` computes a CPU layer's kernel gradient as per-tap matmuls."""
+    return input_channels >= MATMUL_GRAD_MIN_CHANNELS or (
+        input_channels >= MATMUL_GRAD_MIN_CHANNELS_LARGE and output_pixels >= MATMUL_GRAD_LARGE_PIXELS)
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -62,19 +74,42 @@ def conv2d_symmetric(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | No
     """Feature-extractor convolution: pad k//2 symmetrically, then VALID. (B,H,W,I) -> (B,H,W,O).
 
     ``kernel_grad``: "xla" (autodiff), "matmul" (kernel gradient as per-tap matmuls, faster on CPU, see
-    ``mantra_jax.ops.conv_grad``) or "auto" (matmul on the CPU backend for layers with at least
-    ``MATMUL_GRAD_MIN_CHANNELS`` input channels, where it helps; XLA elsewhere).
+    ``mantra_jax.ops.conv_grad``) or "auto" (matmul on the CPU backend for the layers where it is faster,
+    ``auto_uses_matmul``; XLA elsewhere).
     """
     _check(x, kernel)
     kh, kw = kernel.shape[:2]
     xp = symmetric_pad(x, kh // 2, kw // 2)
     mode = resolve_kernel_grad(kernel_grad)
     if mode == "auto":
-        mode = "matmul" if x.shape[-1] >= MATMUL_GRAD_MIN_CHANNELS else "xla"
+        mode = "matmul" if auto_uses_matmul(x.shape[-1], x.shape[0] * x.shape[1] * x.shape[2]) else "xla"
     if mode == "matmul" and precision is None:
         y = conv_valid_matmul_grad(xp, kernel.astype(x.dtype))
     else:
         y = conv2d(xp, kernel, "VALID", precision)
+    if bias is not None:
+        y = y + bias.astype(y.dtype)
+    return y
+
+
+def conv2d_symmetric_mean(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | None = None) -> jnp.ndarray:
+    """Spatial mean of ``conv2d_symmetric(x, kernel, bias)`` without the full-resolution convolution.
+    (B, H, W, I) x (k, k, I, O) -> (B, O).
+
+    The mean is linear, so it moves inside the convolution: with ``xp`` the symmetric-padded input,
+    ``mean_p y[p] = sum_(i,j) mean_p xp[p + (i, j)] @ kernel[i, j] + bias``, i.e. k*k window means of the
+    input (from k row sums and k column sums of ``xp``) and a (B, k*k*I) x (k*k*I, O) product instead of an
+    H x W x k*k*I x O convolution. For the IMC head (256 -> 385 at 3x3) this removes about a fifth of the
+    training FLOPs of Ptrain4. Equal to the mean of the convolution up to float rounding (tested).
+    """
+    _check(x, kernel)
+    b, h, w, c = x.shape
+    kh, kw = kernel.shape[:2]
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    xp = symmetric_pad(x, kh // 2, kw // 2).astype(acc)
+    rows = jnp.stack([jnp.sum(xp[:, i:i + h], axis=1) for i in range(kh)], axis=1)  # (B, kh, Wp, C)
+    means = jnp.stack([jnp.sum(rows[:, :, j:j + w], axis=2) for j in range(kw)], axis=2) / (h * w)  # (B,kh,kw,C)
+    y = jnp.einsum("bijc,ijco->bo", means, kernel.astype(acc), precision=lax.Precision.HIGHEST)
     if bias is not None:
         y = y + bias.astype(y.dtype)
     return y
@@ -95,4 +130,4 @@ def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndar
     return x * lax.rsqrt(jnp.maximum(sq, eps))
 
 
-__all__ = ["symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_same", "l2_normalize"]
+__all__ = ["symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_symmetric_mean", "conv2d_same", "l2_normalize"]

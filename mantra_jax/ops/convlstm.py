@@ -73,5 +73,7 @@ def convlstm(x: jnp.ndarray, kernel: jnp.ndarray, recurrent_kernel: jnp.ndarray,
         new = convlstm_step(carry, xp, recurrent_kernel.astype(xp.dtype))
         return new, None
 
-    (h_last, _), _ = jax.lax.scan(step, (zeros, zeros), x_proj)
+    # Fully unrolled (T is the number of window scales, at most a handful): inside a rolled loop XLA on CPU
+    # computes the recurrent kernel gradient about 10x slower (4.5 s against 0.47 s for a tiny-model batch).
+    (h_last, _), _ = jax.lax.scan(step, (zeros, zeros), x_proj, unroll=True)
     return h_last

@@ -1,1 +1,25 @@
-"""mantra_jax.train."""
+"""mantra_jax.train: training of the IMC classifier and of the whole ManTra-Net.
+
+One concept per module (none is imported here, so ``import mantra_jax.train`` stays light):
+
+| module         | what                                                                          |
+|----------------|-------------------------------------------------------------------------------|
+| state          | ``TrainState`` (params, batch_stats, opt_state, step, rng, plateau), init      |
+| plateau        | learning-rate halving after ``patience`` evaluations without improvement      |
+| optimizer      | the paper's Adam; per-module optimisers (``optax.multi_transform``)            |
+| end_to_end     | the FR / HF / HR settings and loading a pretrained feature extractor          |
+| projections    | the release's post-update weight projections (Bayar, unit norm, non-negative) |
+| losses         | IMC cross-entropy, pixel binary cross-entropy (from logits)                   |
+| imc_metrics    | top-k accuracy at every hierarchy level                                        |
+| pixel_metrics  | streaming pixel F1 per forgery kind and histogram AUC                          |
+| tasks          | the IMC and localisation tasks: loss + validation sums + summary              |
+| step           | pure train / eval steps                                                       |
+| sharding       | mesh, batch sharding, jitted steps, ``jax.distributed`` set-up                 |
+| checkpoints    | Orbax checkpoints (periodic, best, data-iterator state), inference restore    |
+| tensorboard    | TensorBoard event files without TensorFlow                                    |
+| writers        | JSON lines + TensorBoard metrics, summary tables                              |
+| loop           | the training loop (resume, evaluate, checkpoint, log)                         |
+| inputs         | the experiments' input streams on ``mantra_jax.data``                          |
+| config_blocks  | shared pieces of the experiment configs                                       |
+| experiments    | the experiment runners behind ``experiments/{imc385,ladn,ablation_anomaly}.py`` |
+"""

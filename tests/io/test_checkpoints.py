@@ -1,6 +1,5 @@
 """Model configs, the single-file weights format and the one checkpoint loader."""
 
-import importlib.util
 import json
 
 import jax
@@ -132,15 +131,6 @@ def test_h5_with_wrong_layout_is_reported(tmp_path):
         load_model(path)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mantra_jax.train.checkpoints") is not None,
-                    reason="the training checkpoint module is installed")
-def test_orbax_directory_without_the_training_package_is_a_clear_error(tmp_path):
-    with pytest.raises(CheckpointError, match="mantra_jax.train.checkpoints"):
-        load_model(tmp_path)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("mantra_jax.train.checkpoints") is None,
-                    reason="mantra_jax.train.checkpoints is not available yet")
 def test_empty_directory_is_not_a_training_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match=str(tmp_path.name)):
         load_model(tmp_path)

@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.ops.conv import conv2d_same, conv2d_symmetric, l2_normalize, symmetric_pad
+from mantra_jax.ops.conv import (auto_uses_matmul, conv2d_same, conv2d_symmetric, conv2d_symmetric_mean, l2_normalize,
+                                 symmetric_pad)
 
 
 def _conv_valid_ref(x, k):
@@ -37,6 +38,24 @@ def test_conv2d_symmetric_matches_float64_reference():
     got = conv2d_symmetric(jnp.asarray(x, jnp.float32), jnp.asarray(k, jnp.float32), jnp.asarray(b, jnp.float32))
     chex.assert_shape(got, (2, 9, 11, 4))
     chex.assert_trees_all_close(got, ref, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_conv2d_symmetric_mean_is_the_mean_of_the_convolution(k):
+    rng = np.random.default_rng(k)
+    x, kern, b = rng.normal(size=(2, 9, 11, 3)), rng.normal(size=(k, k, 3, 4)), rng.normal(size=(4,))
+    p = k // 2
+    ref = (_conv_valid_ref(np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="symmetric"), kern) + b).mean(axis=(1, 2))
+    got = conv2d_symmetric_mean(jnp.asarray(x, jnp.float32), jnp.asarray(kern, jnp.float32),
+                                jnp.asarray(b, jnp.float32))
+    chex.assert_shape(got, (2, 4))
+    chex.assert_trees_all_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_auto_kernel_gradient_uses_matmuls_only_for_wide_or_large_layers():
+    assert auto_uses_matmul(256, 1024) and auto_uses_matmul(128, 1024)
+    assert auto_uses_matmul(64, 65536) and not auto_uses_matmul(64, 16384)
+    assert not auto_uses_matmul(32, 10 ** 6)
 
 
 def test_conv2d_same_matches_zero_padded_reference():

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.models.variants import make_mantranet
+from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 from mantra_jax.ops.conv import conv2d_symmetric
 from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, kernel_grad_by_taps, resolve_kernel_grad
 from tests.conftest import enable_x64
@@ -60,6 +60,31 @@ def test_model_gradients_equal_with_matmul_kernel_grad():
     g_xla, g_mm = grads(m_xla), grads(m_mm)
     scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_xla))
     chex.assert_trees_all_close(g_mm, g_xla, atol=1e-4 * scale, rtol=1e-3)
+
+
+def test_fast_imc_step_gradients_equal_plain_autodiff_in_float64():
+    """The fast IMC training path (per-tap matmul kernel gradients everywhere, logits from
+    conv2d_symmetric_mean) against plain autodiff (XLA kernel gradients, mean of the full logit map)."""
+    with enable_x64():
+        rng = np.random.default_rng(4)
+        x = jnp.asarray(rng.uniform(-1, 1, (2, 12, 14, 3)))
+        labels = jnp.asarray([1, 5])
+        plain = make_imc_classifier("tiny", num_classes=7, dtype=jnp.float64, kernel_grad="xla",
+                                    fused_head_mean=False)
+        fast = make_imc_classifier("tiny", num_classes=7, dtype=jnp.float64, kernel_grad="matmul")
+        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), plain.init(jax.random.key(0), x)["params"])
+
+        def grads(model):
+            def loss(p):
+                logits = model.apply({"params": p}, x)["logits"]
+                return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
+            return jax.value_and_grad(loss)(params)
+
+        (l_plain, g_plain), (l_fast, g_fast) = grads(plain), grads(fast)
+        assert l_fast.dtype == jnp.float64
+        np.testing.assert_allclose(float(l_fast), float(l_plain), rtol=1e-12)
+        scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_plain))
+        chex.assert_trees_all_close(g_fast, g_plain, atol=1e-10 * scale, rtol=1e-9)
 
 
 def test_resolve_kernel_grad_rejects_unknown_mode():

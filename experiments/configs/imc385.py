@@ -1,0 +1,42 @@
+"""IMC-385 pre-training configs: ``paper`` and ``cpu`` (the default).
+
+paper: the paper's settings (Sec. 2.3 / ARCHITECTURE.md section 4): Ptrain4 network, batch 64, 1000
+batches per epoch, 128x128 random crops of 256x256 patches, Adam 1e-4 halved after 20 epochs without
+validation improvement. The paper does not state the number of epochs; 200 is our choice.
+
+cpu: a smoke run that finishes on 2 CPU cores in under 10 minutes with a clearly falling loss. Only this
+config uses the ``tiny`` variant (a trunk 16..64 filters wide instead of 32..256, ~1/16 of the compute;
+see mantra_jax/models/variants.py), 32x32 crops, batch 16, 500 steps and a 10x learning rate (1e-3).
+It also adds the coarse hierarchy levels' cross-entropies to the loss (``hierarchy_weight`` 1; the
+paper's loss is the plain 385-way cross-entropy, weight 0): with the plain loss the 385-way
+cross-entropy stays at its chance value ln 385 = 5.95 for the first few hundred steps (measured: 5.99
+after 200 steps), because the within-family confusions drown the family signal; with it, the leaf
+cross-entropy (``ce`` in the validation metrics) falls within minutes.
+
+    python experiments/imc385.py --workdir=/tmp/imc385_cpu
+    python experiments/imc385.py --config=experiments/configs/imc385.py:paper --workdir=... \
+        --config.data.photos=/path/to/photos
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from mantra_jax.train.config_blocks import base_config, data_block, train_block
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    c, arg = base_config("imc385", arg)
+    c.model = ml_collections.ConfigDict({"variant": "ptrain4", "num_classes": 385})
+    if arg == "paper":
+        c.data = data_block(patch_size=256, crop_size=128, val_records=6400)
+        c.data.worker_count = 8
+        c.train = train_block(batch_size=64, steps_per_epoch=1000, num_epochs=200)
+        c.train.hierarchy_weight = 0.0  # the paper's plain 385-way cross-entropy
+    else:
+        c.model.variant = "tiny"
+        c.data = data_block(patch_size=256, crop_size=32, val_records=128)
+        c.train = train_block(batch_size=16, steps_per_epoch=50, num_epochs=10, learning_rate=1e-3,
+                              log_every_steps=10)
+        c.train.hierarchy_weight = 1.0
+    return c

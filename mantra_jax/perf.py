@@ -1,0 +1,42 @@
+"""Performance measurement helpers shared by the benchmarks and ``mantra info``: XLA's cost analysis of a
+compiled program, the machine's float32 matmul peak, and best-of-n wall-clock timing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def cost_dict(compiled: Any) -> dict[str, float]:
+    """The numeric entries of ``compiled.cost_analysis()`` (first module when it returns a list)."""
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return {k: float(v) for k, v in (cost or {}).items() if isinstance(v, (int, float))}
+
+
+def compiled_flops(compiled: Any) -> float | None:
+    """XLA's FLOP count of a compiled program, or None when the backend gives none."""
+    return cost_dict(compiled).get("flops")
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> float:
+    """Best wall-clock seconds of ``repeats`` calls of ``fn`` (which must block until its result is ready)."""
+    best = float("inf")
+    for _ in range(max(int(repeats), 1)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def dot_peak_gflops(n: int = 2048, dtype: Any = jnp.float32, repeats: int = 5) -> float:
+    """GFLOP/s of a jitted (n, n) x (n, n) ``jnp.dot`` on the default device: the machine's practical peak."""
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), dtype)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    return 2 * n ** 3 / best_time(lambda: f(a, a).block_until_ready(), repeats) / 1e9

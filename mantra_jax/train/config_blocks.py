@@ -1,0 +1,70 @@
+"""Building blocks of the experiment configs (experiments/configs/): data, training and distribution
+settings as ml_collections ConfigDicts with the paper's defaults."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def data_block(*, patch_size: int, val_records: int, crop_size: int | None = None) -> ml_collections.ConfigDict:
+    """Input settings (mantra_jax.train.inputs). photos: a folder of pristine photos (recursive); empty
+    uses scikit-image's bundled photos (smoke runs only)."""
+    d = ml_collections.ConfigDict()
+    d.photos = ""
+    d.patch_size = patch_size
+    if crop_size is not None:
+        d.crop_size = crop_size
+    d.min_deviation = 32.0
+    d.seed = 0  # record seed of the training samples
+    d.val_seed = 1  # record seed of the fixed validation set
+    d.val_records = val_records
+    d.shuffle_seed = 0
+    d.worker_count = 0  # 0: batches made in this process (read_threads threads)
+    d.read_threads = 1
+    d.prefetch = 2
+    return d
+
+
+def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int, learning_rate: float = 1e-4,
+                checkpoint_every_steps: int | None = None, log_every_steps: int = 50) -> ml_collections.ConfigDict:
+    """Loop and optimiser settings (mantra_jax.train.loop.LoopConfig); the paper's defaults."""
+    t = ml_collections.ConfigDict()
+    t.batch_size = batch_size  # global batch, split over all devices
+    t.learning_rate = learning_rate
+    t.steps_per_epoch = steps_per_epoch
+    t.num_epochs = num_epochs
+    t.eval_every_epochs = 1
+    t.patience = 20  # epochs without validation improvement before the learning rate is halved
+    t.factor = 0.5
+    t.checkpoint_every_steps = checkpoint_every_steps or steps_per_epoch
+    t.keep = 3
+    t.keep_best = 1
+    t.log_every_steps = log_every_steps
+    t.seed = 0
+    return t
+
+
+def distributed_block() -> ml_collections.ConfigDict:
+    """Multi-host: initialize=True calls jax.distributed.initialize (empty / 0 / -1: detected by JAX)."""
+    d = ml_collections.ConfigDict()
+    d.initialize = False
+    d.coordinator_address = ""
+    d.num_processes = 0
+    d.process_id = -1
+    return d
+
+
+PRESETS = ("cpu", "paper")
+
+
+def base_config(experiment: str, arg: str | None) -> tuple[ml_collections.ConfigDict, str]:
+    """``(config, preset)``: a config holding ``name`` (``<experiment>-<preset>``), ``progress`` and
+    ``distributed``, for the preset ``arg`` (``cpu`` when empty; ``cpu`` or ``paper``)."""
+    preset = arg or "cpu"
+    if preset not in PRESETS:
+        raise ValueError(f"unknown {experiment} config {preset!r}; use 'cpu' or 'paper'")
+    c = ml_collections.ConfigDict()
+    c.name = f"{experiment}-{preset}"
+    c.progress = True
+    c.distributed = distributed_block()
+    return c, preset

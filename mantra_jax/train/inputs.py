@@ -1,0 +1,99 @@
+"""Input streams of the experiments, built on ``mantra_jax.data``: IMC samples and synthetic forgeries.
+
+Each builder returns ``(train, validation)`` grain datasets of this process's share of the global batch:
+
+* train: ``make_loader(..., num_epochs=None)`` over the training split, shuffled, repeating forever; its
+  iterator state is saved with every checkpoint;
+* validation: a fixed set (``val_records`` records of the validation split, drawn with ``val_seed``), not
+  shuffled, one pass; iterated from the start at every evaluation.
+
+With several processes each reads the records ``process_index::process_count`` (``ProcessShard``), so
+together they read every record once. Photos: ``data.photos`` (a folder, searched recursively) or, when
+empty, scikit-image's bundled photos (fine for smoke runs; far too few for real training).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jax
+
+
+class ProcessShard:
+    """The records ``index, index + count, ...`` of a random-access source (picklable for grain workers)."""
+
+    def __init__(self, source: Any, index: int, count: int):
+        if not 0 <= index < count:
+            raise ValueError(f"process index {index} is not in [0, {count})")
+        if len(source) < count:
+            raise ValueError(f"source of {len(source)} records cannot be split over {count} processes")
+        self.source, self.index, self.count = source, index, count
+
+    def __len__(self) -> int:
+        return len(self.source) // self.count
+
+    def __getitem__(self, i: int) -> Any:
+        if not 0 <= i < len(self):
+            raise IndexError(f"record {i} out of range [0, {len(self)})")
+        return self.source[i * self.count + self.index]
+
+
+def _shard(source: Any) -> Any:
+    count = jax.process_count()
+    return source if count == 1 else ProcessShard(source, jax.process_index(), count)
+
+
+def _photos(data: Mapping[str, Any]) -> Any:
+    photos = data.get("photos")
+    return photos if photos else None
+
+
+def _loaders(train_source: Any, val_source: Any, data: Mapping[str, Any], global_batch_size: int) -> tuple[Any, Any]:
+    from mantra_jax.data.pipeline import make_loader
+
+    if global_batch_size % jax.process_count():
+        raise ValueError(f"batch size {global_batch_size} does not split over {jax.process_count()} processes")
+    local = global_batch_size // jax.process_count()
+    if len(val_source) < global_batch_size:
+        raise ValueError(f"validation set of {len(val_source)} records is smaller than one batch ({global_batch_size})")
+    options = dict(worker_count=int(data.get("worker_count", 0)), read_threads=int(data.get("read_threads", 1)),
+                   prefetch=int(data.get("prefetch", 2)))
+    train = make_loader(_shard(train_source), batch_size=local, seed=int(data.get("shuffle_seed", 0)),
+                        num_epochs=None, **options)
+    val = make_loader(_shard(val_source), batch_size=local, seed=0, shuffle=False, num_epochs=1, **options)
+    return train, val
+
+
+def _banks(data: Mapping[str, Any], patch_size: int) -> tuple[Any, Any]:
+    from mantra_jax.data.patches import PatchBank
+
+    kwargs = dict(size=int(patch_size), min_deviation=float(data.get("min_deviation", 32.0)))
+    photos = _photos(data)
+    return PatchBank.build(photos, "train", **kwargs), PatchBank.build(photos, "validation", **kwargs)
+
+
+def imc_inputs(data: Mapping[str, Any], global_batch_size: int) -> tuple[Any, Any]:
+    """IMC-385 train / validation streams. ``data`` keys: photos, patch_size (256), crop_size (128), seed,
+    val_seed, val_records, shuffle_seed, min_deviation, worker_count, read_threads, prefetch."""
+    from mantra_jax.data.imc_source import IMCSource
+
+    train_bank, val_bank = _banks(data, data.get("patch_size", 256))
+    crop = int(data.get("crop_size", 128))
+    train = IMCSource(train_bank, "train", seed=int(data.get("seed", 0)), crop_size=crop)
+    val = IMCSource(val_bank, "validation", seed=int(data.get("val_seed", 1)),
+                    num_records=int(data["val_records"]), crop_size=crop)
+    return _loaders(train, val, data, global_batch_size)
+
+
+def forgery_inputs(data: Mapping[str, Any], global_batch_size: int) -> tuple[Any, Any]:
+    """Forgery train / validation streams (``mantra_jax.data.ForgerySource``). ``data`` keys: photos,
+    patch_size (256), seed, val_seed, val_records, shuffle_seed, min_deviation, worker_count, read_threads,
+    prefetch, and optionally mix and area."""
+    from mantra_jax.data.forgery_source import ForgerySource
+
+    train_bank, val_bank = _banks(data, data.get("patch_size", 256))
+    extra = {k: tuple(data[k]) for k in ("mix", "area") if data.get(k)}
+    train = ForgerySource(train_bank, "train", seed=int(data.get("seed", 0)), **extra)
+    val = ForgerySource(val_bank, "validation", seed=int(data.get("val_seed", 1)),
+                        num_records=int(data["val_records"]), **extra)
+    return _loaders(train, val, data, global_batch_size)

@@ -1,0 +1,72 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
+
+
+def _tree(seed):
+    rng = np.random.default_rng(seed)
+    return {"Featex": {"b1c1": {"bayar_kernel": jnp.asarray(rng.normal(size=(5, 5, 3, 3)), jnp.float32)},
+                       "b2c1": {"kernel": jnp.asarray(rng.normal(size=(3, 3, 4, 4)), jnp.float32)}},
+            "LADN": {"pred": {"kernel": jnp.asarray(rng.normal(size=(7, 7, 8, 1)), jnp.float32)}}}
+
+
+# Same maths, but optax on a sub-tree may round differently in the last float32 bit.
+_close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)  # noqa: E731
+
+
+def _updates(tx, steps=3):
+    """Updates of ``tx`` for a fixed sequence of gradients (several steps, so Adam's moments matter)."""
+    params = _tree(0)
+    state = tx.init(params)
+    out = []
+    for s in range(steps):
+        updates, state = tx.update(_tree(10 + s), state, params)
+        params = optax.apply_updates(params, updates)
+        out.append(updates)
+    return out
+
+
+def test_fr_is_plain_adam_everywhere():
+    for got, ref in zip(_updates(end_to_end_setting("FR").tx), _updates(optax.adam(1e-4))):
+        jax.tree.map(np.testing.assert_array_equal, got, ref)
+
+
+def test_hf_freezes_featex_exactly_and_trains_the_rest_with_adam():
+    setting = end_to_end_setting("HF")
+    assert setting.pretrained and setting.frozen == ("Featex",)
+    ref_run = _updates(optax.adam(1e-4))
+    for got, ref in zip(_updates(setting.tx), ref_run):
+        jax.tree.map(lambda u: np.testing.assert_array_equal(u, 0.0), got["Featex"])
+        jax.tree.map(_close, got["LADN"], ref["LADN"])
+
+
+def test_hr_trains_featex_at_half_the_rate():
+    setting = end_to_end_setting("HR")
+    assert setting.pretrained and setting.frozen == ()
+    for got, ref in zip(_updates(setting.tx), _updates(optax.adam(1e-4))):
+        # Adam's update is linear in the learning rate: 5e-5 gives exactly half of 1e-4's.
+        jax.tree.map(lambda a, b: _close(a, 0.5 * b), got["Featex"], ref["Featex"])
+        jax.tree.map(_close, got["LADN"], ref["LADN"])
+
+
+def test_unknown_setting_raises():
+    with pytest.raises(ValueError, match="FR"):
+        end_to_end_setting("XX")
+
+
+def test_load_pretrained_featex_replaces_only_featex():
+    params, imc = _tree(0), {**_tree(1), "IMCHead": {"kernel": np.zeros((3, 3, 4, 385), np.float32)}}
+    out = load_pretrained_featex(params, imc)
+    jax.tree.map(np.testing.assert_array_equal, out["Featex"], imc["Featex"])
+    jax.tree.map(np.testing.assert_array_equal, out["LADN"], params["LADN"])
+
+
+def test_load_pretrained_featex_with_other_shapes_raises():
+    imc = _tree(1)
+    imc["Featex"]["b2c1"]["kernel"] = np.zeros((3, 3, 4, 8), np.float32)
+    with pytest.raises(ValueError, match="b2c1"):
+        load_pretrained_featex(_tree(0), imc)

@@ -1,0 +1,84 @@
+"""Tiny synthetic training runs shared by the tests (and run as a script by the resume-with-kill test).
+
+Classes are separable by construction: class c images are noise plus a colour offset depending on c, so a
+few steps of the tiny IMC classifier lower the loss. Data are in-memory grain datasets (real grain
+iterators with get_state/set_state), independent of mantra_jax.data.
+
+    python tests/train/tiny.py --workdir DIR --steps 6 [--hold_after 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+NUM_CLASSES = 4
+SIZE = 16
+BATCH = 4
+
+
+def levels() -> dict[str, np.ndarray]:
+    """A 2-level hierarchy over 4 classes: {0, 1} and {2, 3}, then the leaves."""
+    coarse = np.zeros((NUM_CLASSES, 2), np.float32)
+    coarse[[0, 1], 0] = 1
+    coarse[[2, 3], 1] = 1
+    return {"HL0": coarse, "HL1": np.eye(NUM_CLASSES, dtype=np.float32)}
+
+
+def imc_records(n: int, seed: int, size: int = SIZE) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    colours = np.array([[0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [-0.5, -0.5, -0.5]], np.float32)
+    out = []
+    for i in range(n):
+        label = i % NUM_CLASSES
+        image = rng.uniform(-0.4, 0.4, (size, size, 3)).astype(np.float32) + colours[label]
+        out.append({"image": np.clip(image, -1, 1), "label": np.int32(label)})
+    return out
+
+
+def loader(records, batch: int, seed: int, repeat: bool = True):
+    import grain
+
+    ds = grain.MapDataset.source(records)
+    if repeat:
+        ds = ds.shuffle(seed=seed).repeat(None)
+    return ds.batch(batch, drop_remainder=True).to_iter_dataset()
+
+
+def run(workdir: str, steps: int, hold_after: int | None = None, steps_per_epoch: int = 2,
+        checkpoint_every: int = 2, progress: bool = False) -> dict:
+    from mantra_jax.models.variants import make_imc_classifier
+    from mantra_jax.train.loop import LoopConfig, train
+    from mantra_jax.train.optimizer import adam
+    from mantra_jax.train.tasks import imc_task
+
+    model = make_imc_classifier("tiny", num_classes=NUM_CLASSES)
+    config = LoopConfig(num_steps=steps, steps_per_epoch=steps_per_epoch, checkpoint_every_steps=checkpoint_every,
+                        keep=2, patience=1, log_every_steps=1, seed=0, progress=progress)
+
+    def on_checkpoint(step: int) -> None:
+        print(f"CHECKPOINT {step}", flush=True)
+        if hold_after is not None and step >= hold_after:
+            time.sleep(600)  # wait to be killed
+
+    return train(model=model, model_config={"kind": "imc", "variant": "tiny", "num_classes": NUM_CLASSES},
+                 task=imc_task(levels(), NUM_CLASSES), tx=adam(1e-3),
+                 train_data=loader(imc_records(32, 0), BATCH, seed=1),
+                 eval_data=loader(imc_records(8, 1), BATCH, seed=0, repeat=False),
+                 workdir=workdir, config=config, on_checkpoint=on_checkpoint)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--hold_after", type=int, default=None, help="sleep after this checkpoint (to be killed)")
+    args = parser.parse_args(argv)
+    run(args.workdir, args.steps, args.hold_after)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
