@@ -27,13 +27,14 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-import tempfile
 import warnings
 from typing import Union
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from mantra_jax.io.atomic import write_bytes_atomic
 
 PathLike = Union[str, os.PathLike]
 
@@ -255,14 +256,4 @@ def write_png_atomic(path: PathLike, array: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(a))
     if not ok:
         raise ValueError(f"{os.fspath(path)}: OpenCV could not encode the PNG")
-    target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, encoded.tobytes())  # mode 0644 like every other output
