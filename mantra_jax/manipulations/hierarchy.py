@@ -1,8 +1,8 @@
 """The manipulation hierarchy: 380 leaves from the official figure plus our 5 sharpening leaves = 385 classes.
 
-`hierarchy.csv` (package data) is a verbatim copy of the project's transcription of the hierarchy figure in
-the official ManTra-Net repository: columns leaf_id, name, family, parameter, L1..L5, where L1..L5 are node
-ids (1-based) at levels 1 (7 nodes: the families) to 5 (191 nodes); the leaves themselves are level 6.
+``hierarchy_tree.TREE`` holds the hierarchy figure of the official ManTra-Net repository as a nested tree;
+``hierarchy_csv_text`` renders it as a table with columns leaf_id, name, family, parameter, L1..L5, where
+L1..L5 are node ids (1-based) at levels 1 (7 nodes: the families) to 5 (191 nodes); the leaves themselves are level 6.
 The figure has 380 leaves and 7 / 27 / 49 / 96 / 191 / 380 nodes per level, whereas the paper reports 385
 types with 7 / 25 / 49 / 96 / 185 / 385 (Table 4, hierarchy levels HL0..HL5 = our levels 1..6).
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import importlib.resources
 import io
 
 import numpy as np
@@ -41,7 +40,6 @@ PAPER_LEVEL_NAMES: tuple[str, ...] = ("HL0", "HL1", "HL2", "HL3", "HL4", "HL5")
 GROUP_NAMES: tuple[str, ...] = ("blur", "resize", "compression", "morphology", "noise", "quantization",
                                 "contrast")
 CSV_HEADER: tuple[str, ...] = ("leaf_id", "name", "family", "parameter", "L1", "L2", "L3", "L4", "L5")
-CSV_RESOURCE = "hierarchy.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +86,27 @@ def parse_hierarchy_csv(text: str) -> tuple[Leaf, ...]:
 
 
 def hierarchy_csv_text() -> str:
-    """The embedded copy of the hierarchy csv, as text."""
-    return importlib.resources.files(__package__).joinpath(CSV_RESOURCE).read_text(encoding="utf-8")
+    """The hierarchy as csv text (``CSV_HEADER`` columns), rendered from ``hierarchy_tree.TREE``."""
+    from mantra_jax.manipulations.hierarchy_tree import TREE
+
+    counts = [0] * 5
+    path = [0] * 5
+    rows = [",".join(CSV_HEADER)]
+
+    def walk(nodes: list, depth: int) -> None:
+        for node in nodes:
+            counts[depth] += 1
+            path[depth] = counts[depth]
+            if depth < 4:
+                walk(node, depth + 1)
+                continue
+            family, parameters = node
+            for parameter in parameters:
+                name = f"{family}-{parameter}" if parameter else family
+                rows.append(",".join([str(len(rows)), name, family, parameter, *map(str, path)]))
+
+    walk(TREE, 0)
+    return "\n".join(rows) + "\n"
 
 
 @functools.lru_cache(maxsize=1)

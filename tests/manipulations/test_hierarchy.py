@@ -12,7 +12,7 @@ from mantra_jax.manipulations.contrast import SHARPEN_AMOUNTS, sharpen_name
 from tests.conftest import shared_dir
 
 
-def test_embedded_csv_equals_the_shared_transcription():
+def test_rendered_tree_equals_the_shared_transcription():
     shared = shared_dir() / "spec" / "imc_hierarchy.csv"
     if not shared.exists():
         pytest.skip(f"{shared} is absent")
