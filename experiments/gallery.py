@@ -10,14 +10,11 @@ Without --image the patch is cut from scikit-image's astronaut photo (shipped of
 
 from __future__ import annotations
 
-import os
-import pathlib
-import tempfile
-
 import cv2
 import numpy as np
 from absl import app, flags
 
+from mantra_jax.io.images import write_png_atomic
 from mantra_jax.manipulations import contact_sheet
 
 _IMAGE = flags.DEFINE_string("image", None, "Photo to cut the patch from (default: scikit-image astronaut).")
@@ -46,25 +43,6 @@ def load_patch(path: str | None, size: int) -> np.ndarray:
     top = min(max(top, 0), photo.shape[0] - size)
     left = min(max(left, 0), photo.shape[1] - size)
     return np.ascontiguousarray(photo[top:top + size, left:left + size])
-
-
-def write_png_atomic(path: str, rgb: np.ndarray) -> None:
-    """Encodes `rgb` (H, W, 3) uint8 as PNG and writes it via a temporary file and os.replace."""
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv: list[str]) -> None:

@@ -67,12 +67,7 @@ class ForgerySource:
                  radius: Sequence[int] = forgeries.DEFAULT_RADIUS, patch_size: int = PATCH_SIZE,
                  min_deviation: float = MIN_DEVIATION,
                  measure: str = DEFAULT_MEASURE, catalogue: Sequence[Any] | None = None):
-        if isinstance(photos, PatchBank):
-            if photos.split != split:
-                raise ValueError(f"patch bank was built for split {photos.split!r}, not {split!r}")
-            bank = photos
-        else:
-            bank = PatchBank.build(photos, split, size=patch_size, min_deviation=min_deviation, measure=measure)
+        bank = PatchBank.of(photos, split, size=patch_size, min_deviation=min_deviation, measure=measure)
         self.bank = bank
         self.split = split
         self.seed = check_seed(seed)

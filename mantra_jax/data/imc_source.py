@@ -59,12 +59,7 @@ class IMCSource:
     def __init__(self, photos: PhotoSpec | PatchBank, split: str, *, seed: int = 0, num_records: int | None = None,
                  crop_size: int = CROP_SIZE, patch_size: int = PATCH_SIZE, min_deviation: float = MIN_DEVIATION,
                  measure: str = DEFAULT_MEASURE, catalogue: Sequence[Any] | None = None):
-        if isinstance(photos, PatchBank):
-            if photos.split != split:
-                raise ValueError(f"patch bank was built for split {photos.split!r}, not {split!r}")
-            bank = photos
-        else:
-            bank = PatchBank.build(photos, split, size=patch_size, min_deviation=min_deviation, measure=measure)
+        bank = PatchBank.of(photos, split, size=patch_size, min_deviation=min_deviation, measure=measure)
         if not 1 <= crop_size <= bank.size:
             raise ValueError(f"crop_size must be in [1, {bank.size}], got {crop_size}")
         self.bank = bank

@@ -126,6 +126,16 @@ class PatchBank:
         return int(self.patches.shape[1])
 
     @classmethod
+    def of(cls, photos: "PhotoSpec | PatchBank", split: str, **build_kwargs) -> "PatchBank":
+        """``photos`` itself when it is a bank (of ``split``; another split raises ValueError), else
+        ``build(photos, split, **build_kwargs)``."""
+        if isinstance(photos, PatchBank):
+            if photos.split != split:
+                raise ValueError(f"patch bank was built for split {photos.split!r}, not {split!r}")
+            return photos
+        return cls.build(photos, split, **build_kwargs)
+
+    @classmethod
     def build(cls, photos: PhotoSpec, split: str, *, size: int = PATCH_SIZE, min_deviation: float = MIN_DEVIATION,
               measure: str = DEFAULT_MEASURE, ratios: Sequence[int] = DEFAULT_RATIOS,
               max_pixels: int = DEFAULT_MAX_PIXELS) -> "PatchBank":
