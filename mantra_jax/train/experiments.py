@@ -35,6 +35,16 @@ def experiment_main(runner: Callable[[Any, str], Any], config_file: str) -> None
     from ml_collections import config_flags
 
     started = []
+    prog = pathlib.Path(sys.argv[0]).name
+    for arg in sys.argv[1:]:  # a bad preset would otherwise come back as absl's multi-line parse error
+        if arg.startswith("--config=") and ":" in arg:
+            from mantra_jax.train.config_blocks import PRESETS
+
+            preset = arg.rsplit(":", 1)[1]
+            if preset not in PRESETS:
+                print(f"{prog}: error: bad flag: unknown preset {preset!r} in {arg}; use one of {PRESETS}",
+                      file=sys.stderr)
+                sys.exit(2)
 
     def main(argv: list[str]) -> None:
         started.append(True)
@@ -45,7 +55,7 @@ def experiment_main(runner: Callable[[Any, str], Any], config_file: str) -> None
         try:
             runner(config.value, flags.FLAGS.workdir)
         except (ValueError, OSError) as e:
-            print(f"{pathlib.Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+            print(f"{prog}: error: {e}", file=sys.stderr)
             sys.exit(1)
 
     try:
@@ -56,7 +66,7 @@ def experiment_main(runner: Callable[[Any, str], Any], config_file: str) -> None
     except Exception as e:  # ml_collections raises plain errors for a bad --config.<field> override
         if started:
             raise
-        print(f"{pathlib.Path(sys.argv[0]).name}: error: bad flag: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"{prog}: error: bad flag: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -117,6 +117,7 @@ def test_mantra_detect_reads_an_orbax_training_checkpoint(ladn_hf_workdir, tmp_p
 
 @pytest.mark.parametrize("args, code, match", [
     (["--config.bogus=1"], 2, "bad flag"),
+    ([f"--config={CONFIGS / 'ladn.py'}:gpu"], 2, "unknown preset"),
     (["--config.setting=ZZ"], 1, "unknown end-to-end setting"),
     (["--config.setting=HF"], 1, "imc_checkpoint"),
 ])
