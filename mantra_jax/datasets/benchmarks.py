@@ -67,15 +67,13 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from mantra_jax.eval.pairs import (
-    MaskRule,
-    OnMismatch,
     PairsError,
     image_size,
     list_images,
-    load_mask,
     match_masks,
     read_rgb,
 )
+from mantra_jax.io.masks import MaskRule, OnMismatch, load_mask
 
 COVERAGE_MISSIZED_MASK_IDS = frozenset({41, 48, 55, 56, 57, 58, 59, 61, 95})
 _SEARCH_DEPTH = 3

@@ -1,4 +1,4 @@
-"""Benchmark pairing (image -> ground-truth mask or none) and mask loading.
+"""Benchmark pairing (image -> ground-truth mask or none).
 
 Three listing formats give the same result, a list of ``Pair(image, mask)`` with ``mask=None`` for an
 authentic image:
@@ -10,14 +10,9 @@ authentic image:
 * an IMDL-BenCo JSON list ``[[image, mask], ...]`` where the mask ``"Negative"`` means authentic.
 
 Relative paths are resolved against the folder of the CSV/JSON file. Files are checked to exist.
-
-Masks are binarised once, here, with one documented rule: the mask is converted to 8-bit gray (Pillow's
-ITU-R 601-2 luma for colour, 16-bit scaled by 255/65535, 1-bit as 0/255, float in [0, 1] times 255) and a
-pixel is forged when gray > 127 (``rule="bright"``, the usual 255 = forged), gray <= 127 (``"dark"``,
-NIST's 0 = manipulated) or, for Columbia's colour-coded edge masks, green > red (``"green"``). A lossless
-mask whose values are all in {0, 1} is read as a 0/1 label map (1 = forged for ``"bright"``) rather than as
-all-black. A mask whose size differs from its image is resized with nearest neighbour (pixel centres, as
-Pillow's NEAREST) and flagged, or skipped, or rejected, as asked.
+Folders are listed with ``mantra_jax.io.images.list_images`` (its ``IMAGE_EXTENSIONS``, the same list as
+``mantra detect DIR``). Masks are read and binarised by ``mantra_jax.io.masks`` (re-exported here: the
+rule, resizing and limits are documented there).
 """
 
 from __future__ import annotations
@@ -27,27 +22,22 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
-from PIL import Image
+from mantra_jax.io import images as _images
+from mantra_jax.io.images import IMAGE_EXTENSIONS, read_image  # noqa: F401 - re-exported
+from mantra_jax.io.masks import (LOSSY_EXTENSIONS, LoadedMask, MaskError, MaskRule, OnMismatch,  # noqa: F401
+                                 load_mask, read_mask, resize_nearest)
 
-from mantra_jax.io.images import read_image
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
-LOSSY_EXTENSIONS = frozenset({".jpg", ".jpeg", ".webp"})
 # Suffixes a mask's stem may add to its image's stem (compared case-insensitively).
 MASK_STEM_SUFFIXES = ("_gt", "-gt", "_mask", "-mask", "_groundtruth", "_edgemask")
 NEGATIVE = "Negative"  # IMDL-BenCo's marker for an authentic image in JSON lists
 
-MaskRule = Literal["bright", "dark", "green"]
-OnMismatch = Literal["resize", "skip", "error"]
-
 
 class PairsError(ValueError):
-    """Bad pair listing or mask: missing files, wrong columns, ambiguous pairing, size mismatch."""
+    """Bad pair listing: missing files, wrong columns, ambiguous pairing (a bad mask is a ``MaskError``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,10 +136,8 @@ def read_pairs_json(path: str | os.PathLike, *, check_exists: bool = True) -> li
 
 
 def list_images(folder: Path, *, recursive: bool = True) -> list[Path]:
-    """Image files (by extension, case-insensitive) under ``folder``, sorted; hidden files skipped."""
-    it: Iterable[Path] = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
+    """Image files (``IMAGE_EXTENSIONS``, case-insensitive) under ``folder``, sorted; hidden files skipped."""
+    return _images.list_images(folder, recursive=recursive)
 
 
 def mask_key(stem: str) -> str:
@@ -227,93 +215,6 @@ def read_pairs(source: str | os.PathLike) -> list[Pair]:
     raise PairsError(f"{source}: expected a folder with Tp/ and Gt/, a .csv or a .json pairs list")
 
 
-class LoadedMask(NamedTuple):
-    """A binarised mask. ``mask`` is bool (H, W) at the requested shape (None when skipped)."""
-
-    mask: np.ndarray | None
-    size_matches: bool
-    source_shape: tuple[int, int]
-
-
-def _gray_u8(img: Image.Image, path: Path) -> np.ndarray:
-    """8-bit gray (H, W) of any Pillow mode; a lossless 0/1 label map becomes 0/255 (module docstring)."""
-    mode = img.mode
-    if mode == "1":
-        return np.asarray(img, dtype=np.uint8) * np.uint8(255)
-    if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        if not np.all(np.isfinite(arr)) or arr.min() < 0.0 or arr.max() > 1.0:
-            raise PairsError(f"mask {path}: float masks must lie in [0, 1]")
-        return np.round(arr * 255.0).astype(np.uint8)
-    if mode.startswith("I"):  # 16-bit PNG/TIFF ("I;16*") or 32-bit integers ("I")
-        raw = np.asarray(img).astype(np.int64)
-        if raw.min() < 0 or raw.max() > 65535:
-            raise PairsError(f"mask {path}: integer values outside [0, 65535] are not a mask")
-        high = raw.max() > 255 or mode != "I"
-        gray = (raw * 255 + 32767) // 65535 if high and raw.max() > 1 else raw
-        gray = gray.astype(np.uint8)
-    else:
-        gray = np.asarray(img if mode == "L" else img.convert("L"), dtype=np.uint8)
-    if path.suffix.lower() not in LOSSY_EXTENSIONS and gray.size and gray.max() == 1:
-        gray = gray * np.uint8(255)  # a 0/1 label map
-    return gray
-
-
-def read_mask(path: str | os.PathLike, rule: MaskRule = "bright") -> np.ndarray:
-    """Reads and binarises a mask file. Returns bool (H, W), True = forged (rule: module docstring)."""
-    path = Path(path)
-    if rule not in ("bright", "dark", "green"):
-        raise PairsError(f"unknown mask rule {rule!r}; use 'bright', 'dark' or 'green'")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if rule == "green":
-                rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
-                return rgb[..., 1] > rgb[..., 0]
-            gray = _gray_u8(img, path)
-    except FileNotFoundError:
-        raise PairsError(f"mask {path} does not exist") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, PairsError):
-            raise
-        raise PairsError(f"mask {path} cannot be read: {e}") from None
-    forged = gray > 127
-    return forged if rule == "bright" else ~forged
-
-
-def resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a (h, w) array to ``shape`` (H, W), sampling at pixel centres."""
-    h, w = mask.shape
-    out_h, out_w = shape
-    rows = np.minimum(((np.arange(out_h) + 0.5) * h / out_h).astype(np.int64), h - 1)
-    cols = np.minimum(((np.arange(out_w) + 0.5) * w / out_w).astype(np.int64), w - 1)
-    return mask[rows[:, None], cols[None, :]]
-
-
-def load_mask(path: str | os.PathLike, shape: tuple[int, int], *, rule: MaskRule = "bright",
-              on_mismatch: OnMismatch = "resize") -> LoadedMask:
-    """Binarised mask at the image's ``shape`` (H, W).
-
-    On a size mismatch: ``"resize"`` (nearest neighbour, ``size_matches=False``), ``"skip"`` (``mask`` is
-    None, ``size_matches=False``) or ``"error"`` (PairsError).
-    """
-    if len(shape) != 2 or min(shape) < 1:
-        raise PairsError(f"shape must be (H, W) with positive sizes, got {shape}")
-    if on_mismatch not in ("resize", "skip", "error"):
-        raise PairsError(f"on_mismatch must be 'resize', 'skip' or 'error', got {on_mismatch!r}")
-    mask = read_mask(path, rule)
-    source_shape = (int(mask.shape[0]), int(mask.shape[1]))
-    target = (int(shape[0]), int(shape[1]))
-    if source_shape == target:
-        return LoadedMask(mask, True, source_shape)
-    if on_mismatch == "error":
-        raise PairsError(f"mask {path} is {source_shape[0]}x{source_shape[1]} but its image is "
-                         f"{target[0]}x{target[1]} (H x W)")
-    if on_mismatch == "skip":
-        return LoadedMask(None, False, source_shape)
-    return LoadedMask(resize_nearest(mask, target), False, source_shape)
-
-
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """uint8 RGB (H, W, 3) of an image, by ``mantra_jax.io.images.read_image`` (EXIF orientation applied;
     raises its ``ImageReadError``, a ValueError, with a one-line message)."""
@@ -321,10 +222,11 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(H, W) of an image from its header, without decoding the pixels (orientation tags ignored)."""
+    """(H, W) of an image from its header, without decoding the pixels (orientation tags ignored).
+
+    The file gets ``read_image``'s checks first (a regular file within the byte limit)."""
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except (OSError, SyntaxError, ValueError) as e:
-        raise PairsError(f"image {path} cannot be read: {e}") from None
-    return int(h), int(w)
+        with _images.open_regular_file(path, what="image") as f:
+            return _images.image_header_size(f, os.fspath(path))
+    except _images.ImageReadError as e:
+        raise PairsError(f"image {e}") from None

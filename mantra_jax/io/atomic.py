@@ -1,36 +1,69 @@
 """Atomic file writes: write a temporary file beside the target, then ``os.replace`` it into place.
 
-A reader (or a crash) never sees a half-written output. Files get mode 0644 (``mkstemp`` makes 0600).
+A reader (or a crash) never sees a half-written output. Files get the mode a plain ``open(path, "w")``
+would give them, ``0666`` less the process umask (``mkstemp`` alone makes ``0600``). This is the one
+atomic writer of the project: writers that need a path rather than a file object (h5py, Orbax) use
+``atomic_path``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pathlib
-from typing import Callable, Union
+from typing import Callable, Iterator, Union
 
 import numpy as np
 
 PathLike = Union[str, os.PathLike]
 
 
-def write_atomic(path: PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Calls ``write(f)`` on a temporary binary file beside ``path`` and moves it to ``path``."""
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (else set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def output_mode() -> int:
+    """Permission bits of a new output file: ``0o666 & ~umask`` (0644 under the usual umask 022)."""
+    return 0o666 & ~_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """Yields a temporary path beside ``path``; on success it is moved to ``path``, on error removed.
+
+    For writers that open the file themselves: ``with atomic_path(p) as tmp: h5py.File(tmp, "w")...``.
+    """
     import tempfile
 
     target = pathlib.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
+        yield tmp
+        os.chmod(tmp, output_mode())
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Calls ``write(f)`` on a temporary binary file beside ``path`` and moves it to ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def write_bytes_atomic(path: PathLike, data: bytes) -> None:

@@ -3,8 +3,11 @@
 Every photo the project touches (training sources, benchmarks, the CLI) goes through ``read_image``, so
 odd files fail loudly and identically everywhere instead of producing silently wrong pixels:
 
+* files: only regular files of at most ``max_bytes`` are read (a device such as ``/dev/zero``, a FIFO or
+  an oversized file is refused from ``fstat``, before any byte is read);
 * decoding: Pillow first (it detects truncated files and knows EXIF, palettes, CMYK); files Pillow cannot
-  identify fall back to OpenCV (e.g. PFM, HDR). 16-bit PNG/TIFF colour files are decoded by OpenCV because
+  identify fall back to OpenCV for the formats whose header is parsed here (PFM, PAM, Radiance HDR),
+  anything else is refused. 16-bit PNG/TIFF colour files are decoded by OpenCV because
   Pillow keeps only their high byte; multi-frame files (GIF, TIFF) give their first frame;
 * EXIF orientation (tag 0x0112) is applied, so pixels come out as a viewer shows them;
 * 16-bit samples map to 8 bit as ``round(x / 257)`` (0 -> 0, 65535 -> 255); float samples are taken as
@@ -14,8 +17,9 @@ odd files fail loudly and identically everywhere instead of producing silently w
 * alpha is DROPPED, not composited: the stored colour values are kept as they are, because compositing
   would alter the very pixel statistics a forensic network looks at (a fully opaque image is unaffected
   either way);
-* size limits: more than ``max_pixels`` pixels (checked from the header, before decoding) or a side
-  shorter than ``min_size`` raise ``ImageReadError``.
+* size limits: more than ``max_pixels`` pixels or a side shorter than ``min_size`` raise
+  ``ImageReadError``, checked from the header alone for every format (Pillow's lazy open, or the header
+  parsers above), so an over-limit image is never decoded, whatever Pillow's own bomb limit says.
 
 ``preprocess`` is the public input scaling of the released network, ``x / 255 * 2 - 1`` in float32 (the
 same operations, in the same order, as the official code). It is numpy only, so data pipelines can use it
@@ -27,8 +31,11 @@ from __future__ import annotations
 import io
 import os
 import pathlib
+import re
+import stat
+import threading
 import warnings
-from typing import Union
+from typing import BinaryIO, Union
 
 import cv2
 import numpy as np
@@ -40,6 +47,14 @@ PathLike = Union[str, os.PathLike]
 
 DEFAULT_MAX_PIXELS = 1 << 27  # 134 MP: above any current camera, far below a decompression bomb.
 DEFAULT_MIN_SIZE = 8  # Shortest accepted side, in pixels.
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB per file: above a 134 MP 16-bit RGB TIFF (0.8 GB), far below "endless".
+
+# The one list of image file extensions: what folders and globs are expanded to (``mantra detect DIR``,
+# ``mantra eval --tp-gt``, the benchmark builders). A file named explicitly is read whatever its name.
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".jp2",
+                              ".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".pfm", ".hdr"})
+
+_PILLOW_LOCK = threading.Lock()
 
 _EXIF_ORIENTATION = 0x0112
 
@@ -125,6 +140,30 @@ def _is_high_depth_colour(im: Image.Image, data: bytes) -> bool:
     return False
 
 
+def opencv_header_size(data: bytes) -> tuple[int, int] | None:
+    """(H, W) from the header of the formats only OpenCV reads here (PFM, PAM, Radiance HDR), else None.
+
+    OpenCV has no header-only API and checks its own limit (2^30 pixels) only while decoding, so these
+    headers are parsed here and anything else Pillow does not know is refused undecoded.
+    """
+    head = data[:4096]
+    m = re.match(rb"P[Ff]\s+(\d+)\s+(\d+)\s", head)  # PFM: "PF\nW H\nscale\n"
+    if m:
+        return int(m.group(2)), int(m.group(1))
+    if head.startswith(b"P7\n"):  # PAM: "WIDTH w", "HEIGHT h" lines up to ENDHDR
+        header = head.split(b"ENDHDR", 1)[0]
+        w, h = re.search(rb"\bWIDTH\s+(\d+)", header), re.search(rb"\bHEIGHT\s+(\d+)", header)
+        return (int(h.group(1)), int(w.group(1))) if w and h else None
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):  # header lines, a blank line, then "-Y H +X W"
+        parts = head.split(b"\n\n", 1)
+        if len(parts) == 2:
+            m = re.match(rb"([-+])([XY]) (\d+) ([-+])([XY]) (\d+)\n", parts[1])
+            if m and {m.group(2), m.group(5)} == {b"X", b"Y"}:
+                first, second = int(m.group(3)), int(m.group(6))
+                return (first, second) if m.group(2) == b"Y" else (second, first)
+    return None
+
+
 def _decode_opencv(data: bytes, name: str) -> np.ndarray:
     """Decodes with OpenCV (no orientation applied): RGB(A)-ordered samples of the file's own depth."""
     buf = np.frombuffer(data, np.uint8)
@@ -150,9 +189,30 @@ def _pillow_samples(im: Image.Image, name: str) -> np.ndarray:
         raise ImageReadError(f"{name}: cannot convert Pillow mode {im.mode} to RGB ({err})") from None
 
 
+def open_lazily(source: bytes | BinaryIO) -> Image.Image | None:
+    """Pillow's lazy open of bytes or an open binary file (header only; no pixel is decoded), or None for
+    a format Pillow does not know.
+
+    Pillow's own decompression-bomb check is switched off for the open itself, under a lock: it would
+    refuse (or warn about) the header before our limit is applied, and callers check the size at once.
+    """
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DecompressionBombWarning
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(fp)
+        except UnidentifiedImageError:
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def decode_image(data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
                  min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
     """Decodes an encoded image file's bytes into (H, W, 3) uint8 RGB (see the module docstring).
+
+    The size limits are checked from the header before any pixel is decoded, for every format.
 
     Args:
       data: the file's bytes.
@@ -166,11 +226,7 @@ def decode_image(data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAUL
         raise ValueError(f"max_pixels ({max_pixels}) and min_size ({min_size}) must be positive")
     orientation = 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves.
-            im = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError):
-        im = None  # Not a Pillow format (or beyond Pillow's own bomb limit): let OpenCV try.
+        im = open_lazily(data)
     except Exception as err:  # noqa: BLE001 - any decoder failure becomes one clear error.
         raise ImageReadError(f"{name}: cannot open image ({type(err).__name__}: {err})") from None
     if im is not None:
@@ -192,28 +248,100 @@ def decode_image(data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAUL
                 except Exception as err:  # noqa: BLE001 - truncated or corrupt data.
                     raise ImageReadError(f"{name}: cannot decode image ({type(err).__name__}: "
                                          f"{str(err).splitlines()[0] if str(err) else 'corrupt data'})") from None
+            size = (height, width)
     else:
+        size = opencv_header_size(data)
+        if size is None:
+            raise ImageReadError(f"{name}: not a readable image (unknown format or corrupt header)")
+        _check_size(size[0], size[1], name, max_pixels, min_size)
         samples = _decode_opencv(data, name)
-        _check_size(samples.shape[0], samples.shape[1], name, max_pixels, min_size)
+    if samples.shape[:2] != size:
+        raise ImageReadError(f"{name}: decoded size {samples.shape[1]}x{samples.shape[0]} differs from the "
+                             f"header's {size[1]}x{size[0]}")
     rgb = _to_rgb(_to_uint8(samples, name), name)
     return np.ascontiguousarray(apply_exif_orientation(rgb, orientation))
 
 
-def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
-    """Reads an image file as (H, W, 3) uint8 RGB; see the module docstring for the conversions.
+def image_header_size(source: bytes | BinaryIO, name: str = "<bytes>") -> tuple[int, int]:
+    """(H, W) of an encoded image (bytes or an open file) from its header alone (stored orientation)."""
+    try:
+        im = open_lazily(source)
+        if im is None:
+            if not isinstance(source, bytes):
+                source.seek(0)
+            size = opencv_header_size(source if isinstance(source, bytes) else source.read(4096))
+            if size is None:
+                raise ImageReadError(f"{name}: not a readable image (unknown format or corrupt header)")
+            return size
+    except ImageReadError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise ImageReadError(f"{name}: cannot open image ({type(err).__name__}: {err})") from None
+    with im:
+        return int(im.size[1]), int(im.size[0])
+
+
+def open_regular_file(path: PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "file") -> BinaryIO:
+    """An open binary file, checked from ``fstat`` before any byte is read: a regular file of at most
+    ``max_bytes``. Devices (``/dev/zero``), FIFOs (opened without blocking), sockets and folders are refused.
 
     Raises:
-      ImageReadError: missing, unreadable, truncated, unsupported, too large or too small.
+      ImageReadError: missing, unreadable, not a regular file or over the limit.
     """
     name = os.fspath(path)
     try:
-        data = pathlib.Path(path).read_bytes()
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise ImageReadError(f"{name}: cannot read file ({err.strerror or err})") from None
+    f = os.fdopen(fd, "rb")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        f.close()
+        raise ImageReadError(f"{name}: not a regular file (a device, FIFO, socket or folder is never read)")
+    if st.st_size > max_bytes:
+        f.close()
+        raise ImageReadError(f"{name}: {st.st_size} bytes, over the limit of {max_bytes} bytes per {what}")
+    return f
+
+
+def read_file_bytes(path: PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (``open_regular_file``); at most
+    ``max_bytes + 1`` bytes are ever read, so a file that grows while it is read is refused too.
+
+    Raises:
+      ImageReadError: missing, not a regular file, empty, over the limit or unreadable.
+    """
+    name = os.fspath(path)
+    with open_regular_file(path, max_bytes=max_bytes, what=what) as f:
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as err:
+            raise ImageReadError(f"{name}: cannot read file ({err.strerror or err})") from None
+    if len(data) > max_bytes:
+        raise ImageReadError(f"{name}: grew past the limit of {max_bytes} bytes per {what} while being read")
     if not data:
         raise ImageReadError(f"{name}: empty file")
-    return decode_image(data, name=name, max_pixels=max_pixels, min_size=min_size)
+    return data
+
+
+def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               min_size: int = DEFAULT_MIN_SIZE, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
+    """Reads an image file as (H, W, 3) uint8 RGB; see the module docstring for the conversions and limits.
+
+    Raises:
+      ImageReadError: missing, not a regular file, over ``max_bytes``, unreadable, truncated, unsupported,
+        too large or too small.
+    """
+    data = read_file_bytes(path, max_bytes=max_bytes, what="image")
+    return decode_image(data, name=os.fspath(path), max_pixels=max_pixels, min_size=min_size)
+
+
+def list_images(folder: PathLike, *, recursive: bool = False) -> list[pathlib.Path]:
+    """Image files (``IMAGE_EXTENSIONS``, case-insensitive) in ``folder``, sorted; hidden files skipped."""
+    folder = pathlib.Path(folder)
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                  and p.is_file())
 
 
 # ---- network input -------------------------------------------------------------------------------------

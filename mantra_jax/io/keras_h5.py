@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
 
+from mantra_jax.io.atomic import atomic_path
 from mantra_jax.ops.srm import srm_kernel
 
 
@@ -174,9 +174,7 @@ def save_keras_h5(path: str | os.PathLike, weights: Mapping[str, np.ndarray], in
     if include_srm:
         groups.setdefault("Featex", []).insert(1, ("b1c1/srm:0", srm_kernel()))
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".h5.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".h5.tmp") as tmp:  # the one atomic writer (mode follows the umask)
         with h5py.File(tmp, "w") as f:
             f.attrs["layer_names"] = np.array(list(groups), dtype=object)
             f.attrs["backend"] = "jax"
@@ -185,11 +183,6 @@ def save_keras_h5(path: str | os.PathLike, weights: Mapping[str, np.ndarray], in
                 g.attrs["weight_names"] = np.array([n for n, _ in items], dtype=object)
                 for name, value in items:
                     g.create_dataset(name, data=np.asarray(value, np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def default_variant_for(plain_filters: int) -> str:

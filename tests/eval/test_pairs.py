@@ -1,4 +1,4 @@
-"""Pair listings (CSV, Tp/Gt folders, IMDL-BenCo JSON) and mask binarisation / resizing."""
+"""Pair listings (CSV, Tp/Gt folders, IMDL-BenCo JSON); mask reading is tested in tests/io/test_masks.py."""
 
 from __future__ import annotations
 
@@ -94,63 +94,6 @@ def test_json_negative_means_authentic(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([["t.png"]]))
     with pytest.raises(P.PairsError, match="entry 0"):
         P.read_pairs_json(tmp_path / "bad.json")
-
-
-def test_read_mask_binarises_gray_rgb_16bit_and_label_maps(tmp_path):
-    gray = np.array([[0, 127, 128, 255]], np.uint8)
-    expected = np.array([[False, False, True, True]])
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "g.png", gray)), expected)
-    np.testing.assert_array_equal(P.read_mask(tmp_path / "g.png", "dark"), ~expected)
-    rgb = np.stack([gray] * 3, axis=-1)
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "rgb.png", rgb)), expected)
-    rgba = np.concatenate([rgb, np.zeros_like(rgb[..., :1])], axis=-1)  # alpha is ignored
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "rgba.png", rgba)), expected)
-    deep = (gray.astype(np.uint16) * 257)
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "d.png", deep)), expected)
-    labels = np.array([[0, 1, 1, 0]], np.uint8)
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "l.png", labels)), labels.astype(bool))
-    one_bit = np.array([[False, True, True, False]])
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "b.png", one_bit)), one_bit)
-
-
-def test_read_mask_green_rule_for_colour_coded_masks(tmp_path):
-    colours = np.array([[[255, 0, 0], [0, 255, 0], [120, 40, 30], [40, 200, 60]]], np.uint8)
-    np.testing.assert_array_equal(P.read_mask(_png(tmp_path / "c.png", colours), "green"),
-                                  [[False, True, False, True]])
-
-
-def test_read_mask_errors(tmp_path):
-    with pytest.raises(P.PairsError, match="does not exist"):
-        P.read_mask(tmp_path / "none.png")
-    (tmp_path / "junk.png").write_bytes(b"not an image")
-    with pytest.raises(P.PairsError, match="cannot be read"):
-        P.read_mask(tmp_path / "junk.png")
-    _png(tmp_path / "m.png", np.zeros((2, 2), np.uint8))
-    with pytest.raises(P.PairsError, match="rule"):
-        P.read_mask(tmp_path / "m.png", "red")  # type: ignore[arg-type]
-
-
-def test_load_mask_resizes_with_nearest_and_flags_mismatch(tmp_path):
-    small = np.zeros((2, 3), np.uint8)
-    small[0, 1] = 255
-    path = _png(tmp_path / "m.png", small)
-    same = P.load_mask(path, (2, 3))
-    assert same.size_matches and same.source_shape == (2, 3)
-    resized = P.load_mask(path, (4, 6))
-    assert not resized.size_matches and resized.source_shape == (2, 3)
-    np.testing.assert_array_equal(resized.mask, np.repeat(np.repeat(small > 127, 2, 0), 2, 1))
-    skipped = P.load_mask(path, (4, 6), on_mismatch="skip")
-    assert skipped.mask is None and not skipped.size_matches
-    with pytest.raises(P.PairsError, match="2x3 but its image is 4x6"):
-        P.load_mask(path, (4, 6), on_mismatch="error")
-
-
-def test_resize_nearest_matches_pillow_nearest():
-    rng = np.random.default_rng(0)
-    mask = (rng.random((7, 9)) < 0.5).astype(np.uint8) * 255
-    for shape in ((13, 5), (3, 17), (7, 9)):
-        ref = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.Resampling.NEAREST))
-        np.testing.assert_array_equal(P.resize_nearest(mask, shape), ref)
 
 
 def test_image_size_reads_the_header(tmp_path):
