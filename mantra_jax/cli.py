@@ -11,8 +11,10 @@ CKPT is an Orbax training checkpoint directory of this project, an official-layo
 format: one portable file holding the model config and the weights, no pickle, loadable without Orbax.
 
 Errors are one line on stderr and a non-zero exit status, never a traceback (``MANTRA_DEBUG=1`` shows
-one): 2 for a usage or setup error (bad option, unreadable checkpoint), 1 when some inputs failed while
-the others were processed, 3 for an unexpected internal error, 130 when interrupted.
+one): 0 when every input was processed, 1 when some inputs failed while the others were processed, 2 for a
+usage or setup error (bad option, unreadable checkpoint, an output location that cannot be used, found
+before the first image), 3 for an unexpected internal error, 130 when interrupted (SIGINT or SIGTERM).
+What is refused, resumed and never overwritten: README, "Inputs and outputs".
 """
 
 from __future__ import annotations
@@ -82,10 +84,17 @@ def load_detector(path: str | None, **kwargs: Any):
 
 def make_predictor(model: Any, variables: Any, tile: int | None,
                    auto_tile_pixels: int) -> Callable[[Any], tuple[Any, bool]]:
-    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto)."""
+    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto).
+
+    A map of the wrong shape or with a non-finite value raises ValueError (``infer.detect.check_map``)."""
+    from mantra_jax.infer.detect import check_map
     from mantra_jax.infer.tiled import predict_auto
 
-    return lambda image: predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels)
+    def predict(image: Any) -> tuple[Any, bool]:
+        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels)
+        return check_map(prob, image.shape[:2]), tiled  # a non-finite map fails the image in every command
+
+    return predict
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
@@ -96,7 +105,10 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                    help="tile automatically (512 px tiles) above this many pixels (default %(default)s; whole-image "
                         "ptrain4 inference needs about 3.6 GiB of XLA buffers per megapixel on CPU)")
     p.add_argument("--max-pixels", type=_positive_int, default=None,
-                   help="refuse images with more pixels than this (default: mantra_jax.io.images' limit)")
+                   help="refuse images and masks with more pixels than this, from their header (default: "
+                        "mantra_jax.io.images' limit, 2^27)")
+    p.add_argument("--max-bytes", type=_positive_int, default=None,
+                   help="refuse image and mask files larger than this many bytes before reading (default 1 GiB)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
 
@@ -139,11 +151,31 @@ def _progress_bar(total: int, desc: str, show: bool | None = None):
 
 # ---- detect --------------------------------------------------------------------------------------------
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    _require_checkpoint(args)
-    from mantra_jax.infer.detect import collect_inputs, detect_file, parse_roi, unique_stems
+DETECT_SUMMARY = ("summary.csv", "summary.json")
+DETECT_COLUMNS = ("image", "stem", "status", "error", "height", "width", "roi", "score_mean", "score_max",
+                  "score_p99", "tiled", "seconds", "npy_file", "heatmap_file", "overlay_file")
+
+
+def _write_detect_summary(out, args: argparse.Namespace, cfg: dict[str, Any], paths: Sequence[pathlib.Path],
+                          problems: Sequence[str], records: list[dict[str, Any]], interrupted: bool) -> None:
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.io.atomic import write_text_atomic
+
+    csv_path, json_path = out.claim(*DETECT_SUMMARY)
+    write_text_atomic(csv_path, rows_csv(records, DETECT_COLUMNS))
+    done = {r["image"] for r in records}
+    summary = {"checkpoint": str(args.checkpoint), "config": cfg, "n_images": len(paths),
+               "n_ok": sum(r["status"] == "ok" for r in records),
+               "n_failed": sum(r["status"] == "error" for r in records) + len(problems),
+               "complete": not interrupted, "not_processed": [str(p) for p in paths if str(p) not in done],
+               "input_problems": list(problems), "images": records}
+    write_text_atomic(json_path, json.dumps(json_safe(summary), indent=2) + "\n")
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    _require_checkpoint(args)
+    from mantra_jax.infer.detect import collect_inputs, detect_file, output_names, parse_roi, unique_stems
+    from mantra_jax.io.outputs import OutputDir, is_output_of, read_manifest
 
     roi = None
     if args.roi:
@@ -151,71 +183,168 @@ def cmd_detect(args: argparse.Namespace) -> int:
             roi = parse_roi(args.roi)
         except ValueError as e:
             raise CliError(str(e)) from None
-    paths, problems = collect_inputs(args.paths, recursive=args.recursive)
+    out_dir = pathlib.Path(args.out)
+    earlier = read_manifest(out_dir) if out_dir.is_dir() else set()
+    paths, problems = collect_inputs(args.paths, recursive=args.recursive,
+                                     exclude=lambda p: is_output_of(out_dir, earlier, p))
     for problem in problems:
         print(f"mantra detect: skipped {problem}", file=sys.stderr)
     if not paths:
         raise CliError("no input images found")
-    model, variables, cfg = load_detector(args.checkpoint)
-    out_dir = pathlib.Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"--out {out_dir} exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
-    records: list[dict[str, Any]] = []
-    failed = len(problems)
-    bar = _progress_bar(len(paths), "detect", args.progress)
-    for path, stem in zip(paths, unique_stems(paths)):
-        t0 = time.perf_counter()
+    stems = unique_stems(paths)
+    with OutputDir.open(out_dir, "detect") as out:  # every output location checked before the first image
+        out.check_free([*DETECT_SUMMARY, *(n for stem in stems for n in output_names(stem).values())])
+        model, variables, cfg = load_detector(args.checkpoint)
+        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        records: list[dict[str, Any]] = []
+        bar = _progress_bar(len(paths), "detect", args.progress)
         try:
-            records.append(detect_file(path, stem, out_dir, predict, roi=roi, max_pixels=args.max_pixels))
-        except ValueError as e:  # ImageReadError, a bad ROI...
-            failed += 1
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            msg = msg if str(path) in msg else f"{path}: {msg}"
-            bar.write(f"mantra detect: skipped {msg}", file=sys.stderr)
-            records.append({"image": str(path), "stem": stem, "status": "error", "error": msg,
-                            "seconds": round(time.perf_counter() - t0, 3)})
-        bar.update(1)
-    bar.close()
-    columns = ("image", "stem", "status", "error", "height", "width", "roi", "score_mean", "score_max",
-               "score_p99", "tiled", "seconds", "npy_file", "heatmap_file", "overlay_file")
-    write_text_atomic(out_dir / "summary.csv", rows_csv(records, columns))
-    summary = {"checkpoint": str(args.checkpoint), "config": cfg, "n_images": len(paths),
-               "n_ok": sum(r["status"] == "ok" for r in records), "n_failed": failed,
-               "input_problems": problems, "images": records}
-    write_text_atomic(out_dir / "summary.json", json.dumps(json_safe(summary), indent=2) + "\n")
-    ok = summary["n_ok"]
+            for path, stem in zip(paths, stems):
+                t0 = time.perf_counter()
+                try:
+                    records.append(detect_file(path, stem, out_dir, predict, roi=roi, max_pixels=args.max_pixels,
+                                               max_bytes=args.max_bytes, claim=out.claim))
+                except ValueError as e:  # ImageReadError, a bad ROI, a non-finite map...
+                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    msg = msg if str(path) in msg else f"{path}: {msg}"
+                    bar.write(f"mantra detect: skipped {msg}", file=sys.stderr)
+                    records.append({"image": str(path), "stem": stem, "status": "error", "error": msg,
+                                    "seconds": round(time.perf_counter() - t0, 3)})
+                bar.update(1)
+        except KeyboardInterrupt:
+            bar.close()
+            _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+            print(f"mantra detect: interrupted after {len(records)} of {len(paths)} image(s); their outputs and "
+                  f"the summary are in {out_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        bar.close()
+        _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=False)
+    ok = sum(r["status"] == "ok" for r in records)
+    failed = len(records) - ok + len(problems)
     print(f"mantra detect: {ok} image(s) processed, {failed} failed; results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if failed else EXIT_OK
 
 
 # ---- eval ----------------------------------------------------------------------------------------------
 
+EVAL_OUTPUTS = ("metrics.json", "per_image.csv", "metrics.md")
+EVAL_PROGRESS = "progress.jsonl"
+_PROGRESS_FORMAT = "mantra-eval-progress/1"
+
+
+def weights_digest(variables: Any) -> str:
+    """sha256 of the variables' leaves (tree order, float32 bytes): the identity of the weights evaluated."""
+    import hashlib
+
+    import jax
+    import numpy as np
+
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(variables):
+        h.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+    return h.hexdigest()
+
+
+def _eval_settings(args: argparse.Namespace, cfg: dict[str, Any], variables: Any) -> dict[str, Any]:
+    """What a resumed evaluation must share with the interrupted one (tiling is exact, so it may differ)."""
+    return {"config": cfg, "weights_sha256": weights_digest(variables), "mask_rule": args.mask_rule,
+            "mismatched_masks": "skip" if args.skip_mismatched else "resize", "max_pixels": args.max_pixels,
+            "max_bytes": args.max_bytes}
+
+
+def _read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Finished records of an earlier run with the same settings, by pair key; CliError for other settings."""
+    from mantra_jax.eval.runner import json_safe
+
+    records: dict[str, dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != _PROGRESS_FORMAT:
+        raise CliError(f"{path} is not a mantra eval progress log; use another --out folder")
+    want = json_safe(settings)
+    differ = sorted(k for k in set(want) | set(header.get("settings", {}))
+                    if header.get("settings", {}).get(k) != want.get(k))
+    if differ:
+        raise CliError(f"--out {path.parent} holds an evaluation with other settings ({', '.join(differ)} "
+                       "differ); use another --out folder to evaluate these settings")
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line after a kill
+            continue
+        if isinstance(record, dict) and "key" in record:
+            records[record["key"]] = record
+    return records
+
+
+def _write_eval(out_dir: pathlib.Path, run: Any, meta: dict[str, Any], name: str) -> None:
+    from mantra_jax.eval.runner import write_results
+
+    write_results(out_dir, run, meta, name=name)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
-    from mantra_jax.eval.runner import run_pairs, write_results
+    from mantra_jax.eval.runner import json_safe, pair_key, run_from_records, run_pairs
+    from mantra_jax.io.atomic import write_text_atomic
+    from mantra_jax.io.outputs import OutputDir
 
     pairs, source = _read_pairs(args)
-    model, variables, cfg = load_detector(args.checkpoint)
-    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
-    bar = _progress_bar(len(pairs), "eval", args.progress)
+    out_dir = pathlib.Path(args.out)
+    with OutputDir.open(out_dir, "eval") as out:  # every output location checked before the first image
+        out.check_free([*EVAL_OUTPUTS, EVAL_PROGRESS])
+        model, variables, cfg = load_detector(args.checkpoint)
+        settings = _eval_settings(args, cfg, variables)
+        progress_path = out_dir / EVAL_PROGRESS
+        done = _read_progress(progress_path, settings) if progress_path.exists() else {}
+        out.claim(EVAL_PROGRESS, *EVAL_OUTPUTS)
+        if not done:
+            write_text_atomic(progress_path, json.dumps({"format": _PROGRESS_FORMAT,
+                                                         "settings": json_safe(settings)}) + "\n")
+        n_reused = sum(1 for p in pairs if done.get(pair_key(p), {}).get("status") in ("ok", "skipped"))
+        if n_reused:
+            print(f"mantra eval: resuming in {out_dir}: {n_reused} of {len(pairs)} image(s) already done",
+                  file=sys.stderr)
+        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        bar = _progress_bar(len(pairs), "eval", args.progress)
+        meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
+                "mask_rule": args.mask_rule,
+                "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
+                "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels,
+                "weights_sha256": settings["weights_sha256"]}
+        name = pathlib.Path(str(source)).stem or "benchmark"
+        records: list = []
+        t0 = time.perf_counter()
+        with progress_path.open("a", encoding="utf-8") as log:
+            def on_record(record: dict[str, Any]) -> None:  # each image's result on disk as soon as computed
+                log.write(json.dumps(json_safe(record)) + "\n")
+                log.flush()
 
-    def progress(done: int, total: int, name: str) -> None:
-        bar.update(1)
-
-    run = run_pairs(pairs, predict, rule=args.mask_rule,
-                    on_mismatch="skip" if args.skip_mismatched else "resize",
-                    max_pixels=args.max_pixels, progress=progress)
-    bar.close()
+            try:
+                run = run_pairs(pairs, predict, rule=args.mask_rule,
+                                on_mismatch="skip" if args.skip_mismatched else "resize",
+                                max_pixels=args.max_pixels, max_bytes=args.max_bytes,
+                                progress=lambda *a: bar.update(1),
+                                done=done, on_record=on_record, records_out=records)
+            except KeyboardInterrupt:
+                bar.close()
+                run = run_from_records(records, time.perf_counter() - t0)
+                n_done = sum(r is not None for r in records)
+                _write_eval(out_dir, run, {**meta, "complete": False, "n_done": n_done}, name)
+                print(f"mantra eval: interrupted after {n_done} of {len(pairs)} image(s); partial results in "
+                      f"{out_dir}; run the same command again to resume", file=sys.stderr)
+                return EXIT_INTERRUPTED
+        bar.close()
+        _write_eval(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused}, name)
     for f in run.failed:
         print(f"mantra eval: failed {f['image']}: {f['reason']}", file=sys.stderr)
-    out_dir = pathlib.Path(args.out)
-    meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
-            "mask_rule": args.mask_rule,
-            "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
-            "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels}
-    write_results(out_dir, run, meta, name=pathlib.Path(str(source)).stem or "benchmark")
+    if run.n_resized_masks:
+        print(f"mantra eval: {run.n_resized_masks} mask(s) had another size than their image and were resized "
+              "(nearest neighbour); --skip-mismatched leaves such images out", file=sys.stderr)
     m = run.summary
     print(f"mantra eval: {m['n_images']} image(s), pixel AUC {m['pixel_auc']}, image AUC {m['image_auc']}; "
           f"{len(run.failed)} failed, {len(run.skipped)} skipped; results in {out_dir}", file=sys.stderr)
@@ -224,11 +353,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # ---- robustness ----------------------------------------------------------------------------------------
 
+ROBUSTNESS_OUTPUTS = ("robustness.csv", "robustness.json", "robustness.png")
+
+
 def cmd_robustness(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
     from mantra_jax.eval.robustness import METRICS, parse_attacks, plot_robustness, run_robustness
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.io.atomic import write_text_atomic
+    from mantra_jax.io.outputs import OutputDir
 
     levels: dict[str, list[float]] = {}
     for item in args.levels or []:
@@ -245,30 +378,33 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     pairs, source = _read_pairs(args)
-    model, variables, cfg = load_detector(args.checkpoint)
-    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
-    n_runs = 1 + sum(len(v) for v in attacks.values())
-    bar = _progress_bar(n_runs, "robustness", args.progress)
-
-    started = [0]
-
-    def progress(label: str) -> None:  # called as each run starts
-        bar.update(1 if started[0] else 0)
-        started[0] += 1
-        bar.set_postfix_str(label)
-
-    rows = run_robustness(pairs, predict, attacks, seed=args.seed, progress=progress, rule=args.mask_rule,
-                          on_mismatch="skip" if args.skip_mismatched else "resize", max_pixels=args.max_pixels)
-    bar.update(1)
-    bar.close()
     out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    columns = ("attack", "parameter", "level", "n_images", "n_failed", "seconds", *METRICS)
-    write_text_atomic(out_dir / "robustness.csv", rows_csv(rows, columns))
-    doc = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "seed": args.seed,
-           "attacks": {k: list(v) for k, v in attacks.items()}, "rows": rows}
-    write_text_atomic(out_dir / "robustness.json", json.dumps(json_safe(doc), indent=2) + "\n")
-    plot_robustness(rows, out_dir / "robustness.png")
+    with OutputDir.open(out_dir, "robustness") as out:  # checked before the first image
+        out.check_free(ROBUSTNESS_OUTPUTS)
+        model, variables, cfg = load_detector(args.checkpoint)
+        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        n_runs = 1 + sum(len(v) for v in attacks.values())
+        bar = _progress_bar(n_runs, "robustness", args.progress)
+
+        started = [0]
+
+        def progress(label: str) -> None:  # called as each run starts
+            bar.update(1 if started[0] else 0)
+            started[0] += 1
+            bar.set_postfix_str(label)
+
+        rows = run_robustness(pairs, predict, attacks, seed=args.seed, progress=progress, rule=args.mask_rule,
+                              on_mismatch="skip" if args.skip_mismatched else "resize", max_pixels=args.max_pixels,
+                              max_bytes=args.max_bytes)
+        bar.update(1)
+        bar.close()
+        csv_path, json_path, png_path = out.claim(*ROBUSTNESS_OUTPUTS)
+        columns = ("attack", "parameter", "level", "n_images", "n_failed", "seconds", *METRICS)
+        write_text_atomic(csv_path, rows_csv(rows, columns))
+        doc = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "seed": args.seed,
+               "attacks": {k: list(v) for k, v in attacks.items()}, "rows": rows}
+        write_text_atomic(json_path, json.dumps(json_safe(doc), indent=2) + "\n")
+        plot_robustness(rows, png_path)
     failed = sum(r["n_failed"] for r in rows)
     print(f"mantra robustness: {n_runs} run(s) over {len(pairs)} pair(s); results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if failed else EXIT_OK
@@ -388,14 +524,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mantra`` console script; returns the exit status."""
+    """Entry point of the ``mantra`` console script; returns the exit status.
+
+    SIGTERM is handled like SIGINT (Ctrl-C): the command writes what it has (detect: the summary; eval:
+    partial metrics, resumable) and exits with status 130.
+    """
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("mantra: interrupted", file=sys.stderr)
+        print(f"mantra {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CliError, ValueError, OSError) as e:  # CheckpointError, PairsError, ImageReadError are ValueErrors
         if os.environ.get("MANTRA_DEBUG"):
@@ -410,6 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mantra {args.command}: internal error: {type(e).__name__}: {text[0] if text else ''} "
               "(set MANTRA_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

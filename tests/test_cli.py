@@ -85,7 +85,7 @@ def test_detect_exits_zero_when_all_inputs_are_good_and_roi_crops(ckpt, inputs, 
     code, _, _ = _run(["detect", inputs / "good.png", "-c", ckpt, "-o", tmp_path / "b", "--roi", "2,3,10,8"],
                       capsys)
     assert code == cli.EXIT_OK and np.load(tmp_path / "b" / "good.npy").shape == (8, 10)
-    code, _, err = _run(["detect", inputs / "good.png", "-c", ckpt, "-o", tmp_path / "c", "--roi", "30,0,5,5"],
+    code, _, err = _run(["detect", inputs / "good.png", "-c", ckpt, "-o", tmp_path / "c", "--roi", "30,0,8,8"],
                         capsys)
     assert code == cli.EXIT_INPUTS_FAILED and "outside" in err
 

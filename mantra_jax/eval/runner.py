@@ -1,10 +1,15 @@
 """Runs a detector over benchmark pairs and scores it: the loop behind ``mantra eval`` and ``mantra robustness``.
 
 For each ``Pair`` (``mantra_jax.eval.pairs``): read the image with ``read_image``, load and binarise its
-mask at the image's size (``load_mask``: a mis-sized mask is resized with nearest neighbour, or the image is
-skipped with ``on_mismatch="skip"``), optionally transform both (a robustness attack), predict, and add the
-map to a ``MetricsAccumulator`` (``mantra_jax.eval.metrics``), so only one map is held at a time. A file
-that cannot be read is recorded as failed and the run goes on.
+mask at the image's size (``mantra_jax.io.masks.load_mask``: a mis-sized mask is resized with nearest
+neighbour, or the image is skipped with ``on_mismatch="skip"``), optionally transform both (a robustness
+attack), predict, and score the map at once (``metrics.image_metrics``), so only one map is held at a time.
+A file that cannot be read, or a map with non-finite values, is recorded as failed and the run goes on.
+
+Each pair gives one small JSON-able record (``status`` ok, skipped or failed; the ``ImageMetrics`` of an
+ok one), handed to ``on_record`` as soon as it is computed; ``run_pairs(..., done=records)`` reuses the
+finished records of an interrupted run instead of recomputing them, and ``run_from_records`` rebuilds the
+summary from records alone, so a resumed run gives exactly the metrics of an uninterrupted one.
 
 Per-image rows hold the ``ImageMetrics`` fields plus ``mask_size_matches``, ``height``, ``width``,
 ``tiled`` and ``seconds``; ``write_results`` writes ``metrics.json``, ``per_image.csv`` and ``metrics.md``.
@@ -17,14 +22,16 @@ import dataclasses
 import io
 import json
 import math
+import os
 import pathlib
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mantra_jax.eval.metrics import MetricsAccumulator, markdown_table
-from mantra_jax.eval.pairs import MaskRule, OnMismatch, Pair, load_mask
+from mantra_jax.eval.metrics import ImageMetrics, evaluate, image_metrics, markdown_table
+from mantra_jax.eval.pairs import Pair
+from mantra_jax.io.masks import MaskRule, OnMismatch, load_mask
 from mantra_jax.io.atomic import write_text_atomic
 
 Predict = Callable[[np.ndarray], tuple[np.ndarray, bool]]
@@ -39,55 +46,122 @@ ROW_COLUMNS = ("name", "forged", "n_pixels", "forged_fraction", "image_score", "
 @dataclasses.dataclass
 class BenchmarkRun:
     """The outcome of ``run_pairs``: ``summary`` (``metrics.evaluate``), per-image ``rows``, ``failed`` and
-    ``skipped`` images (``{"image", "reason"}``), and the wall time."""
+    ``skipped`` images (``{"image", "reason"}``), the wall time, and the per-pair ``records`` it was
+    built from (``None`` for a pair not reached, e.g. after an interrupt)."""
 
     summary: dict[str, Any]
     rows: list[dict[str, Any]]
     failed: list[dict[str, str]]
     skipped: list[dict[str, str]]
     seconds: float
+    records: list[dict[str, Any] | None] = dataclasses.field(default_factory=list)
+
+    @property
+    def n_resized_masks(self) -> int:
+        """Scored images whose mask had another size and was resized (nearest neighbour)."""
+        return sum(1 for r in self.rows if r.get("mask_size_matches") is False)
+
+
+_METRIC_FLOATS = tuple(f.name for f in dataclasses.fields(ImageMetrics) if f.type in ("float", float))
+
+
+def pair_key(pair: Pair) -> str:
+    """The identity of a pair in a progress log: absolute image and mask paths."""
+    mask = "" if pair.mask is None else os.path.abspath(pair.mask)
+    return f"{os.path.abspath(pair.image)}\t{mask}"
+
+
+def _metrics_of(record: dict[str, Any]) -> ImageMetrics:
+    """The ImageMetrics of an "ok" record (JSON null -> NaN for the float fields)."""
+    m = dict(record["metrics"])
+    for name in _METRIC_FLOATS:
+        m[name] = math.nan if m[name] is None else float(m[name])
+    return ImageMetrics(**m)
+
+
+def run_from_records(records: Sequence[dict[str, Any] | None], seconds: float) -> BenchmarkRun:
+    """The BenchmarkRun of per-pair records (in pair order; None = not reached): summary, rows, failures."""
+    results, rows, failed, skipped = [], [], [], []
+    for r in records:
+        if r is None:
+            continue
+        if r["status"] == "ok":
+            m = _metrics_of(r)
+            results.append(m)
+            rows.append({**dataclasses.asdict(m), **{k: r[k] for k in _ROW_EXTRA}})
+        elif r["status"] == "skipped":
+            skipped.append({"image": r["image"], "reason": r["reason"]})
+        else:
+            failed.append({"image": r["image"], "reason": r["reason"]})
+    return BenchmarkRun(evaluate(results), rows, failed, skipped, seconds, list(records))
+
+
+_ROW_EXTRA = ("mask_size_matches", "height", "width", "tiled", "seconds")
+
+
+def _score_pair(k: int, pair: Pair, predict: Predict, rule: MaskRule, on_mismatch: OnMismatch,
+                max_pixels: int, max_bytes: int, transform: Transform | None) -> dict[str, Any]:
+    """The record of one pair: ``{"key", "image", "status": ok|skipped|failed, ...}`` (module docstring)."""
+    from mantra_jax.io.images import read_image
+
+    t_img = time.perf_counter()
+    base = {"key": pair_key(pair), "image": str(pair.image)}
+    try:
+        image = read_image(pair.image, max_pixels=max_pixels, max_bytes=max_bytes)
+        mask, matches = None, True
+        if pair.mask is not None:
+            loaded = load_mask(pair.mask, image.shape[:2], rule=rule, on_mismatch=on_mismatch,
+                               max_pixels=max_pixels, max_bytes=max_bytes)
+            if loaded.mask is None:
+                return {**base, "status": "skipped",
+                        "reason": f"mask {pair.mask} is {loaded.source_shape[0]}x{loaded.source_shape[1]}, image "
+                                  f"is {image.shape[0]}x{image.shape[1]} (H x W)"}
+            mask, matches = loaded.mask, loaded.size_matches
+        if transform is not None:
+            image, mask = transform(image, mask, k)
+        prob, tiled = predict(image)
+        m = image_metrics(prob, mask, name=str(pair.image), forged=pair.mask is not None)
+    except ValueError as e:  # ImageReadError, MaskError, a non-finite map and bad inputs are ValueErrors
+        return {**base, "status": "failed", "reason": str(e).splitlines()[0] if str(e) else repr(e)}
+    return {**base, "status": "ok", "metrics": json_safe(dataclasses.asdict(m)), "mask_size_matches": matches,
+            "height": int(prob.shape[0]), "width": int(prob.shape[1]), "tiled": bool(tiled),
+            "seconds": round(time.perf_counter() - t_img, 3)}
 
 
 def run_pairs(pairs: Sequence[Pair], predict: Predict, *, rule: MaskRule = "bright",
               on_mismatch: OnMismatch = "resize", max_pixels: int | None = None,
-              transform: Transform | None = None,
-              progress: Callable[[int, int, str], None] | None = None) -> BenchmarkRun:
-    """Predicts and scores every pair (module docstring). ``predict(image) -> (map (H, W), tiled)``."""
-    from mantra_jax.io.images import DEFAULT_MAX_PIXELS, read_image
+              max_bytes: int | None = None, transform: Transform | None = None,
+              progress: Callable[[int, int, str], None] | None = None,
+              done: Mapping[str, dict[str, Any]] | None = None,
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              records_out: list | None = None) -> BenchmarkRun:
+    """Predicts and scores every pair (module docstring). ``predict(image) -> (map (H, W), tiled)``.
+
+    Resuming: a pair whose ``pair_key`` is in ``done`` with status ok or skipped is not read again; its
+    record is reused (failed pairs are retried). ``on_record(record)`` is called with each new record as
+    soon as it is computed (``mantra eval`` appends it to its progress log). ``records_out``, when given,
+    is filled with the records as they come (None for pairs not reached yet), so a caller that catches an
+    interrupt still holds everything finished.
+    """
+    from mantra_jax.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
     t0 = time.perf_counter()
-    acc = MetricsAccumulator()
-    rows: list[dict[str, Any]] = []
-    failed: list[dict[str, str]] = []
-    skipped: list[dict[str, str]] = []
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    byte_limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    records: list[dict[str, Any] | None] = [None] * len(pairs) if records_out is None else records_out
+    records[:] = [None] * len(pairs)
+    done = done or {}
     for k, pair in enumerate(pairs):
-        t_img = time.perf_counter()
-        try:
-            image = read_image(pair.image, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-            mask, matches = None, True
-            if pair.mask is not None:
-                loaded = load_mask(pair.mask, image.shape[:2], rule=rule, on_mismatch=on_mismatch)
-                if loaded.mask is None:
-                    skipped.append({"image": str(pair.image),
-                                    "reason": f"mask {pair.mask} is {loaded.source_shape[0]}x"
-                                              f"{loaded.source_shape[1]}, image is {image.shape[0]}x"
-                                              f"{image.shape[1]} (H x W)"})
-                    continue
-                mask, matches = loaded.mask, loaded.size_matches
-            if transform is not None:
-                image, mask = transform(image, mask, k)
-            prob, tiled = predict(image)
-            m = acc.add(prob, mask, name=str(pair.image), forged=pair.mask is not None)
-        except ValueError as e:  # ImageReadError, PairsError and bad inputs are ValueErrors
-            failed.append({"image": str(pair.image), "reason": str(e).splitlines()[0] if str(e) else repr(e)})
-            continue
-        finally:
-            if progress is not None:
-                progress(k + 1, len(pairs), str(pair.image))
-        rows.append({**dataclasses.asdict(m), "mask_size_matches": matches, "height": int(prob.shape[0]),
-                     "width": int(prob.shape[1]), "tiled": tiled,
-                     "seconds": round(time.perf_counter() - t_img, 3)})
-    return BenchmarkRun(acc.summary(), rows, failed, skipped, time.perf_counter() - t0)
+        previous = done.get(pair_key(pair))
+        if previous is not None and previous["status"] in ("ok", "skipped"):
+            records[k] = previous
+        else:
+            records[k] = _score_pair(k, pair, predict, rule, on_mismatch, limit, byte_limit, transform)
+            if on_record is not None:
+                on_record(records[k])
+        if progress is not None:
+            progress(k + 1, len(pairs), str(pair.image))
+    return run_from_records(records, time.perf_counter() - t0)
 
 
 def _cell(value: Any) -> Any:

@@ -10,6 +10,8 @@ What ``mantra detect`` writes for an image ``<stem>`` (all atomically):
 Image-level scores: ``score_mean`` (the mean probability, the paper's image score), ``score_max`` and
 ``score_p99`` (99th percentile, a max that ignores a few outlier pixels).
 Output stems are the input file stems, made unique with ``_1``, ``_2``... in input order.
+A map with a non-finite value (broken weights) is an error for that image (``check_map``): nothing is
+written for it.
 """
 
 from __future__ import annotations
@@ -25,10 +27,8 @@ import cv2
 import numpy as np
 
 from mantra_jax.io.atomic import save_npy_atomic
-from mantra_jax.io.images import write_png_atomic
+from mantra_jax.io.images import DEFAULT_MIN_SIZE, IMAGE_EXTENSIONS, list_images, write_png_atomic  # noqa: F401
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".jp2",
-                              ".ppm", ".pgm", ".pfm", ".hdr", ".exr"})
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -56,46 +56,55 @@ class Roi:
         return image[self.y:self.y + self.h, self.x:self.x + self.w]
 
 
-def parse_roi(text: str) -> Roi:
-    """``"x,y,w,h"`` (integers, x, y >= 0, w, h >= 1) -> Roi; ValueError otherwise."""
+def parse_roi(text: str, min_size: int = DEFAULT_MIN_SIZE) -> Roi:
+    """``"x,y,w,h"`` (integers, x, y >= 0, w, h >= ``min_size``, the smallest image side read) -> Roi;
+    ValueError otherwise."""
     parts = [p.strip() for p in str(text).split(",")]
     try:
         x, y, w, h = (int(p) for p in parts)
     except ValueError:
         raise ValueError(f"ROI must be four integers x,y,w,h, got {text!r}") from None
-    if x < 0 or y < 0 or w < 1 or h < 1:
-        raise ValueError(f"ROI needs x, y >= 0 and w, h >= 1, got {text!r}")
+    if x < 0 or y < 0 or w < min_size or h < min_size:
+        raise ValueError(f"ROI needs x, y >= 0 and w, h >= {min_size} (the smallest image side analysed), "
+                         f"got {text!r}")
     return Roi(x, y, w, h)
 
 
 def _images_in(folder: pathlib.Path, recursive: bool) -> list[pathlib.Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not p.name.startswith("."))
+    return list_images(folder, recursive=recursive)
 
 
-def collect_inputs(specs: Sequence[str], *, recursive: bool = False) -> tuple[list[pathlib.Path], list[str]]:
+def collect_inputs(specs: Sequence[str], *, recursive: bool = False,
+                   exclude: Callable[[pathlib.Path], bool] | None = None
+                   ) -> tuple[list[pathlib.Path], list[str]]:
     """Expands files, folders (image files by extension) and glob patterns, in order, without duplicates.
 
     Returns ``(paths, problems)``: a spec that names nothing gives a one-line problem instead of a path
     (a named file is always kept, whatever its extension: reading it will say what is wrong with it).
+    Files for which ``exclude(path)`` is true (a run's own outputs) are left out, and counted in one
+    problem line.
     """
     paths: list[pathlib.Path] = []
     problems: list[str] = []
     seen: set[str] = set()
+    excluded = [0]
 
     def add(p: pathlib.Path) -> None:
         key = os.path.realpath(p)
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            return
+        seen.add(key)
+        if exclude is not None and exclude(p):
+            excluded[0] += 1
+        else:
             paths.append(p)
 
     for spec in specs:
         p = pathlib.Path(os.path.expanduser(spec))
         if p.is_dir():
             found = _images_in(p, recursive)
-            if not found:
-                problems.append(f"{spec}: folder holds no image files")
+            if not found or (exclude is not None and all(exclude(f) for f in found)):
+                problems.append(f"{spec}: folder holds no image files" + (" besides mantra's outputs" if found else ""))
             for f in found:
                 add(f)
         elif p.exists():
@@ -111,6 +120,9 @@ def collect_inputs(specs: Sequence[str], *, recursive: bool = False) -> tuple[li
                 add(f)
         else:
             problems.append(f"{spec}: no such file or folder")
+    if excluded[0]:
+        problems.append(f"{excluded[0]} file(s) written by an earlier mantra run into the output folder (never "
+                        "read as inputs)")
     return paths, problems
 
 
@@ -149,9 +161,37 @@ def overlay(image: np.ndarray, prob: np.ndarray) -> np.ndarray:
     return np.rint(blend).astype(np.uint8)
 
 
-def write_outputs(out_dir: pathlib.Path, stem: str, image: np.ndarray, prob: np.ndarray) -> dict[str, str]:
-    """Writes ``<stem>.npy``, ``<stem>_heatmap.png`` and ``<stem>_overlay.png``; returns their names."""
-    names = {"npy": f"{stem}.npy", "heatmap": f"{stem}_heatmap.png", "overlay": f"{stem}_overlay.png"}
+def output_names(stem: str) -> dict[str, str]:
+    """The files ``write_outputs`` writes for ``stem``: ``{"npy", "heatmap", "overlay"}`` -> name."""
+    return {"npy": f"{stem}.npy", "heatmap": f"{stem}_heatmap.png", "overlay": f"{stem}_overlay.png"}
+
+
+def check_map(prob: Any, shape: tuple[int, int], name: str = "") -> np.ndarray:
+    """``prob`` as a float32 (H, W) map of ``shape`` with only finite values; ValueError otherwise.
+
+    Finite but wrong weights (a negative moving variance, flipped bits) give NaN maps: they are an error
+    for the image in every command, never a heat map or a score.
+    """
+    p = np.asarray(prob)
+    where = f"{name}: " if name else ""
+    if p.shape != tuple(shape):
+        raise ValueError(f"{where}the model returned a {p.shape} map for a {tuple(shape)} image")
+    bad = int(p.size - np.count_nonzero(np.isfinite(p)))
+    if bad:
+        raise ValueError(f"{where}the forgery map has {bad} non-finite value(s) (NaN/inf) of {p.size}: the "
+                         "checkpoint's weights are probably broken")
+    return p.astype(np.float32, copy=False)
+
+
+def write_outputs(out_dir: pathlib.Path, stem: str, image: np.ndarray, prob: np.ndarray,
+                  claim: Callable[..., Any] | None = None) -> dict[str, str]:
+    """Writes ``<stem>.npy``, ``<stem>_heatmap.png`` and ``<stem>_overlay.png``; returns their names.
+
+    ``claim(*names)`` is called first (``OutputDir.claim`` lists them in the folder's manifest).
+    """
+    names = output_names(stem)
+    if claim is not None:
+        claim(*names.values())
     save_npy_atomic(out_dir / names["npy"], np.asarray(prob, np.float32))
     write_png_atomic(out_dir / names["heatmap"], heatmap(prob))
     write_png_atomic(out_dir / names["overlay"], overlay(image, prob))
@@ -160,19 +200,23 @@ def write_outputs(out_dir: pathlib.Path, stem: str, image: np.ndarray, prob: np.
 
 def detect_file(path: pathlib.Path, stem: str, out_dir: pathlib.Path,
                 predict: Callable[[np.ndarray], tuple[np.ndarray, bool]], *, roi: Roi | None = None,
-                max_pixels: int | None = None) -> dict[str, Any]:
+                max_pixels: int | None = None, max_bytes: int | None = None,
+                claim: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Reads one image, predicts (on the ROI when given), writes the outputs; returns the summary record.
 
-    ``predict(image) -> (map, tiled)``. Raises ImageReadError / ValueError for a bad file or ROI.
+    ``predict(image) -> (map, tiled)``. Raises ImageReadError / ValueError for a bad file or ROI, or a map
+    with non-finite values (then nothing is written).
     """
-    from mantra_jax.io.images import DEFAULT_MAX_PIXELS, read_image
+    from mantra_jax.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, read_image
 
     t0 = time.perf_counter()
-    image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
+    image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
+                       max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     height, width = image.shape[:2]
     region = image if roi is None else roi.crop(image)
     prob, tiled = predict(region)
-    names = write_outputs(out_dir, stem, region, prob)
+    prob = check_map(prob, region.shape[:2])
+    names = write_outputs(out_dir, stem, region, prob, claim=claim)
     return {"image": str(path), "stem": stem, "status": "ok", "error": "", "height": height, "width": width,
             "roi": "" if roi is None else str(roi), **image_scores(prob), "tiled": tiled,
             "seconds": round(time.perf_counter() - t0, 3), **{f"{k}_file": v for k, v in names.items()}}
