@@ -185,10 +185,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise CliError(str(e)) from None
     out_dir = pathlib.Path(args.out)
     earlier = read_manifest(out_dir) if out_dir.is_dir() else set()
+    ours: list[pathlib.Path] = []  # files earlier runs wrote into --out: never read as inputs
     paths, problems = collect_inputs(args.paths, recursive=args.recursive,
-                                     exclude=lambda p: is_output_of(out_dir, earlier, p))
+                                     exclude=lambda p: is_output_of(out_dir, earlier, p) and not ours.append(p))
     for problem in problems:
         print(f"mantra detect: skipped {problem}", file=sys.stderr)
+    if ours:
+        print(f"mantra detect: left out {len(ours)} file(s) that mantra wrote into {out_dir} (a run's outputs are "
+              "never read as inputs)", file=sys.stderr)
     if not paths:
         raise CliError("no input images found")
     stems = unique_stems(paths)

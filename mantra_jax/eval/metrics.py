@@ -220,7 +220,7 @@ class ImageMetrics:
     image_score: float  # mean of the map
     auc: float
     auc_paper: float
-    negated: bool  # whether the paper protocol negated the map
+    negated: bool  # whether the paper protocol negated the map (never when the AUC is undefined)
     f1_fixed: float
     f1_best: float
     f1_inverted: float
@@ -248,7 +248,7 @@ def image_metrics(prob: Any, mask: Any | None, *, name: str = "",
         return ImageMetrics(name, label, n, 0.0, score, nan, nan, False, nan, nan, nan, nan)
     assert m is not None
     n_neg = n - n_pos
-    negated = 2 * n_pos > n
+    negated = 2 * n_pos > n and n_neg > 0  # an all-forged mask has no AUC: nothing is negated
     ranked = _rank(p.ravel(), m.ravel())
     f1_best = _best_f1(ranked)
     if n_neg > 0:
@@ -304,7 +304,7 @@ def evaluate(per_image_results: Iterable[ImageMetrics]) -> dict[str, Any]:
         "image_auc": image_auc([r.image_score for r in results], [r.forged for r in results]),
         "n_images": len(results),
     }
-    n_neg = sum(1 for r in with_auc if r.negated)
+    n_neg = sum(1 for r in results if r.negated)  # the same count as the per-image rows
     out["conventions"] = {
         "pixel_auc": f"mean over {len(with_auc)} images with both classes in the mask of the exact "
                      "per-image ROC AUC (ties = 1/2) of the map against the mask",

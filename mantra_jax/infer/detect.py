@@ -81,22 +81,19 @@ def collect_inputs(specs: Sequence[str], *, recursive: bool = False,
 
     Returns ``(paths, problems)``: a spec that names nothing gives a one-line problem instead of a path
     (a named file is always kept, whatever its extension: reading it will say what is wrong with it).
-    Files for which ``exclude(path)`` is true (a run's own outputs) are left out, and counted in one
-    problem line.
+    Files for which ``exclude(path)`` is true (a run's own outputs) are left out silently: the callback
+    can count them.
     """
     paths: list[pathlib.Path] = []
     problems: list[str] = []
     seen: set[str] = set()
-    excluded = [0]
 
     def add(p: pathlib.Path) -> None:
         key = os.path.realpath(p)
         if key in seen:
             return
         seen.add(key)
-        if exclude is not None and exclude(p):
-            excluded[0] += 1
-        else:
+        if exclude is None or not exclude(p):
             paths.append(p)
 
     for spec in specs:
@@ -120,9 +117,6 @@ def collect_inputs(specs: Sequence[str], *, recursive: bool = False,
                 add(f)
         else:
             problems.append(f"{spec}: no such file or folder")
-    if excluded[0]:
-        problems.append(f"{excluded[0]} file(s) written by an earlier mantra run into the output folder (never "
-                        "read as inputs)")
     return paths, problems
 
 
