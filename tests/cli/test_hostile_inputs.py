@@ -21,7 +21,6 @@ from PIL import Image
 
 from mantra_jax import cli
 from mantra_jax.io.checkpoints import model_from_config, save_weights_file
-from mantra_jax.io.outputs import MANIFEST, OutputDir
 from tests.infer.conftest import init
 
 S = 8  # side of every test image: the smallest accepted (mantra_jax.io.images.DEFAULT_MIN_SIZE)
@@ -175,9 +174,14 @@ def test_unusable_out_is_refused_before_loading_or_predicting(ckpt, tmp_path, ca
     calls = []
     monkeypatch.setattr(tiled, "predict_auto", lambda *a, **k: calls.append(1))
     (tmp_path / "f").write_text("user's\n")
+    if where == "in_use":
+        from mantra_jax.io.outputs import OutputDir
     out = {"file": tmp_path / "f", "under_a_file": tmp_path / "f" / "sub", "in_use": tmp_path / "busy"}[where]
     rows = [(_png(tmp_path / "a.png"), _mask(tmp_path / "m.png"))]
-    with OutputDir.open(tmp_path / "busy", "test"):  # another run holding its folder
+    import contextlib
+
+    held = OutputDir.open(tmp_path / "busy", "test") if where == "in_use" else contextlib.nullcontext()
+    with held:  # another run holding its folder
         for args in (["eval", "--pairs", _pairs_csv(tmp_path / "p.csv", rows)], ["detect", tmp_path / "a.png"],
                      ["robustness", "--pairs", tmp_path / "p.csv", "--attacks", "jpeg"]):
             code, err = _run(capsys, *args, "-c", ckpt, "-o", out)
@@ -217,7 +221,7 @@ def test_detect_reruns_into_its_input_folder_read_only_the_users_images(ckpt, tm
         assert [r["stem"] for r in _summary(d)["images"]] == ["a", "b"]
     assert not list(d.glob("*_heatmap_*")) and not list(d.glob("*_overlay_*"))
     assert "left out 4 file(s) that mantra wrote" in err  # heat map and overlay of each image
-    assert (d / MANIFEST).is_file()
+    assert (d / ".mantra_outputs.jsonl").is_file()  # mantra_jax.io.outputs.MANIFEST
 
 
 # ---- 7: interrupted runs ------------------------------------------------------------------------------
@@ -244,13 +248,23 @@ def test_interrupted_detect_writes_a_summary_of_what_was_done(ckpt, tmp_path, ca
     for k in range(3):
         _png(tmp_path / "in" / f"i{k}.png", k)
     _interrupt_on_call(monkeypatch, 2, how="sigterm")
-    code, err = _run(capsys, "detect", tmp_path / "in", "-c", ckpt, "-o", tmp_path / "out")
+
+    class Killed(BaseException):
+        pass
+
+    def killed(signum, frame):  # what SIGTERM did before main() handled it (here without ending pytest)
+        raise Killed
+    previous = signal.signal(signal.SIGTERM, killed)
+    try:
+        code, err = _run(capsys, "detect", tmp_path / "in", "-c", ckpt, "-o", tmp_path / "out")
+        assert signal.getsignal(signal.SIGTERM) is killed  # main() restored the handler it found
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert code == cli.EXIT_INTERRUPTED and "interrupted after 1 of 3" in err
     s = _summary(tmp_path / "out")
     assert not s["complete"] and [r["stem"] for r in s["images"]] == ["i0"]
     assert [os.path.basename(p) for p in s["not_processed"]] == ["i1.png", "i2.png"]
     assert (tmp_path / "out" / "i0.npy").is_file() and not (tmp_path / "out" / "i1.npy").exists()
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # main() restored the handler
 
 
 def test_interrupted_eval_keeps_finished_images_and_resumes_without_redoing_them(ckpt, tmp_path, capsys,
