@@ -285,15 +285,9 @@ def _read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, di
     return records
 
 
-def _write_eval(out_dir: pathlib.Path, run: Any, meta: dict[str, Any], name: str) -> None:
-    from mantra_jax.eval.runner import write_results
-
-    write_results(out_dir, run, meta, name=name)
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
-    from mantra_jax.eval.runner import json_safe, pair_key, run_from_records, run_pairs
+    from mantra_jax.eval.runner import json_safe, pair_key, run_from_records, run_pairs, write_results
     from mantra_jax.io.atomic import write_text_atomic
     from mantra_jax.io.outputs import OutputDir
 
@@ -338,12 +332,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 bar.close()
                 run = run_from_records(records, time.perf_counter() - t0)
                 n_done = sum(r is not None for r in records)
-                _write_eval(out_dir, run, {**meta, "complete": False, "n_done": n_done}, name)
+                write_results(out_dir, run, {**meta, "complete": False, "n_done": n_done}, name=name)
                 print(f"mantra eval: interrupted after {n_done} of {len(pairs)} image(s); partial results in "
                       f"{out_dir}; run the same command again to resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
         bar.close()
-        _write_eval(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused}, name)
+        write_results(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused},
+                      name=name)
     for f in run.failed:
         print(f"mantra eval: failed {f['image']}: {f['reason']}", file=sys.stderr)
     if run.n_resized_masks:
