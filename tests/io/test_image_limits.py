@@ -1,0 +1,61 @@
+"""Limits of the one image reader: every format's size is checked from its header, before any decoding."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from mantra_jax.io import images as I
+
+
+def _encoded(fmt: str, h: int = 12, w: int = 20) -> bytes:
+    rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    if fmt in ("pfm", "hdr", "pam"):
+        data = rgb.astype(np.float32) / 255 if fmt != "pam" else rgb
+        ok, enc = cv2.imencode(f".{fmt}", data)
+        assert ok
+        return enc.tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, fmt)
+    return buf.getvalue()
+
+
+FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF", "PPM", "JPEG2000", "pfm", "hdr", "pam")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_is_sized_from_its_header_and_refused_undecoded(fmt, monkeypatch):
+    data = _encoded(fmt)
+    assert I.decode_image(data, name="x").shape == (12, 20, 3)  # readable within the limit
+    decoded = []
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append("cv2"))
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append("pil") or real_load(self))
+    with pytest.raises(I.ImageReadError, match="20x12 image has 240 pixels, over the limit of 239"):
+        I.decode_image(data, name="x", max_pixels=239)
+    assert decoded == []
+    assert I.image_header_size(data) == (12, 20)
+
+
+def test_pillows_own_bomb_limit_does_not_apply_and_is_left_as_it_was(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 240 pixels > 2 x 10: Pillow alone would refuse
+    assert I.decode_image(_encoded("PNG"), name="x").shape == (12, 20, 3)
+    assert Image.MAX_IMAGE_PIXELS == 10
+
+
+def test_unknown_format_is_refused_without_opencv(monkeypatch):
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded an unknown format"))
+    with pytest.raises(I.ImageReadError, match="not a readable image"):
+        I.decode_image(b"\x00\x01garbage" * 10, name="x")
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(I.ImageReadError, match="not a regular file"):
+        I.read_image(tmp_path / "pipe.png")
