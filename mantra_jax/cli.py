@@ -73,6 +73,14 @@ def load_detector(path: str | None, **kwargs: Any):
     """(model, variables, cfg) of a detection checkpoint; CliError when absent or not a ManTra-Net."""
     if not path:
         raise CliError(NO_CHECKPOINT)
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # load_model says what is missing
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise CliError(f"checkpoint {path} is not a regular file or a folder (a device or FIFO is never read)")
     from mantra_jax.io.checkpoints import load_model
 
     model, variables, cfg = load_model(path, **kwargs)

@@ -347,3 +347,8 @@ def test_detect_folders_and_eval_tp_gt_list_the_same_image_files(tmp_path):
     detect_sees = collect_inputs([str(tmp_path / "Tp")])[0]
     eval_sees = [p.image for p in pairs_from_folders(tmp_path)]
     assert detect_sees == eval_sees and len(eval_sees) == 5
+
+
+def test_a_device_as_checkpoint_is_refused_before_reading(tmp_path, capsys):
+    code, err = _run(capsys, "detect", _png(tmp_path / "a.png"), "-c", "/dev/zero", "-o", tmp_path / "o")
+    assert code == cli.EXIT_USAGE and "not a regular file or a folder" in err and not (tmp_path / "o").exists()
