@@ -348,7 +348,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         write_results(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused},
                       name=name)
     for f in run.failed:
-        print(f"mantra eval: failed {f['image']}: {f['reason']}", file=sys.stderr)
+        reason = f["reason"] if f["reason"].startswith(f["image"]) else f"{f['image']}: {f['reason']}"
+        print(f"mantra eval: failed {reason}", file=sys.stderr)
     if run.n_resized_masks:
         print(f"mantra eval: {run.n_resized_masks} mask(s) had another size than their image and were resized "
               "(nearest neighbour); --skip-mismatched leaves such images out", file=sys.stderr)
