@@ -384,4 +384,4 @@ def write_png_atomic(path: PathLike, array: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(a))
     if not ok:
         raise ValueError(f"{os.fspath(path)}: OpenCV could not encode the PNG")
-    write_bytes_atomic(path, encoded.tobytes())  # mode 0644 like every other output
+    write_bytes_atomic(path, encoded.tobytes())  # mode 0666 less the umask, like every other output

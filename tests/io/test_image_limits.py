@@ -59,3 +59,16 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "pipe.png")
     with pytest.raises(I.ImageReadError, match="not a regular file"):
         I.read_image(tmp_path / "pipe.png")
+
+
+def test_output_mode_follows_the_umask(tmp_path):
+    import os
+
+    from mantra_jax.io.atomic import output_mode, write_text_atomic
+
+    old = os.umask(0o002)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+        assert output_mode() == 0o664 and (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)
