@@ -295,7 +295,8 @@ def _read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, di
 
 def cmd_eval(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
-    from mantra_jax.eval.runner import json_safe, pair_key, run_from_records, run_pairs, write_results
+    from mantra_jax.eval.runner import (is_finished, json_safe, pair_key, run_from_records, run_pairs,
+                                       write_results)
     from mantra_jax.io.atomic import write_text_atomic
     from mantra_jax.io.outputs import OutputDir
 
@@ -311,7 +312,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not done:
             write_text_atomic(progress_path, json.dumps({"format": _PROGRESS_FORMAT,
                                                          "settings": json_safe(settings)}) + "\n")
-        n_reused = sum(1 for p in pairs if done.get(pair_key(p), {}).get("status") in ("ok", "skipped"))
+        finished = {k: r for k, r in done.items() if is_finished(r)}  # + each new record, as it comes
+        n_reused = sum(1 for p in pairs if pair_key(p) in finished)
         if n_reused:
             print(f"mantra eval: resuming in {out_dir}: {n_reused} of {len(pairs)} image(s) already done",
                   file=sys.stderr)
@@ -323,21 +325,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels,
                 "weights_sha256": settings["weights_sha256"]}
         name = pathlib.Path(str(source)).stem or "benchmark"
-        records: list = []
         t0 = time.perf_counter()
         with progress_path.open("a", encoding="utf-8") as log:
             def on_record(record: dict[str, Any]) -> None:  # each image's result on disk as soon as computed
                 log.write(json.dumps(json_safe(record)) + "\n")
                 log.flush()
+                finished[record["key"]] = record
 
             try:
                 run = run_pairs(pairs, predict, rule=args.mask_rule,
                                 on_mismatch="skip" if args.skip_mismatched else "resize",
                                 max_pixels=args.max_pixels, max_bytes=args.max_bytes,
                                 progress=lambda *a: bar.update(1),
-                                done=done, on_record=on_record, records_out=records)
+                                done=done, on_record=on_record)
             except KeyboardInterrupt:
                 bar.close()
+                records = [finished.get(pair_key(p)) for p in pairs]
                 run = run_from_records(records, time.perf_counter() - t0)
                 n_done = sum(r is not None for r in records)
                 write_results(out_dir, run, {**meta, "complete": False, "n_done": n_done}, name=name)
@@ -480,6 +483,8 @@ def cmd_convert_keras(args: argparse.Namespace) -> int:
         raise CliError(f"{src} is not an HDF5 (.h5) file")
     if dst.is_dir():
         raise CliError(f"{dst} is a folder; convert-keras writes one .msgpack file")
+    if os.path.lexists(dst):
+        raise CliError(f"{dst} exists; convert-keras never overwrites a file: remove it or choose another name")
     model, variables, cfg = load_model(src, variant=args.variant, windows=args.windows)
     save_weights_file(dst, cfg, variables)
     print(f"mantra convert-keras: wrote {dst} ({cfg['variant']}, windows {cfg['windows']})", file=sys.stderr)

@@ -128,32 +128,34 @@ def _score_pair(k: int, pair: Pair, predict: Predict, rule: MaskRule, on_mismatc
             "seconds": round(time.perf_counter() - t_img, 3)}
 
 
+def is_finished(record: dict[str, Any] | None) -> bool:
+    """Whether a record needs no new run: ok or skipped (a failed image is tried again on resume)."""
+    return record is not None and record["status"] in ("ok", "skipped")
+
+
 def run_pairs(pairs: Sequence[Pair], predict: Predict, *, rule: MaskRule = "bright",
               on_mismatch: OnMismatch = "resize", max_pixels: int | None = None,
               max_bytes: int | None = None, transform: Transform | None = None,
               progress: Callable[[int, int, str], None] | None = None,
               done: Mapping[str, dict[str, Any]] | None = None,
-              on_record: Callable[[dict[str, Any]], None] | None = None,
-              records_out: list | None = None) -> BenchmarkRun:
+              on_record: Callable[[dict[str, Any]], None] | None = None) -> BenchmarkRun:
     """Predicts and scores every pair (module docstring). ``predict(image) -> (map (H, W), tiled)``.
 
     Resuming: a pair whose ``pair_key`` is in ``done`` with status ok or skipped is not read again; its
     record is reused (failed pairs are retried). ``on_record(record)`` is called with each new record as
-    soon as it is computed (``mantra eval`` appends it to its progress log). ``records_out``, when given,
-    is filled with the records as they come (None for pairs not reached yet), so a caller that catches an
-    interrupt still holds everything finished.
+    soon as it is computed (``mantra eval`` appends it to its progress log, and rebuilds partial results
+    from what it was handed when interrupted).
     """
     from mantra_jax.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
     t0 = time.perf_counter()
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     byte_limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    records: list[dict[str, Any] | None] = [None] * len(pairs) if records_out is None else records_out
-    records[:] = [None] * len(pairs)
+    records: list[dict[str, Any] | None] = [None] * len(pairs)
     done = done or {}
     for k, pair in enumerate(pairs):
         previous = done.get(pair_key(pair))
-        if previous is not None and previous["status"] in ("ok", "skipped"):
+        if is_finished(previous):
             records[k] = previous
         else:
             records[k] = _score_pair(k, pair, predict, rule, on_mismatch, limit, byte_limit, transform)

@@ -352,3 +352,13 @@ def test_detect_folders_and_eval_tp_gt_list_the_same_image_files(tmp_path):
 def test_a_device_as_checkpoint_is_refused_before_reading(tmp_path, capsys):
     code, err = _run(capsys, "detect", _png(tmp_path / "a.png"), "-c", "/dev/zero", "-o", tmp_path / "o")
     assert code == cli.EXIT_USAGE and "not a regular file or a folder" in err and not (tmp_path / "o").exists()
+
+
+def test_convert_keras_never_overwrites_an_existing_file(tmp_path, capsys):
+    from mantra_jax.io.keras_h5 import save_keras_h5
+
+    save_keras_h5(tmp_path / "w.h5", {"Featex/b1c1/kernel": np.zeros((3, 3, 3, 4), np.float32)})
+    (tmp_path / "mine.msgpack").write_text("the user's\n")
+    code, err = _run(capsys, "convert-keras", tmp_path / "w.h5", tmp_path / "mine.msgpack")
+    assert code == cli.EXIT_USAGE and "never overwrites" in err
+    assert (tmp_path / "mine.msgpack").read_text() == "the user's\n"

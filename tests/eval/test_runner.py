@@ -59,3 +59,19 @@ def test_json_safe_and_rows_csv_handle_nan_and_numpy_scalars():
     assert json_safe({"a": float("nan"), "b": [np.float32(0.5), np.int64(3), np.bool_(True)]}) == \
         {"a": None, "b": [0.5, 3, True]}
     assert rows_csv([{"x": float("nan"), "y": 0.1234567891}], ("x", "y")) == "x,y\n,0.123457\n"
+
+
+def test_records_through_json_resume_to_the_same_run_without_predicting_again(bench):  # noqa: F811
+    logged = []
+    whole = run_pairs(bench, redness, on_record=logged.append)
+    done = {r["key"]: json.loads(json.dumps(r)) for r in logged[:2]}  # as read back from a progress log
+    calls = []
+
+    def counting(image):
+        calls.append(1)
+        return redness(image)
+    resumed = run_pairs(bench, counting, done=done)
+    assert len(calls) == len(bench) - 2
+    assert resumed.summary == whole.summary
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.rows] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in whole.rows]
