@@ -241,7 +241,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 EVAL_OUTPUTS = ("metrics.json", "per_image.csv", "metrics.md")
 EVAL_PROGRESS = "progress.jsonl"
-_PROGRESS_FORMAT = "mantra-eval-progress/1"
 
 
 def weights_digest(variables: Any) -> str:
@@ -264,40 +263,10 @@ def _eval_settings(args: argparse.Namespace, cfg: dict[str, Any], variables: Any
             "max_bytes": args.max_bytes}
 
 
-def _read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Finished records of an earlier run with the same settings, by pair key; CliError for other settings."""
-    from mantra_jax.eval.runner import json_safe
-
-    records: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    try:
-        header = json.loads(lines[0]) if lines else None
-    except json.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != _PROGRESS_FORMAT:
-        raise CliError(f"{path} is not a mantra eval progress log; use another --out folder")
-    want = json_safe(settings)
-    differ = sorted(k for k in set(want) | set(header.get("settings", {}))
-                    if header.get("settings", {}).get(k) != want.get(k))
-    if differ:
-        raise CliError(f"--out {path.parent} holds an evaluation with other settings ({', '.join(differ)} "
-                       "differ); use another --out folder to evaluate these settings")
-    for line in lines[1:]:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a torn last line after a kill
-            continue
-        if isinstance(record, dict) and "key" in record:
-            records[record["key"]] = record
-    return records
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
-    from mantra_jax.eval.runner import (is_finished, json_safe, pair_key, run_from_records, run_pairs,
-                                       write_results)
-    from mantra_jax.io.atomic import write_text_atomic
+    from mantra_jax.eval.runner import (append_record, is_finished, pair_key, read_progress, run_from_records,
+                                       run_pairs, start_progress, write_results)
     from mantra_jax.io.outputs import OutputDir
 
     pairs, source = _read_pairs(args)
@@ -307,11 +276,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model, variables, cfg = load_detector(args.checkpoint)
         settings = _eval_settings(args, cfg, variables)
         progress_path = out_dir / EVAL_PROGRESS
-        done = _read_progress(progress_path, settings) if progress_path.exists() else {}
+        try:
+            done = read_progress(progress_path, settings) if progress_path.exists() else {}
+        except ValueError as e:
+            raise CliError(f"--out {out_dir}: {e}; use another --out folder for these settings") from None
         out.claim(EVAL_PROGRESS, *EVAL_OUTPUTS)
         if not done:
-            write_text_atomic(progress_path, json.dumps({"format": _PROGRESS_FORMAT,
-                                                         "settings": json_safe(settings)}) + "\n")
+            start_progress(progress_path, settings)
         finished = {k: r for k, r in done.items() if is_finished(r)}  # + each new record, as it comes
         n_reused = sum(1 for p in pairs if pair_key(p) in finished)
         if n_reused:
@@ -328,8 +299,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         with progress_path.open("a", encoding="utf-8") as log:
             def on_record(record: dict[str, Any]) -> None:  # each image's result on disk as soon as computed
-                log.write(json.dumps(json_safe(record)) + "\n")
-                log.flush()
+                append_record(log, record)
                 finished[record["key"]] = record
 
             try:

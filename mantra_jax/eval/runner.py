@@ -11,6 +11,10 @@ ok one), handed to ``on_record`` as soon as it is computed; ``run_pairs(..., don
 finished records of an interrupted run instead of recomputing them, and ``run_from_records`` rebuilds the
 summary from records alone, so a resumed run gives exactly the metrics of an uninterrupted one.
 
+``mantra eval`` keeps the records in a progress log (``start_progress``, ``append_record``,
+``read_progress``): a JSON header line with the settings a resumed run must share, then one record per
+line, appended as each image finishes.
+
 Per-image rows hold the ``ImageMetrics`` fields plus ``mask_size_matches``, ``height``, ``width``,
 ``tiled`` and ``seconds``; ``write_results`` writes ``metrics.json``, ``per_image.csv`` and ``metrics.md``.
 """
@@ -164,6 +168,49 @@ def run_pairs(pairs: Sequence[Pair], predict: Predict, *, rule: MaskRule = "brig
         if progress is not None:
             progress(k + 1, len(pairs), str(pair.image))
     return run_from_records(records, time.perf_counter() - t0)
+
+
+# ---- progress log: one JSON header line (format, settings), then one record per line ----------------------
+
+PROGRESS_FORMAT = "mantra-eval-progress/1"
+
+
+def start_progress(path: pathlib.Path, settings: dict[str, Any]) -> None:
+    """Starts a progress log holding only its header: the settings a resumed run must share."""
+    write_text_atomic(path, json.dumps({"format": PROGRESS_FORMAT, "settings": json_safe(settings)}) + "\n")
+
+
+def append_record(log: Any, record: dict[str, Any]) -> None:
+    """Appends one record to an open progress log and flushes it (a kill leaves at most a torn last line)."""
+    log.write(json.dumps(json_safe(record)) + "\n")
+    log.flush()
+
+
+def read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The records of a progress log by pair key (last one wins; a torn line is skipped).
+
+    Raises ValueError when the file is not a progress log or was written with other ``settings``.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != PROGRESS_FORMAT:
+        raise ValueError(f"{path.name} is not a mantra eval progress log")
+    want, have = json_safe(settings), header.get("settings", {})
+    differ = sorted(k for k in set(want) | set(have) if have.get(k) != want.get(k))
+    if differ:
+        raise ValueError(f"{path.name} holds an evaluation with other settings ({', '.join(differ)} differ)")
+    records: dict[str, dict[str, Any]] = {}
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "key" in record:
+            records[record["key"]] = record
+    return records
 
 
 def _cell(value: Any) -> Any:

@@ -286,7 +286,7 @@ def test_interrupted_eval_keeps_finished_images_and_resumes_without_redoing_them
     resumed, whole = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("r", "whole"))
     assert resumed["metrics"] == whole["metrics"] and resumed["run"]["complete"] is True
     code, err = _run(capsys, "eval", "--pairs", pairs, "-c", ckpt, "-o", tmp_path / "r", "--mask-rule", "dark")
-    assert code == cli.EXIT_USAGE and "other settings (mask_rule" in err
+    assert code == cli.EXIT_USAGE and "other settings (mask_rule differ)" in err
 
 
 # ---- the smaller ones ---------------------------------------------------------------------------------
