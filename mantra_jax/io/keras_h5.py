@@ -26,18 +26,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from mantra_jax.errors import WeightFileError
 from mantra_jax.ops.srm import srm_kernel
 
 
-class WeightFileError(ValueError):
-    """A weight file that does not match the official layout."""
-
-
-_LADN_GROUPS = ("outlierTrans", "glbStd", "cLSTM", "pred")
-_WEIGHTLESS_OK = True
-
-
-def _expected_shapes(plain: int, trunk, transform_features: int, windows_t: int | None) -> dict[str, tuple]:
+def _expected_shapes(plain: int, trunk, transform_features: int) -> dict[str, tuple]:
     """Expected 'group/layer/var' -> shape for a release model with ``plain`` first-layer filters."""
     exp: dict[str, tuple] = {
         "Featex/b1c1/regular_kernel": (5, 5, 3, plain),
@@ -96,7 +89,12 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 key = f"{group_name}/{_clean_layer(layer.split('/')[-1])}/{var.split(':')[0]}"
                 if key in out:
                     raise WeightFileError(f"{path}: duplicate dataset {key}")
-                out[key] = np.asarray(group[raw], dtype=np.float32)
+                dataset = group[raw]
+                kind = getattr(getattr(dataset, "dtype", None), "kind", None)
+                if kind not in ("f", "i", "u"):
+                    what = "not a dataset" if kind is None else f"{dataset.dtype} data, not numbers"
+                    raise WeightFileError(f"{path}: dataset {group_name}/{raw} holds {what}")
+                out[key] = np.asarray(dataset, dtype=np.float32)
     return out
 
 
@@ -117,7 +115,7 @@ def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, trans
 
     trunk = RELEASE_TRUNK if trunk is None else trunk
     plain = infer_plain_filters(weights, path)
-    expected = _expected_shapes(plain, trunk, transform_features, None)
+    expected = _expected_shapes(plain, trunk, transform_features)
     weights = dict(weights)
     srm = weights.pop("Featex/b1c1/srm", None)
     if srm is not None:
@@ -219,6 +217,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
     import jax
     import jax.numpy as jnp
 
+    from mantra_jax.models.config import variable_shapes
     from mantra_jax.models.variants import get_variant, make_mantranet
 
     weights = read_keras_h5(path)
@@ -229,8 +228,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
     variables = weights_to_variables(weights, trunk=v.trunk, transform_features=v.transform_features, path=path)
     model = make_mantranet(v, windows=windows, anomaly_feature=anomaly_feature,
                            dtype=jnp.float32 if dtype is None else dtype)
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3), jnp.float32)))
-    want = jax.tree.map(lambda s: s.shape, shapes)
+    want = jax.tree.map(lambda s: s.shape, variable_shapes(model))
     got = jax.tree.map(lambda a: a.shape, variables)
     if want != got:
         raise WeightFileError(f"{path}: weights do not fit a {v.name} model with feature {anomaly_feature!r}")
