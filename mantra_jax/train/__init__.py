@@ -4,9 +4,9 @@ One concept per module (none is imported here, so ``import mantra_jax.train`` st
 
 | module         | what                                                                          |
 |----------------|-------------------------------------------------------------------------------|
-| state          | ``TrainState`` (params, batch_stats, opt_state, step, rng, plateau), init      |
+| state          | ``TrainState`` (params, batch_stats, opt_state, step, plateau), init          |
 | plateau        | learning-rate halving after ``patience`` evaluations without improvement      |
-| optimizer      | the paper's Adam; per-module optimisers (``optax.multi_transform``)            |
+| optimizer      | the paper's Adam; per-group learning rates (``optax.multi_transform``)      |
 | end_to_end     | the FR / HF / HR settings and loading a pretrained feature extractor          |
 | projections    | the release's post-update weight projections (Bayar, unit norm, non-negative) |
 | losses         | IMC cross-entropy, pixel binary cross-entropy (from logits)                   |

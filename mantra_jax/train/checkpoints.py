@@ -8,7 +8,7 @@ Layout of a work directory (``mantra_jax.io.orbax_layout``, which reads it for i
 
 Each step directory holds Orbax items:
 
-* ``state``: the train state as a tree of arrays: ``params``, ``batch_stats``, ``step``, ``rng``,
+* ``state``: the train state as a tree of arrays: ``params``, ``batch_stats``, ``step``,
   ``plateau`` and ``opt_state`` flattened to ``{"00000": leaf, ...}`` (optimiser states are trees of
   named tuples, which are rebuilt from the running program's own optimiser on restore);
 * ``layout`` (JSON): ``{"format", "version", "entries": [[name, shape, dtype], ...]}`` naming every leaf of
@@ -60,7 +60,7 @@ def _plateau_tree(p: PlateauState) -> dict[str, Any]:
 def state_to_tree(state: TrainState) -> dict[str, Any]:
     """The train state as nested dicts of arrays (see the module docstring)."""
     opt_leaves = jax.tree.leaves(state.opt_state)
-    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats, "rng": state.rng,
+    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
             "plateau": _plateau_tree(state.plateau),
             "opt_state": {f"{i:05d}": leaf for i, leaf in enumerate(opt_leaves)}}
 
@@ -72,7 +72,7 @@ def tree_to_state(target: TrainState, tree: Mapping[str, Any]) -> TrainState:
     opt_state = jax.tree.unflatten(treedef, [opt[f"{i:05d}"] for i in range(treedef.num_leaves)])
     p = tree["plateau"]
     return TrainState(step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"],
-                      opt_state=opt_state, rng=tree["rng"],
+                      opt_state=opt_state,
                       plateau=PlateauState(best=p["best"], bad_evals=p["bad_evals"], scale=p["scale"],
                                            reductions=p["reductions"]))
 
@@ -95,7 +95,7 @@ def state_layout(state: TrainState) -> dict[str, Any]:
     """``{"format", "version", "entries": [[name, shape, dtype]...]}`` of every leaf of the state."""
     entries = []
     for name, tree in (("step", state.step), ("params", state.params), ("batch_stats", state.batch_stats),
-                       ("rng", state.rng), ("plateau", _plateau_tree(state.plateau)),
+                       ("plateau", _plateau_tree(state.plateau)),
                        ("opt_state", state.opt_state)):
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
             entries.append([f"{name}/{_path_name(path)}".rstrip("/"), list(np.shape(leaf)),
