@@ -111,6 +111,7 @@ def infer_plain_filters(weights: Mapping[str, np.ndarray], path: Any = "") -> in
 def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, transform_features: int = 256,
                          path: Any = "") -> dict[str, Any]:
     """Checks names/shapes/values and maps a 'group/layer/var' dict to ``{"params", "batch_stats"}``."""
+    from mantra_jax.io.variables import key_differences
     from mantra_jax.models.featex import RELEASE_TRUNK
 
     trunk = RELEASE_TRUNK if trunk is None else trunk
@@ -121,8 +122,7 @@ def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, trans
     if srm is not None:
         if srm.shape != (5, 5, 3, 9) or not np.allclose(srm, srm_kernel(), atol=1e-6):
             raise WeightFileError(f"{path}: Featex/b1c1/srm differs from the fixed SRM kernel")
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
+    missing, extra = key_differences(expected, weights)
     if missing:
         raise WeightFileError(f"{path}: missing dataset(s) {', '.join(missing)}")
     if extra:

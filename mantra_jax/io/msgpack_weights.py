@@ -16,7 +16,6 @@ files (the same without ``sha256``) are still read.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pathlib
 from typing import Any, Mapping

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from mantra_jax.errors import CheckpointError
 from mantra_jax.models.config import variable_shapes
+
+
+def key_differences(want: Iterable[str], got: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(missing, extra)``: the sorted names of ``want`` not in ``got``, and of ``got`` not in ``want``."""
+    want, got = set(want), set(got)
+    return sorted(want - got), sorted(got - want)
 
 
 def check_variables(model: Any, variables: Any, source: str = "checkpoint") -> Any:
@@ -22,8 +28,7 @@ def check_variables(model: Any, variables: Any, source: str = "checkpoint") -> A
         flat_got = {jax.tree_util.keystr(k): np.asarray(a) for k, a in jax.tree_util.tree_leaves_with_path(variables)}
     except Exception as e:  # noqa: BLE001 - a malformed tree of any kind
         raise CheckpointError(f"{source}: variables are not a tree of arrays ({e})") from None
-    missing = sorted(set(flat_want) - set(flat_got))
-    extra = sorted(set(flat_got) - set(flat_want))
+    missing, extra = key_differences(flat_want, flat_got)
     if missing:
         raise CheckpointError(f"{source}: {len(missing)} variable(s) missing for this model, e.g. {missing[0]}")
     if extra:

@@ -124,7 +124,7 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
     model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"],
-                                 "num_classes": int(cfg["model"].get("num_classes", 385))})
+                                 "num_classes": cfg["model"].get("num_classes")})  # None: the catalogue's size
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
     train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]))
     return train(model=model_from_config(model_config), model_config=model_config,
