@@ -5,6 +5,7 @@ lazy import is still a dependency: the circle io/checkpoints <-> train/checkpoin
 """
 
 import ast
+import functools
 import importlib
 import pathlib
 
@@ -31,6 +32,7 @@ def _resolve(name: str) -> str | None:
     return name or None
 
 
+@functools.lru_cache(maxsize=1)
 def import_graph() -> dict[str, set[str]]:
     """module -> the package modules it imports (anywhere in its source)."""
     graph = {}
