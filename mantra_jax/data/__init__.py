@@ -21,7 +21,7 @@ from mantra_jax.data.rng import record_rng
 from mantra_jax.data.splits import SPLITS, split_of
 
 _LAZY = {name: "mantra_jax.data.pipeline" for name in
-         ("make_loader", "to_model_inputs", "save_iterator_state", "load_iterator_state")}
+         ("make_loader", "to_model_inputs")}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,16 +12,12 @@ Batches are dicts of numpy arrays: ``"image"`` float32 (B, H, W, 3) in [-1, 1] (
 float32 (B, H, W, 1) in {0, 1}, ``"label"`` / ``"kind"`` int32 (B,); other keys pass through stacked.
 
 Iterator state: ``it = iter(loader); state = it.get_state()`` (a small JSON-able dict) and, on a loader
-built with the same arguments, ``it.set_state(state)`` continues with the same next batches.
-``save_iterator_state`` / ``load_iterator_state`` store it as JSON with an atomic write.
+built with the same arguments, ``it.set_state(state)`` continues with the same next batches (training
+checkpoints store it with grain's own Orbax handler, ``mantra_jax.train.checkpoints``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import pathlib
-import tempfile
 from typing import Any
 
 import numpy as np
@@ -98,24 +94,3 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
                                                                      per_worker_buffer_size=worker_buffer_size))
     # Converted in this process: workers ship uint8 batches, 4x less than float32 through shared memory.
     return iterable.map(to_model_inputs)
-
-
-def save_iterator_state(iterator: Any, path: str | os.PathLike) -> None:
-    """Writes ``iterator.get_state()`` as JSON (temporary file + ``os.replace``)."""
-    text = json.dumps(iterator.get_state(), sort_keys=True)
-    target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_iterator_state(iterator: Any, path: str | os.PathLike) -> None:
-    """Restores a state written by ``save_iterator_state`` into a fresh iterator of the same loader."""
-    iterator.set_state(json.loads(pathlib.Path(path).read_text()))

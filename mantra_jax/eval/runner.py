@@ -37,6 +37,7 @@ from mantra_jax.eval.metrics import ImageMetrics, evaluate, image_metrics, markd
 from mantra_jax.eval.pairs import Pair
 from mantra_jax.io.masks import MaskRule, OnMismatch, load_mask
 from mantra_jax.io.atomic import write_text_atomic
+from mantra_jax.io.json_safe import json_safe  # noqa: F401 - re-exported for callers
 
 Predict = Callable[[np.ndarray], tuple[np.ndarray, bool]]
 # transform(image (H, W, 3) uint8, mask bool (H, W) or None, index) -> (image', mask')
@@ -227,22 +228,6 @@ def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     for row in rows:
         writer.writerow({c: _cell(row.get(c, "")) for c in columns})
     return buf.getvalue()
-
-
-def json_safe(value: Any) -> Any:
-    """Replaces NaN/inf by None and numpy scalars by Python ones, recursively (for strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def write_results(out_dir: pathlib.Path, run: BenchmarkRun, meta: dict[str, Any], name: str = "benchmark") -> None:

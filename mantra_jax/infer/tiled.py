@@ -52,7 +52,7 @@ import numpy as np
 
 from mantra_jax.infer.whole import Variables, check_image, check_model, pred_fn, predict
 from mantra_jax.io.images import preprocess
-from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.models.ladn import AnomalyDetector, ladn_reach
 from mantra_jax.models.mantranet import ManTraNet
 
 DEFAULT_TILE = 512
@@ -87,7 +87,7 @@ def receptive_halo(model: ManTraNet) -> Halo:
     x = jnp.zeros((1, 8, 8, 3), jnp.float32)
     out = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), x)[0])
     steps = int(out["features"].shape[1])
-    window = max((int(n) // 2 for n in model.windows), default=0)
+    window = ladn_reach(model)  # the anomaly feature's declared reach
     recurrent = AnomalyDetector.lstm_kernel // 2 * steps + AnomalyDetector.pred_kernel // 2
     return Halo(featex=featex, window=window, recurrent=recurrent, steps=steps)
 

@@ -25,19 +25,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from mantra_jax.errors import WeightFileError
 from mantra_jax.io.atomic import atomic_path
 from mantra_jax.ops.srm import srm_kernel
 
 
-class WeightFileError(ValueError):
-    """A weight file that does not match the official layout."""
-
-
-_LADN_GROUPS = ("outlierTrans", "glbStd", "cLSTM", "pred")
-_WEIGHTLESS_OK = True
-
-
-def _expected_shapes(plain: int, trunk, transform_features: int, windows_t: int | None) -> dict[str, tuple]:
+def _expected_shapes(plain: int, trunk, transform_features: int) -> dict[str, tuple]:
     """Expected 'group/layer/var' -> shape for a release model with ``plain`` first-layer filters."""
     exp: dict[str, tuple] = {
         "Featex/b1c1/regular_kernel": (5, 5, 3, plain),
@@ -96,7 +89,12 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 key = f"{group_name}/{_clean_layer(layer.split('/')[-1])}/{var.split(':')[0]}"
                 if key in out:
                     raise WeightFileError(f"{path}: duplicate dataset {key}")
-                out[key] = np.asarray(group[raw], dtype=np.float32)
+                dataset = group[raw]
+                kind = getattr(getattr(dataset, "dtype", None), "kind", None)
+                if kind not in ("f", "i", "u"):
+                    what = "not a dataset" if kind is None else f"{dataset.dtype} data, not numbers"
+                    raise WeightFileError(f"{path}: dataset {group_name}/{raw} holds {what}")
+                out[key] = np.asarray(dataset, dtype=np.float32)
     return out
 
 
@@ -113,18 +111,18 @@ def infer_plain_filters(weights: Mapping[str, np.ndarray], path: Any = "") -> in
 def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, transform_features: int = 256,
                          path: Any = "") -> dict[str, Any]:
     """Checks names/shapes/values and maps a 'group/layer/var' dict to ``{"params", "batch_stats"}``."""
+    from mantra_jax.io.variables import key_differences
     from mantra_jax.models.featex import RELEASE_TRUNK
 
     trunk = RELEASE_TRUNK if trunk is None else trunk
     plain = infer_plain_filters(weights, path)
-    expected = _expected_shapes(plain, trunk, transform_features, None)
+    expected = _expected_shapes(plain, trunk, transform_features)
     weights = dict(weights)
     srm = weights.pop("Featex/b1c1/srm", None)
     if srm is not None:
         if srm.shape != (5, 5, 3, 9) or not np.allclose(srm, srm_kernel(), atol=1e-6):
             raise WeightFileError(f"{path}: Featex/b1c1/srm differs from the fixed SRM kernel")
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
+    missing, extra = key_differences(expected, weights)
     if missing:
         raise WeightFileError(f"{path}: missing dataset(s) {', '.join(missing)}")
     if extra:
@@ -212,6 +210,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
     import jax
     import jax.numpy as jnp
 
+    from mantra_jax.models.config import variable_shapes
     from mantra_jax.models.variants import get_variant, make_mantranet
 
     weights = read_keras_h5(path)
@@ -222,8 +221,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
     variables = weights_to_variables(weights, trunk=v.trunk, transform_features=v.transform_features, path=path)
     model = make_mantranet(v, windows=windows, anomaly_feature=anomaly_feature,
                            dtype=jnp.float32 if dtype is None else dtype)
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3), jnp.float32)))
-    want = jax.tree.map(lambda s: s.shape, shapes)
+    want = jax.tree.map(lambda s: s.shape, variable_shapes(model))
     got = jax.tree.map(lambda a: a.shape, variables)
     if want != got:
         raise WeightFileError(f"{path}: weights do not fit a {v.name} model with feature {anomaly_feature!r}")

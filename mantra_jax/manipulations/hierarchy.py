@@ -1,14 +1,15 @@
 """The manipulation hierarchy: 380 leaves from the official figure plus our 5 sharpening leaves = 385 classes.
 
 ``hierarchy_tree.TREE`` holds the hierarchy figure of the official ManTra-Net repository as a nested tree;
-``hierarchy_csv_text`` renders it as a table with columns leaf_id, name, family, parameter, L1..L5, where
+its leaves are numbered by walking it (``figure_leaves``), each with node ids at levels L1..L5, where
 L1..L5 are node ids (1-based) at levels 1 (7 nodes: the families) to 5 (191 nodes); the leaves themselves are level 6.
 The figure has 380 leaves and 7 / 27 / 49 / 96 / 191 / 380 nodes per level, whereas the paper reports 385
 types with 7 / 25 / 49 / 96 / 185 / 385 (Table 4, hierarchy levels HL0..HL5 = our levels 1..6).
 
 Our 5 additions: the paper lists sharpening among its manipulations but the figure has none, so we add
 unsharp masking at 5 amounts as leaves 381..385 (class indices 380..384), under the contrast family (L1
-node 7), in new nodes of their own at every finer level, grouped in pairs like the figure's subtrees:
+node 7), in new nodes of their own at every finer level, grouped in pairs like the figure's subtrees
+(``ADDITIONS_TREE``; the ids below are derived from it, numbering on after the figure's):
 
     name            L1  L2  L3  L4   L5
     Sharpen-A0.5     7  28  50  97  192
@@ -26,10 +27,8 @@ the leaves of each node (`level_onehot`) or by mapping labels (`coarsen`).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
-import io
 
 import numpy as np
 
@@ -53,72 +52,65 @@ class Leaf:
     path: tuple[int, int, int, int, int]
 
 
-ADDITIONS: tuple[Leaf, ...] = (
-    Leaf(381, "Sharpen-A0.5", "Sharpen", "A0.5", (7, 28, 50, 97, 192)),
-    Leaf(382, "Sharpen-A1.0", "Sharpen", "A1.0", (7, 28, 50, 97, 192)),
-    Leaf(383, "Sharpen-A1.5", "Sharpen", "A1.5", (7, 28, 50, 97, 193)),
-    Leaf(384, "Sharpen-A2.0", "Sharpen", "A2.0", (7, 28, 50, 97, 193)),
-    Leaf(385, "Sharpen-A2.5", "Sharpen", "A2.5", (7, 28, 50, 98, 194)),
-)
+# Our additions, as a subtree (levels 2..5, same shape as ``hierarchy_tree.TREE``) under an existing level-1
+# node. Their node and leaf ids are derived by numbering on after the figure's (``_walk``), never typed.
+ADDITIONS_TREE: dict[int, list] = {
+    7: [[[[("Sharpen", ("A0.5", "A1.0")), ("Sharpen", ("A1.5", "A2.0"))], [("Sharpen", ("A2.5",))]]]],
+}
 
 
-def parse_hierarchy_csv(text: str) -> tuple[Leaf, ...]:
-    """Parses the hierarchy csv text; raises ValueError on a wrong header, row length or leaf numbering."""
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or tuple(rows[0]) != CSV_HEADER:
-        got = rows[0] if rows else None
-        raise ValueError(f"hierarchy csv header must be {','.join(CSV_HEADER)}, got {got}")
-    leaves = []
-    for number, row in enumerate(rows[1:], start=1):
-        if len(row) != len(CSV_HEADER):
-            raise ValueError(
-                f"hierarchy csv row {number} has {len(row)} fields, expected {len(CSV_HEADER)}: {row}")
-        try:
-            leaf_id = int(row[0])
-            path = tuple(int(v) for v in row[4:])
-        except ValueError:
-            raise ValueError(f"hierarchy csv row {number} has a non-integer id: {row}") from None
-        if leaf_id != number:
-            raise ValueError(
-                f"hierarchy csv row {number} has leaf_id {leaf_id}; rows must be numbered 1, 2, ...")
-        leaves.append(Leaf(leaf_id, row[1], row[2], row[3], path))  # type: ignore[arg-type]
-    return tuple(leaves)
-
-
-def hierarchy_csv_text() -> str:
-    """The hierarchy as csv text (``CSV_HEADER`` columns), rendered from ``hierarchy_tree.TREE``."""
-    from mantra_jax.manipulations.hierarchy_tree import TREE
-
-    counts = [0] * 5
-    path = [0] * 5
-    rows = [",".join(CSV_HEADER)]
-
-    def walk(nodes: list, depth: int) -> None:
-        for node in nodes:
-            counts[depth] += 1
-            path[depth] = counts[depth]
-            if depth < 4:
-                walk(node, depth + 1)
-                continue
-            family, parameters = node
-            for parameter in parameters:
-                name = f"{family}-{parameter}" if parameter else family
-                rows.append(",".join([str(len(rows)), name, family, parameter, *map(str, path)]))
-
-    walk(TREE, 0)
-    return "\n".join(rows) + "\n"
+def _walk(nodes: list, depth: int, counts: list[int], path: list[int], out: list[Leaf]) -> None:
+    """Appends the leaves of ``nodes`` (a tree at level ``depth + 1``) to ``out``, numbering every new node
+    on from ``counts`` (the last id used per level) in pre-order."""
+    for node in nodes:
+        counts[depth] += 1
+        path[depth] = counts[depth]
+        if depth < 4:
+            _walk(node, depth + 1, counts, path, out)
+            continue
+        family, parameters = node
+        for parameter in parameters:
+            name = f"{family}-{parameter}" if parameter else family
+            out.append(Leaf(len(out) + 1, name, family, parameter, tuple(path)))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1)
+def _built() -> tuple[tuple[Leaf, ...], tuple[Leaf, ...]]:
+    from mantra_jax.manipulations.hierarchy_tree import TREE
+
+    counts, path, out = [0] * 5, [0] * 5, []
+    _walk(TREE, 0, counts, path, out)
+    figure = len(out)
+    for group, subtree in ADDITIONS_TREE.items():
+        _walk(subtree, 1, counts, [group, 0, 0, 0, 0], out)
+    return tuple(out[:figure]), tuple(out[figure:])
+
+
 def figure_leaves() -> tuple[Leaf, ...]:
     """The 380 leaves of the official figure, in csv order."""
-    return parse_hierarchy_csv(hierarchy_csv_text())
+    return _built()[0]
+
+
+def additions() -> tuple[Leaf, ...]:
+    """Our 5 leaves (ids 381..385), with node ids derived from ``ADDITIONS_TREE``."""
+    return _built()[1]
+
+
+ADDITIONS: tuple[Leaf, ...] = additions()
+
+
+def hierarchy_csv_text() -> str:
+    """The figure's leaves as csv text (``CSV_HEADER`` columns), the official csv's format."""
+    rows = [",".join(CSV_HEADER)]
+    rows += [",".join([str(leaf.leaf_id), leaf.name, leaf.family, leaf.parameter, *map(str, leaf.path)])
+             for leaf in figure_leaves()]
+    return "\n".join(rows) + "\n"
 
 
 @functools.lru_cache(maxsize=1)
 def leaves() -> tuple[Leaf, ...]:
     """All 385 leaves in class-index order: the figure's 380, then ADDITIONS."""
-    all_leaves = figure_leaves() + ADDITIONS
+    all_leaves = figure_leaves() + additions()
     _check_tree(all_leaves)
     return all_leaves
 

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from mantra_jax.ops import batchnorm
-from mantra_jax.ops.anomaly import AnomalyFeature, get_anomaly_feature
+from mantra_jax.ops.anomaly import AnomalyFeature, anomaly_reach, resolve_anomaly_feature
 from mantra_jax.ops.box import global_mean, global_std
 from mantra_jax.ops.constraints import unit_norm_project
 from mantra_jax.ops.conv import conv2d, conv2d_same
@@ -62,6 +62,10 @@ class AnomalyDetector(nn.Module):
     bn_epsilon: float = 1e-3
     min_std_init: float = 1e-5
 
+    def feature_reach(self) -> int:
+        """How far (pixels) the anomaly feature reads ``bnorm`` around a pixel (its declared reach)."""
+        return anomaly_reach(self.anomaly_feature, self.windows)
+
     @nn.compact
     def __call__(self, featex: jnp.ndarray, train: bool = False,
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
@@ -100,7 +104,7 @@ class AnomalyDetector(nn.Module):
         sigma = jnp.maximum(std, SIGMA_FLOOR + min_std)
         out["sigma"] = sigma
 
-        feats = dict(get_anomaly_feature(self.anomaly_feature)(x, mu, sigma, self.windows))
+        feats = dict(resolve_anomaly_feature(self.anomaly_feature)(x, mu, sigma, self.windows))
         if "features" not in feats or feats["features"].ndim != 5:
             raise ValueError("an anomaly feature must return a dict with 'features' of shape (B, T, H, W, C)")
         out.update(feats)
@@ -122,3 +126,9 @@ class AnomalyDetector(nn.Module):
         out["pred_logits"] = logits
         out["pred"] = jax.nn.sigmoid(logits)
         return out
+
+
+def ladn_reach(model: Any) -> int:
+    """The anomaly feature's spatial reach for a model with ``windows`` and ``anomaly_feature`` fields (a
+    ``ManTraNet`` or an ``AnomalyDetector``): what exact tiled inference needs (``ops.anomaly.anomaly_reach``)."""
+    return anomaly_reach(model.anomaly_feature, model.windows)

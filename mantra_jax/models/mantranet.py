@@ -33,11 +33,6 @@ from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.anomaly import AnomalyFeature
 from mantra_jax.ops.conv import conv2d_symmetric, conv2d_symmetric_mean
 
-REFERENCE_NAMES = {
-    "featex": "Featex", "outlier_trans": "outlierTrans", "bnorm": "bnorm", "sigma": "glbStd",
-    "deviations": "nestedAvgFeatex", "features": "divStd", "clstm": "cLSTM", "pred": "pred",
-}
-
 
 def _check_images(x: jnp.ndarray) -> None:
     if x.ndim != 4 or x.shape[-1] != 3:

@@ -20,10 +20,22 @@ Features (paper Section 4 and Table 6):
 * ``"zf"``: the global Z-score alone, ``(x - mean) / sigma`` (paper Eq. 3, signed), T = 1.
 * ``"fac"``: the same absolute Z-scores as ``time_z`` but concatenated along channels (paper's
   feature-axis concatenation), T = 1, C' = C * (len(windows) + 1).
+
+A researcher's own feature is any function with this signature. A model config names it by its import
+path, ``"package.module:function"`` (``resolve_anomaly_feature``), so that it trains, is saved with the
+weights and is found again when they are reloaded.
+
+Spatial reach. Exact tiled inference must know how far from a pixel a feature reads ``x``: a feature
+declares it with the ``reach`` decorator, a function ``windows -> pixels`` stored as ``fn.reach``
+(``anomaly_reach(feature, windows)`` asks it). The registered ones: ``time_z`` and ``fac`` read the
+largest window (``max(windows) // 2``), ``df`` and ``zf`` only the pixel itself (0; the global
+statistics come in through ``mean`` and ``sigma``). A feature without a declaration has no known reach,
+and ``anomaly_reach`` says so rather than guess.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Mapping, Sequence
 
 import jax.numpy as jnp
@@ -31,6 +43,27 @@ import jax.numpy as jnp
 from mantra_jax.ops.box import global_mean, window_mean
 
 AnomalyFeature = Callable[[jnp.ndarray, jnp.ndarray, jnp.ndarray, Sequence[int]], Mapping[str, jnp.ndarray]]
+Reach = Callable[[Sequence[int]], int]
+
+
+def reach(fn_of_windows: Reach) -> Callable[[AnomalyFeature], AnomalyFeature]:
+    """Decorator declaring a feature's spatial reach: ``@reach(lambda windows: max(windows) // 2)``."""
+
+    def declare(feature: AnomalyFeature) -> AnomalyFeature:
+        feature.reach = fn_of_windows
+        return feature
+
+    return declare
+
+
+def largest_window(windows: Sequence[int]) -> int:
+    """The reach of a feature reading every window: half the largest one (0 without windows)."""
+    return max((int(n) // 2 for n in windows), default=0)
+
+
+def pointwise(windows: Sequence[int]) -> int:
+    """The reach of a feature reading only the pixel itself (and the global statistics)."""
+    return 0
 
 
 def _check(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray) -> None:
@@ -51,6 +84,7 @@ def deviations(x: jnp.ndarray, windows: Sequence[int], mean: jnp.ndarray | None 
     return jnp.stack(means, axis=1) - x[:, None]
 
 
+@reach(largest_window)
 def time_z(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
            windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """The release's feature: absolute Z-scores per window and global, on a time axis."""
@@ -59,6 +93,7 @@ def time_z(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
     return {"deviations": dev, "features": jnp.abs(dev / sigma[:, None])}
 
 
+@reach(pointwise)
 def df(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
        windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """Raw difference to the global mean (paper Eq. 2), one time step."""
@@ -66,6 +101,7 @@ def df(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
     return {"features": (x - mean)[:, None]}
 
 
+@reach(pointwise)
 def zf(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
        windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """The global Z-score (paper Eq. 3, signed), one time step."""
@@ -73,6 +109,7 @@ def zf(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
     return {"features": ((x - mean) / sigma)[:, None]}
 
 
+@reach(largest_window)
 def fac(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
         windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """Windowed and global absolute Z-scores concatenated along channels, one time step."""
@@ -86,13 +123,50 @@ def fac(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
 ANOMALY_FEATURES: dict[str, AnomalyFeature] = {"time_z": time_z, "df": df, "zf": zf, "fac": fac}
 
 
-def get_anomaly_feature(feature: str | AnomalyFeature) -> AnomalyFeature:
-    """Resolves a registry name or returns a callable unchanged."""
+def resolve_anomaly_feature(feature: str | AnomalyFeature) -> AnomalyFeature:
+    """A registry name, an import path ``"package.module:function"``, or a callable (returned unchanged).
+
+    Raises ValueError (one line) for an unknown name, a module that cannot be imported, or a missing or
+    non-callable attribute.
+    """
     if callable(feature):
         return feature
-    try:
+    if not isinstance(feature, str):
+        raise ValueError(f"an anomaly feature is a name, 'package.module:function' or a function, got {feature!r}")
+    if feature in ANOMALY_FEATURES:
         return ANOMALY_FEATURES[feature]
-    except KeyError:
-        raise ValueError(
-            f"unknown anomaly feature {feature!r}; known: {sorted(ANOMALY_FEATURES)} or pass a function"
-        ) from None
+    module_name, sep, attr = feature.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"unknown anomaly feature {feature!r}; known: {sorted(ANOMALY_FEATURES)} or an import "
+                         f"path 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any failure to import the user's module
+        raise ValueError(f"anomaly feature {feature!r}: cannot import {module_name} "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+    if not callable(fn):
+        raise ValueError(f"anomaly feature {feature!r}: {module_name} has no function {attr}")
+    return fn
+
+
+get_anomaly_feature = resolve_anomaly_feature
+
+
+def anomaly_reach(feature: str | AnomalyFeature, windows: Sequence[int]) -> int:
+    """How far (pixels) from an output pixel ``feature`` reads its input ``x`` (see the module docstring).
+
+    Raises ValueError when the feature declares no reach (decorate it with ``reach``).
+    """
+    fn = resolve_anomaly_feature(feature)
+    declared = getattr(fn, "reach", None)
+    if declared is None:
+        name = feature if isinstance(feature, str) else getattr(fn, "__qualname__", repr(fn))
+        raise ValueError(f"anomaly feature {name!r} declares no spatial reach; decorate it with "
+                         f"mantra_jax.ops.anomaly.reach(...) so that tiled inference can be exact")
+    n = int(declared(tuple(int(w) for w in windows)))
+    if n < 0:
+        raise ValueError(f"anomaly feature reach must be >= 0, got {n}")
+    return n

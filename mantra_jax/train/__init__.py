@@ -4,11 +4,11 @@ One concept per module (none is imported here, so ``import mantra_jax.train`` st
 
 | module         | what                                                                          |
 |----------------|-------------------------------------------------------------------------------|
-| state          | ``TrainState`` (params, batch_stats, opt_state, step, rng, plateau), init      |
+| state          | ``TrainState`` (params, batch_stats, opt_state, step, plateau), init          |
 | plateau        | learning-rate halving after ``patience`` evaluations without improvement      |
-| optimizer      | the paper's Adam; per-module optimisers (``optax.multi_transform``)            |
+| optimizer      | the paper's Adam; per-group learning rates (0 = frozen)                       |
 | end_to_end     | the FR / HF / HR settings and loading a pretrained feature extractor          |
-| projections    | the release's post-update weight projections (Bayar, unit norm, non-negative) |
+| projections    | the post-update projections as an optax transformation                        |
 | losses         | IMC cross-entropy, pixel binary cross-entropy (from logits)                   |
 | imc_metrics    | top-k accuracy at every hierarchy level                                        |
 | pixel_metrics  | streaming pixel F1 per forgery kind and histogram AUC                          |

@@ -1,6 +1,6 @@
 """Orbax training checkpoints: periodic ones for resuming, best-by-validation ones for inference.
 
-Layout of a work directory::
+Layout of a work directory (``mantra_jax.io.orbax_layout``, which reads it for inference)::
 
     <workdir>/checkpoints/<step>/   periodic, the newest ``keep`` kept; a run resumes from the latest
     <workdir>/best/<step>/          saved at every evaluation, the ``keep_best`` best (lowest validation
@@ -8,23 +8,22 @@ Layout of a work directory::
 
 Each step directory holds Orbax items:
 
-* ``state``: the train state as a tree of arrays: ``params``, ``batch_stats``, ``step``, ``rng``,
+* ``state``: the train state as a tree of arrays: ``params``, ``batch_stats``, ``step``,
   ``plateau`` and ``opt_state`` flattened to ``{"00000": leaf, ...}`` (optimiser states are trees of
   named tuples, which are rebuilt from the running program's own optimiser on restore);
 * ``layout`` (JSON): ``{"format", "version", "entries": [[name, shape, dtype], ...]}`` naming every leaf of
   ``state`` (``params/Featex/b1c1/bayar_kernel``, ``opt_state[0].mu['Featex']...``). Restoring compares it
   with the running program's state first, so a checkpoint of another model or optimiser is refused with
   the differences named (``CheckpointMismatchError``), never half-loaded;
-* ``model_config`` (JSON): the config that rebuilds the network (``mantra_jax.io.checkpoints.check_config``);
+* ``model_config`` (JSON): the config that rebuilds the network (``mantra_jax.models.config``);
 * ``loop`` (JSON, periodic only): host-side loop bookkeeping (running train-loss sums ...);
 * ``data`` (periodic only, when an input iterator is given): the grain iterator state, one JSON file per
   process (grain's own Orbax handler), so the input stream resumes exactly where it stopped.
 
 Saves are synchronous (a checkpoint exists on disk when ``save`` returns) and atomic (Orbax writes a
 temporary directory and renames it; a run killed mid-save leaves no visible step). An unreadable
-checkpoint raises ``CheckpointCorruptError``. ``restore_inference_variables(directory)`` gives ``(model
-config, {"params", "batch_stats"})`` of a work directory (the best checkpoint, else the latest), of a
-manager directory (its latest step) or of one step directory, for ``mantra_jax.io.checkpoints.load_model``.
+checkpoint raises ``CheckpointCorruptError``. Reading a checkpoint for inference
+(``restore_inference_variables``) is ``mantra_jax.io.orbax_layout``'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -38,7 +37,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from mantra_jax.io.checkpoints import CheckpointError
+from mantra_jax.errors import CheckpointCorruptError, CheckpointError, CheckpointMismatchError
+from mantra_jax.io.orbax_layout import (BEST_DIR, DATA, LAYOUT, LOOP, MODEL_CONFIG, PERIODIC_DIR, STATE,
+                                        first_line as _first_line, resolve_step_dir, restore_inference_variables)
 from mantra_jax.train.plateau import PlateauState
 from mantra_jax.train.state import TrainState
 
@@ -46,17 +47,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "mantra_jax.train_state"
 VERSION = 1
-STATE, LAYOUT, MODEL_CONFIG, LOOP, DATA = "state", "layout", "model_config", "loop", "data"
-PERIODIC_DIR, BEST_DIR = "checkpoints", "best"
-
-
-class CheckpointCorruptError(CheckpointError):
-    """A checkpoint whose files cannot be read back (truncated, deleted or garbled)."""
-
-
-class CheckpointMismatchError(CheckpointError):
-    """A readable checkpoint that does not fit the running program (other model, optimiser or config)."""
-
+__all__ = ["BEST_DIR", "PERIODIC_DIR", "CheckpointCorruptError", "CheckpointError", "CheckpointMismatchError",
+           "TrainCheckpoints", "compare_layouts", "resolve_step_dir", "restore_inference_variables",
+           "state_layout", "state_to_tree", "tree_to_state"]
 
 # ---- the state as a tree of arrays ------------------------------------------------------------------
 
@@ -67,7 +60,7 @@ def _plateau_tree(p: PlateauState) -> dict[str, Any]:
 def state_to_tree(state: TrainState) -> dict[str, Any]:
     """The train state as nested dicts of arrays (see the module docstring)."""
     opt_leaves = jax.tree.leaves(state.opt_state)
-    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats, "rng": state.rng,
+    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
             "plateau": _plateau_tree(state.plateau),
             "opt_state": {f"{i:05d}": leaf for i, leaf in enumerate(opt_leaves)}}
 
@@ -79,7 +72,7 @@ def tree_to_state(target: TrainState, tree: Mapping[str, Any]) -> TrainState:
     opt_state = jax.tree.unflatten(treedef, [opt[f"{i:05d}"] for i in range(treedef.num_leaves)])
     p = tree["plateau"]
     return TrainState(step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"],
-                      opt_state=opt_state, rng=tree["rng"],
+                      opt_state=opt_state,
                       plateau=PlateauState(best=p["best"], bad_evals=p["bad_evals"], scale=p["scale"],
                                            reductions=p["reductions"]))
 
@@ -102,7 +95,7 @@ def state_layout(state: TrainState) -> dict[str, Any]:
     """``{"format", "version", "entries": [[name, shape, dtype]...]}`` of every leaf of the state."""
     entries = []
     for name, tree in (("step", state.step), ("params", state.params), ("batch_stats", state.batch_stats),
-                       ("rng", state.rng), ("plateau", _plateau_tree(state.plateau)),
+                       ("plateau", _plateau_tree(state.plateau)),
                        ("opt_state", state.opt_state)):
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
             entries.append([f"{name}/{_path_name(path)}".rstrip("/"), list(np.shape(leaf)),
@@ -138,11 +131,6 @@ def _abstract(tree: Any) -> Any:
         return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
 
     return jax.tree.map(leaf, tree)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:400]
 
 
 # ---- managers -----------------------------------------------------------------------------------------
@@ -263,74 +251,3 @@ def _restore_json(manager: ocp.CheckpointManager, step: int, names: Sequence[str
     except Exception as e:  # noqa: BLE001
         raise CheckpointCorruptError(f"{where} cannot be read (corrupt or incomplete): {_first_line(e)}") from e
     return {n: restored[n] for n in names}
-
-
-# ---- inference ----------------------------------------------------------------------------------------
-
-def _is_step_dir(path: pathlib.Path) -> bool:
-    return (path / STATE).is_dir() and (path / MODEL_CONFIG).is_dir()
-
-
-def _steps(path: pathlib.Path) -> list[int]:
-    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit() and _is_step_dir(p))
-
-
-def _best_of(path: pathlib.Path, metric: str = "loss") -> int | None:
-    """The step with the lowest ``metric`` among a best directory's checkpoints (None without metrics)."""
-    if not _steps(path):
-        return None
-    options = ocp.CheckpointManagerOptions(read_only=True, best_fn=lambda m: float(m[metric]), best_mode="min")
-    try:
-        with ocp.CheckpointManager(path.absolute(), options=options) as manager:
-            return manager.best_step()
-    except Exception:  # noqa: BLE001 - unreadable metrics: fall back to the latest step
-        return None
-
-
-def resolve_step_dir(directory: str | pathlib.Path) -> pathlib.Path:
-    """The step directory meant by ``directory``: itself, a manager's latest step, or a work directory's best
-    checkpoint (lowest validation loss), else its latest periodic one."""
-    path = pathlib.Path(directory)
-    if not path.is_dir():
-        raise CheckpointError(f"checkpoint directory {path} does not exist")
-    if _is_step_dir(path):
-        return path
-    if (path / BEST_DIR).is_dir() or (path / PERIODIC_DIR).is_dir():
-        if (path / BEST_DIR).is_dir():
-            best = _best_of(path / BEST_DIR)
-            if best is not None:
-                return path / BEST_DIR / str(best)
-        if (path / PERIODIC_DIR).is_dir() and _steps(path / PERIODIC_DIR):
-            return path / PERIODIC_DIR / str(_steps(path / PERIODIC_DIR)[-1])
-        raise CheckpointError(f"work directory {path} holds no complete checkpoint")
-    steps = _steps(path)
-    if not steps:
-        raise CheckpointError(f"{path} is neither a mantra_jax work directory, a checkpoint manager directory nor "
-                              f"a checkpoint step directory")
-    if path.name == BEST_DIR and _best_of(path) is not None:
-        return path / str(_best_of(path))
-    return path / str(steps[-1])
-
-
-def restore_inference_variables(directory: str | pathlib.Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(model_config, {"params", "batch_stats"})`` with numpy leaves from a training checkpoint; see
-    ``resolve_step_dir`` for what ``directory`` may be. Raises CheckpointError (or a subclass)."""
-    step_dir = resolve_step_dir(directory)
-    where = f"checkpoint {step_dir}"
-    try:
-        config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir.absolute() / MODEL_CONFIG)
-        checkpointer = ocp.PyTreeCheckpointer()
-        path = step_dir.absolute() / STATE
-        # Restore as host numpy arrays: the saving run's devices and shardings need not exist here.
-        meta = checkpointer.metadata(path)
-        meta = getattr(meta, "item_metadata", meta)
-        meta = getattr(meta, "tree", meta)
-        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
-        tree = checkpointer.restore(path, restore_args=restore_args)
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointCorruptError(f"{where} cannot be read (corrupt or incomplete): {_first_line(e)}") from e
-    if not isinstance(tree, Mapping) or "params" not in tree:
-        raise CheckpointCorruptError(f"{where}: the state item has no params")
-    variables = {"params": jax.tree.map(np.asarray, tree["params"]),
-                 "batch_stats": jax.tree.map(np.asarray, tree.get("batch_stats") or {})}
-    return config, variables

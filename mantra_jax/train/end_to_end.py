@@ -1,4 +1,4 @@
-"""The paper's end-to-end training settings of the whole network (feature extractor + LADN).
+"""The paper's end-to-end training settings of the whole network (feature extractor + LADN), as data.
 
 | setting | feature extractor (``Featex``)                | rest (``LADN``)  |
 |---------|-----------------------------------------------|------------------|
@@ -6,9 +6,11 @@
 | HF      | loaded from an IMC checkpoint, frozen         | random, Adam 1e-4|
 | HR      | loaded from an IMC checkpoint, Adam 5e-5      | random, Adam 1e-4|
 
-("fully random", "half frozen", "half random".) Frozen means zero updates and no gradient computed
-through the feature extractor (the train step applies ``stop_gradient`` to the modules in ``frozen``), and
-no post-update projection of its Bayar kernel.
+("fully random", "half frozen", "half random".) Each setting is an entry of ``SETTINGS``: whether the
+feature extractor is pretrained, and a learning rate per top-level parameter group (zero = frozen; groups
+not named train at the run's learning rate). A run's config may add or override groups
+(``learning_rates``). Frozen means zero updates and no gradient computed through the group (the train step
+applies ``stop_gradient`` to the modules in ``frozen``), and no post-update projection of its weights.
 """
 
 from __future__ import annotations
@@ -19,35 +21,56 @@ from typing import Any, Mapping
 import numpy as np
 import optax
 
-from mantra_jax.train.optimizer import PAPER_LEARNING_RATE, adam, by_module
+from mantra_jax.train.optimizer import PAPER_LEARNING_RATE, frozen_groups, per_group_adam
 
-SETTINGS = ("FR", "HF", "HR")
 FEATEX = "Featex"
 PAPER_FEATEX_LEARNING_RATE = 5e-5
 
 
 @dataclasses.dataclass(frozen=True)
+class SettingSpec:
+    """pretrained: Featex comes from an IMC checkpoint. learning_rates: group -> rate (0 = frozen)."""
+
+    pretrained: bool
+    learning_rates: Mapping[str, float]
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    "FR": SettingSpec(pretrained=False, learning_rates={}),
+    "HF": SettingSpec(pretrained=True, learning_rates={FEATEX: 0.0}),
+    "HR": SettingSpec(pretrained=True, learning_rates={FEATEX: PAPER_FEATEX_LEARNING_RATE}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class EndToEndSetting:
     """name: FR / HF / HR. pretrained: Featex comes from an IMC checkpoint. frozen: top-level modules that
-    get no updates. tx: the optimiser."""
+    get no updates. learning_rates: the per-group rates. tx: the optimiser."""
 
     name: str
     pretrained: bool
     frozen: tuple[str, ...]
     tx: optax.GradientTransformation
+    learning_rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 def end_to_end_setting(name: str, learning_rate: float = PAPER_LEARNING_RATE,
-                       featex_learning_rate: float = PAPER_FEATEX_LEARNING_RATE) -> EndToEndSetting:
-    """The optimiser and flags of setting ``name`` (FR, HF or HR; case-insensitive)."""
+                       featex_learning_rate: float | None = None,
+                       learning_rates: Mapping[str, float] | None = None) -> EndToEndSetting:
+    """The optimiser and flags of setting ``name`` (FR, HF or HR; case-insensitive).
+
+    ``featex_learning_rate`` replaces the setting's non-zero ``Featex`` rate (HR's 5e-5);
+    ``learning_rates`` adds or overrides groups (``{"Featex": 0}`` freezes it).
+    """
     key = str(name).upper()
-    if key == "FR":
-        return EndToEndSetting("FR", False, (), adam(learning_rate))
-    if key == "HF":
-        return EndToEndSetting("HF", True, (FEATEX,), by_module({FEATEX: None}, adam(learning_rate)))
-    if key == "HR":
-        return EndToEndSetting("HR", True, (), by_module({FEATEX: adam(featex_learning_rate)}, adam(learning_rate)))
-    raise ValueError(f"unknown end-to-end setting {name!r}; known: {SETTINGS}")
+    if key not in SETTINGS:
+        raise ValueError(f"unknown end-to-end setting {name!r}; known: {tuple(SETTINGS)}")
+    spec = SETTINGS[key]
+    rates = {k: float(v) for k, v in spec.learning_rates.items()}
+    if featex_learning_rate is not None and rates.get(FEATEX):
+        rates[FEATEX] = float(featex_learning_rate)
+    rates.update({str(k): float(v) for k, v in (learning_rates or {}).items()})
+    return EndToEndSetting(key, spec.pretrained, frozen_groups(rates), per_group_adam(rates, learning_rate), rates)
 
 
 def load_pretrained_featex(params: Mapping[str, Any], pretrained_params: Mapping[str, Any]) -> dict[str, Any]:

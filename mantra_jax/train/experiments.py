@@ -113,7 +113,7 @@ def _mesh_and_check(batch_size: int):
 
 def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     """IMC pre-training (see the module docstring). Returns the run summary."""
-    from mantra_jax.io.checkpoints import check_config, model_from_config
+    from mantra_jax.models.config import check_config, model_from_config
     from mantra_jax.train.inputs import imc_inputs
     from mantra_jax.train.loop import train
     from mantra_jax.train.optimizer import adam
@@ -124,7 +124,7 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
     model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"],
-                                 "num_classes": int(cfg["model"].get("num_classes", 385))})
+                                 "num_classes": cfg["model"].get("num_classes")})  # None: the catalogue's size
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
     train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]))
     return train(model=model_from_config(model_config), model_config=model_config,
@@ -150,7 +150,7 @@ def pretrained_params(directory: str, variant: str) -> dict[str, Any]:
 
 def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting: str, anomaly_feature: str,
                       windows: list[int] | None, name: str, pretrained: Mapping[str, Any] | None) -> dict[str, Any]:
-    from mantra_jax.io.checkpoints import check_config, model_from_config
+    from mantra_jax.models.config import check_config, model_from_config
     from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
     from mantra_jax.train.inputs import forgery_inputs
     from mantra_jax.train.loop import train
@@ -163,7 +163,8 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
     model_config = check_config(model_cfg)
     model = model_from_config(model_config)
     tr = cfg["train"]
-    e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr.get("featex_learning_rate", 5e-5)))
+    e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr.get("featex_learning_rate", 5e-5)),
+                             learning_rates=dict(tr.get("learning_rates") or {}))
     loop_cfg = loop_config(tr, cfg.get("progress", True))
     variables = init_variables(model, loop_cfg.seed)
     if e2e.pretrained:

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from mantra_jax.io.atomic import write_text_atomic
+from mantra_jax.io.json_safe import json_safe
 from mantra_jax.train import sharding
 from mantra_jax.train.checkpoints import TrainCheckpoints
 from mantra_jax.train.plateau import plateau_update
@@ -88,21 +89,8 @@ def evaluate(eval_step: Callable, state: TrainState, eval_data: Iterable[Mapping
     return task.summarize(totals)
 
 
-def _json_safe(value: Any) -> Any:
-    """Nested dicts/lists with numpy scalars made plain and NaN / infinities made None (valid JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def _save_summary(path: pathlib.Path, summary: Mapping[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(_json_safe(summary), indent=1, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(json_safe(summary), indent=1, sort_keys=True) + "\n")
 
 
 def train(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.GradientTransformation,

@@ -6,7 +6,8 @@ updates by ``TrainState.plateau.scale`` (see ``mantra_jax.train.plateau``).
 
 ``by_module`` routes each top-level subtree of the params (``Featex``, ``LADN``, ``IMCHead``) to its own
 optimiser with ``optax.multi_transform``; a module mapped to ``None`` is frozen (``optax.set_to_zero``:
-exactly zero updates, and no optimiser state).
+exactly zero updates, and no optimiser state). ``per_group_adam`` is the same as data: a learning rate per
+top-level parameter group, zero meaning frozen (big_vision's per-group schedules in spirit).
 """
 
 from __future__ import annotations
@@ -53,3 +54,22 @@ def by_module(modules: Mapping[str, optax.GradientTransformation | None],
         return module_labels(params, modules)
 
     return optax.multi_transform(transforms, labels)
+
+
+def frozen_groups(learning_rates: Mapping[str, float]) -> tuple[str, ...]:
+    """The parameter groups whose learning rate is zero."""
+    return tuple(name for name, lr in learning_rates.items() if float(lr) == 0.0)
+
+
+def per_group_adam(learning_rates: Mapping[str, float], default: float = PAPER_LEARNING_RATE
+                   ) -> optax.GradientTransformation:
+    """Adam with a learning rate per top-level parameter group (``{"Featex": 5e-5}``); a rate of zero
+    freezes the group (``optax.set_to_zero``); groups not named use ``default``. Without groups, plain
+    ``adam(default)``."""
+    for name, lr in learning_rates.items():
+        if not float(lr) >= 0:
+            raise ValueError(f"learning rate of group {name!r} must be >= 0 (0: frozen), got {lr}")
+    if not learning_rates:
+        return adam(default)
+    return by_module({name: None if float(lr) == 0.0 else adam(float(lr)) for name, lr in learning_rates.items()},
+                     adam(default))

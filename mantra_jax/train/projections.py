@@ -1,58 +1,82 @@
-"""The release's post-update projections of constrained weights, applied to params after every update.
+"""Post-update projections as an optax transformation applied after the optimiser.
 
-Keras applies kernel constraints after each optimiser step; the release constrains three weights:
+``constrain(table, frozen=())`` is a ``GradientTransformation`` whose ``update(updates, state, params)``
+turns the optimiser's updates ``u`` into ``project(params + u) - params`` for every parameter a pattern of
+``table`` matches (``mantra_jax.models.constraints``), and leaves the others' updates alone, so that
+``optax.apply_updates`` lands on the projected weights, as Keras' kernel constraints do. It needs
+``params``, keeps no state, and is checked against the params' tree on ``init`` and ``update``: a pattern
+that matches no parameter is a ValueError naming it.
 
-| parameter path                 | projection                                  |
-|--------------------------------|---------------------------------------------|
-| ``Featex/b1c1/bayar_kernel``   | Bayar (centre -1, other taps sum to 1)      |
-| ``LADN/outlierTrans/kernel``   | unit L2 norm per output filter              |
-| ``LADN/glbStd/min_std``        | non-negative                                |
-
-Paths absent from a model (the IMC classifier has no ``LADN``) are skipped. Top-level subtrees named in
-``skip`` are left untouched: a frozen feature extractor must not move at all, and re-projecting an
-already projected Bayar kernel is not exactly the identity (it divides by ``1 + 1e-7``).
+Parameters under the top-level names in ``frozen`` keep their updates unchanged (zero for a frozen
+module): a frozen feature extractor must not move at all, and re-projecting an already projected Bayar
+kernel is not exactly the identity (it divides by ``1 + 1e-7``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import re
+from typing import Any, Mapping, Sequence
 
-import jax.numpy as jnp
+import jax
+import optax
 
-from mantra_jax.ops.constraints import bayar_project, non_negative_project, unit_norm_project
-
-PROJECTIONS: dict[tuple[str, ...], Callable[[jnp.ndarray], jnp.ndarray]] = {
-    ("Featex", "b1c1", "bayar_kernel"): bayar_project,
-    ("LADN", "outlierTrans", "kernel"): unit_norm_project,
-    ("LADN", "glbStd", "min_std"): non_negative_project,
-}
+from mantra_jax.models.constraints import RELEASE_CONSTRAINTS, ConstraintTable, Projection
 
 
-def _get(tree: Any, path: tuple[str, ...]) -> Any:
-    for name in path:
-        if not hasattr(tree, "get"):
-            return None
-        tree = tree.get(name)
-        if tree is None:
-            return None
-    return tree
+def _name(path: Sequence[Any]) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
 
 
-def _set(tree: dict, path: tuple[str, ...], value: Any) -> dict:
-    """A copy of nested dict ``tree`` with ``path`` replaced (the untouched branches are shared)."""
-    if not path:
-        return value
-    out = dict(tree)
-    out[path[0]] = _set(tree[path[0]], path[1:], value)
+def match_constraints(params: Any, table: ConstraintTable) -> dict[str, Projection]:
+    """``{parameter path: projection}`` for every parameter of ``params`` a pattern of ``table`` matches.
+
+    Raises ValueError when a pattern matches no parameter or a parameter matches two patterns.
+    """
+    names = [_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+    out: dict[str, Projection] = {}
+    for pattern, project in table.items():
+        hits = [n for n in names if re.fullmatch(pattern, n)]
+        if not hits:
+            top = sorted({n.split("/")[0] for n in names})
+            raise ValueError(f"constraint {pattern!r} matches no parameter (top-level modules: {top}); was a "
+                             f"module renamed? Update the model's constraint table")
+        for n in hits:
+            if n in out:
+                raise ValueError(f"parameter {n} matches more than one constraint pattern")
+            out[n] = project
     return out
 
 
-def project_params(params: dict[str, Any], skip: Sequence[str] = ()) -> dict[str, Any]:
-    """``params`` with every constrained weight projected, except under the top-level names in ``skip``."""
-    for path, project in PROJECTIONS.items():
-        if path[0] in skip:
-            continue
-        leaf = _get(params, path)
-        if leaf is not None:
-            params = _set(params, path, project(leaf))
-    return params
+def constrain(table: ConstraintTable = RELEASE_CONSTRAINTS, frozen: Sequence[str] = ()) -> optax.GradientTransformation:
+    """See the module docstring."""
+    frozen = tuple(frozen)
+    table = dict(table)
+
+    def init(params: Any) -> optax.EmptyState:
+        match_constraints(params, table)
+        return optax.EmptyState()
+
+    def update(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
+        if params is None:
+            raise ValueError("constrain needs the params in update(updates, state, params)")
+        matched = match_constraints(params, table)
+
+        def one(path: Sequence[Any], u: Any, p: Any) -> Any:
+            name = _name(path)
+            if name not in matched or name.split("/")[0] in frozen:
+                return u
+            return matched[name](p + u) - p
+
+        return jax.tree_util.tree_map_with_path(one, updates, params), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def project_params(params: Mapping[str, Any], table: ConstraintTable = RELEASE_CONSTRAINTS,
+                   skip: Sequence[str] = ()) -> Any:
+    """``params`` with every weight ``table`` constrains projected, except under the top-level names in
+    ``skip`` (for a model's initial weights or a loaded file; training uses ``constrain``)."""
+    matched = match_constraints(params, table)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, p: matched[_name(path)](p) if _name(path) in matched and _name(path).split("/")[0] not in skip
+        else p, params)

@@ -1,7 +1,7 @@
 """The train state: every array a training run needs to continue exactly, as one pytree.
 
-``TrainState`` holds the step, the model variables (``params`` and ``batch_stats``), the optimiser state,
-a raw PRNG key and the learning-rate plateau state. It holds no functions: the model, the loss and the
+``TrainState`` holds the step, the model variables (``params`` and ``batch_stats``), the optimiser state
+and the learning-rate plateau state (no PRNG key: no layer of the models is stochastic). It holds no functions: the model, the loss and the
 optimiser are passed to the step builders (``mantra_jax.train.step``), so the state is plain data that
 Orbax saves and restores.
 
@@ -28,15 +28,12 @@ INIT_SHAPE = (1, 8, 8, 3)
 @flax.struct.dataclass
 class TrainState:
     """step: int32 (). params / batch_stats: the model's collections (batch_stats may be {}).
-    opt_state: the optimiser's state for ``params``. rng: uint32 (2,) raw key data (threefry layout) for
-    stochastic layers; the current models have none and the steps leave it unchanged. plateau: see
-    ``mantra_jax.train.plateau``."""
+    opt_state: the optimiser's state for ``params``. plateau: see ``mantra_jax.train.plateau``."""
 
     step: jnp.ndarray
     params: Any
     batch_stats: Any
     opt_state: optax.OptState
-    rng: jnp.ndarray
     plateau: PlateauState
 
 
@@ -49,8 +46,10 @@ def init_variables(model: Any, seed: int, example_shape: tuple[int, ...] = INIT_
     return {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
 
 
-def create_train_state(variables: dict[str, Any], tx: optax.GradientTransformation, seed: int) -> TrainState:
-    """A step-0 state from model variables (``{"params", "batch_stats"?}``) and an optimiser."""
+def create_train_state(variables: dict[str, Any], tx: optax.GradientTransformation, seed: int = 0) -> TrainState:
+    """A step-0 state from model variables (``{"params", "batch_stats"?}``) and an optimiser. ``seed`` is
+    not used (the state holds no PRNG key; initialisation draws with ``init_variables``'s seed); it stays
+    for existing callers."""
     if "params" not in variables:
         raise ValueError(f"variables must contain 'params', got keys {sorted(variables)}")
     unknown = set(variables) - {"params", "batch_stats"}
@@ -59,5 +58,4 @@ def create_train_state(variables: dict[str, Any], tx: optax.GradientTransformati
     params = variables["params"]
     return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
-                      rng=jax.random.key_data(jax.random.key(int(seed), impl="threefry2x32")),
                       plateau=plateau_init())

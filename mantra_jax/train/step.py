@@ -1,8 +1,9 @@
 """Pure train and eval steps, built from a model, a loss and an optimiser passed in.
 
-``make_train_step(model, loss_fn, tx, frozen=..., project=...)`` returns ``step(state, batch) -> (state,
+``make_train_step(model, loss_fn, tx, frozen=..., constraints=...)`` returns ``step(state, batch) -> (state,
 metrics)``: forward in train mode (batch statistics, moving statistics updated), gradient of the loss, the
-optimiser's updates scaled by the plateau scale, the update, then the post-update projections.
+optimiser's updates scaled by the plateau scale, then the model's post-update projections as an optax
+transformation (``mantra_jax.train.projections.constrain`` of ``constraint_table(model)``), the update.
 Top-level modules in ``frozen`` enter the loss through ``stop_gradient`` (no backward pass through them,
 zero gradients) and are skipped by the projections; pair them with an optimiser that freezes them (see
 ``mantra_jax.train.end_to_end``).
@@ -21,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mantra_jax.train.projections import project_params
+from mantra_jax.models.constraints import ConstraintTable, constraint_table
+from mantra_jax.train.projections import constrain
 from mantra_jax.train.state import TrainState
 from mantra_jax.train.tasks import Task
 
@@ -34,12 +36,14 @@ def _variables(params: Any, batch_stats: Any) -> dict[str, Any]:
 
 
 def make_train_step(model: Any, loss_fn: LossFn, tx: optax.GradientTransformation, *,
-                    frozen: Sequence[str] = (),
-                    project: Callable[..., Any] | None = project_params,
+                    frozen: Sequence[str] = (), constraints: ConstraintTable | str | None = "model",
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jnp.ndarray]]]:
-    """See the module docstring. ``project(params, skip=frozen)`` defaults to the release's projections;
-    pass None for none. Metrics: ``loss``, ``grad_norm`` (of the trainable gradients), ``lr_scale``."""
+    """See the module docstring. ``constraints``: ``"model"`` (default) for the model's own table
+    (``mantra_jax.models.constraints.constraint_table``), a table, or None for no projections.
+    Metrics: ``loss``, ``grad_norm`` (of the trainable gradients), ``lr_scale``."""
     frozen = tuple(frozen)
+    table = constraint_table(model) if constraints == "model" else constraints
+    project = None if table is None else constrain(table, frozen)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jnp.ndarray]]:
         missing = [k for k in frozen if k not in state.params]
@@ -56,9 +60,9 @@ def make_train_step(model: Any, loss_fn: LossFn, tx: optax.GradientTransformatio
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         scale = state.plateau.scale
         updates = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
-        params = optax.apply_updates(state.params, updates)
         if project is not None:
-            params = project(params, skip=frozen)
+            updates, _ = project.update(updates, optax.EmptyState(), state.params)
+        params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                                   opt_state=opt_state)
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr_scale": scale}

@@ -64,7 +64,8 @@ def test_weights_file_round_trips_config_and_variables(tiny_file):
 def test_weights_file_is_msgpack_with_a_json_config_and_no_temporary_left(tiny_file):
     path, _, _ = tiny_file
     payload = serialization.msgpack_restore(path.read_bytes())
-    assert payload["format"] == "mantra_jax.weights" and payload["version"] == 1
+    assert payload["format"] == "mantra_jax.weights" and payload["version"] == 2
+    assert len(payload["sha256"]) == 64
     assert json.loads(payload["config"]) == TINY
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert path.stat().st_mode & 0o777 == 0o644

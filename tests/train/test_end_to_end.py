@@ -70,3 +70,20 @@ def test_load_pretrained_featex_with_other_shapes_raises():
     imc["Featex"]["b2c1"]["kernel"] = np.zeros((3, 3, 4, 8), np.float32)
     with pytest.raises(ValueError, match="b2c1"):
         load_pretrained_featex(_tree(0), imc)
+
+
+def test_settings_are_data_and_a_config_can_set_any_group_rate():
+    from mantra_jax.train.end_to_end import SETTINGS
+
+    assert {k: dict(v.learning_rates) for k, v in SETTINGS.items()} == {
+        "FR": {}, "HF": {"Featex": 0.0}, "HR": {"Featex": 5e-5}}
+    setting = end_to_end_setting("FR", learning_rates={"LADN": 0})  # the config's learning_rates
+    assert setting.frozen == ("LADN",) and not setting.pretrained
+    got = _updates(setting.tx)
+    ref = _updates(optax.adam(1e-4))
+    for g, r in zip(got, ref):
+        jax.tree.map(lambda a: np.testing.assert_array_equal(a, 0.0), g["LADN"])
+        jax.tree.map(_close, g["Featex"], r["Featex"])
+    assert end_to_end_setting("HR", featex_learning_rate=2e-5).learning_rates == {"Featex": 2e-5}
+    with pytest.raises(ValueError, match=">= 0"):
+        end_to_end_setting("FR", learning_rates={"LADN": -1.0})

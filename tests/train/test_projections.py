@@ -1,8 +1,13 @@
 import jax
 import numpy as np
+import optax
+import pytest
 
+from mantra_jax.models.config import variable_shapes
+from mantra_jax.models.constraints import FEATEX_CONSTRAINTS, RELEASE_CONSTRAINTS, constraint_table, under
+from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 from mantra_jax.ops.constraints import bayar_project
-from mantra_jax.train.projections import project_params
+from mantra_jax.train.projections import constrain, match_constraints, project_params
 
 
 def _params(seed=0):
@@ -36,9 +41,40 @@ def test_skip_leaves_a_module_untouched():
     assert (np.asarray(out["LADN"]["glbStd"]["min_std"]) >= 0).all()
 
 
-def test_missing_paths_are_skipped_and_input_is_not_mutated():
+def test_a_constraint_matching_no_parameter_is_an_error():
     p = {"Featex": _params()["Featex"], "IMCHead": {"kernel": np.ones((3, 3, 2, 2), np.float32)}}
+    with pytest.raises(ValueError, match="LADN/outlierTrans/kernel.*matches no parameter"):
+        project_params(p)
     before = jax.tree.map(np.copy, p)
-    out = project_params(p)
+    out = project_params(p, under("Featex", FEATEX_CONSTRAINTS))
     np.testing.assert_allclose(out["Featex"]["b1c1"]["bayar_kernel"], bayar_project(p["Featex"]["b1c1"]["bayar_kernel"]))
-    jax.tree.map(np.testing.assert_array_equal, p, before)
+    jax.tree.map(np.testing.assert_array_equal, p, before)  # input not mutated
+
+
+def test_renaming_a_module_of_the_model_breaks_its_constraints_loudly():
+    model = make_mantranet("tiny", windows=(7,))
+    params = variable_shapes(model)["params"]
+    table = constraint_table(model)
+    assert sorted(match_constraints(params, table)) == sorted(RELEASE_CONSTRAINTS)
+    renamed = {("Detector" if k == "LADN" else k): v for k, v in params.items()}
+    with pytest.raises(ValueError, match="LADN/outlierTrans/kernel.*renamed"):
+        constrain(table).init(renamed)
+    imc = make_imc_classifier("tiny", num_classes=3)
+    assert list(match_constraints(variable_shapes(imc)["params"], constraint_table(imc))) == [
+        "Featex/b1c1/bayar_kernel"]
+
+
+def test_constrain_after_the_optimiser_lands_on_the_projected_weights_and_skips_frozen():
+    p = _params(1)
+    grads = jax.tree.map(lambda a: np.full_like(a, 0.3), p)
+    tx = optax.chain(optax.sgd(1.0), constrain(RELEASE_CONSTRAINTS, frozen=("LADN",)))
+    updates, _ = tx.update(grads, tx.init(p), p)
+    new = optax.apply_updates(p, updates)
+    stepped = jax.tree.map(lambda a, g: a - g, p, grads)
+    np.testing.assert_allclose(new["Featex"]["b1c1"]["bayar_kernel"],
+                               bayar_project(stepped["Featex"]["b1c1"]["bayar_kernel"]), atol=1e-6)
+    np.testing.assert_array_equal(new["Featex"]["b1c1"]["regular_kernel"], stepped["Featex"]["b1c1"]["regular_kernel"])
+    for k in ("outlierTrans", "glbStd"):  # frozen: the optimiser's update only, unprojected
+        jax.tree.map(np.testing.assert_array_equal, new["LADN"][k], stepped["LADN"][k])
+    with pytest.raises(ValueError, match="needs the params"):
+        constrain().update(grads, optax.EmptyState())

@@ -105,7 +105,7 @@ def test_frozen_module_gets_exactly_no_update_nor_projection(toy_model):
 def test_plateau_scale_multiplies_the_updates(toy_model):
     variables = toy_model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
     tx = optax.sgd(0.1)
-    step = jax.jit(make_train_step(toy_model, pixel_bce, tx, project=None))
+    step = jax.jit(make_train_step(toy_model, pixel_bce, tx, constraints=None))
     state = create_train_state(variables, tx, 0)
     half = state.replace(plateau=state.plateau.replace(scale=jnp.float32(0.5)))
     full_new, _ = step(state, mask_batch())
