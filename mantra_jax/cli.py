@@ -99,6 +99,33 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                    help="refuse images with more pixels than this (default: mantra_jax.io.images' limit)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
+    p.add_argument("--compile-cache", metavar="DIR|off", default=None,
+                   help="JAX persistent compilation cache folder, or 'off' (default: $MANTRA_COMPILE_CACHE, else "
+                        "~/.cache/mantra_jax/xla)")
+
+
+def enable_compile_cache(option: str | None) -> str | None:
+    """Turns JAX's persistent compilation cache on (``mantra_jax.compile_cache``); returns the folder or None.
+    A folder that cannot be used is a one-line warning, not an error (the run only compiles more)."""
+    from mantra_jax import compile_cache
+
+    folder = compile_cache.resolve(option)
+    try:
+        used = compile_cache.enable(folder)
+    except OSError as e:
+        print(f"mantra: warning: compile cache off ({folder}: {e.strerror or e})", file=sys.stderr)
+        return None
+    return None if used is None else str(used)
+
+
+def compile_report(before: tuple[int, float], run_seconds: float) -> dict[str, Any]:
+    """``compilations``, ``compile_seconds`` and ``compute_seconds`` (the rest of ``run_seconds``) since
+    ``before = (STATS.count, STATS.seconds)`` (``mantra_jax.compile_cache.STATS``)."""
+    from mantra_jax.compile_cache import STATS
+
+    seconds = STATS.seconds - before[1]
+    return {"compilations": STATS.count - before[0], "compile_seconds": round(seconds, 2),
+            "compute_seconds": round(run_seconds - seconds, 2)}
 
 
 def _add_pairs_options(p: argparse.ArgumentParser) -> None:
@@ -196,10 +223,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
     from mantra_jax.eval.runner import run_pairs, write_results
 
+    from mantra_jax.compile_cache import STATS
+
     pairs, source = _read_pairs(args)
     model, variables, cfg = load_detector(args.checkpoint)
     predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
     bar = _progress_bar(len(pairs), "eval", args.progress)
+    compiled_before = (STATS.count, STATS.seconds)
 
     def progress(done: int, total: int, name: str) -> None:
         bar.update(1)
@@ -214,11 +244,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
             "mask_rule": args.mask_rule,
             "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
-            "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels}
+            "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels, "compile_cache": args.compile_cache_dir,
+            **compile_report(compiled_before, run.seconds)}
     write_results(out_dir, run, meta, name=pathlib.Path(str(source)).stem or "benchmark")
     m = run.summary
     print(f"mantra eval: {m['n_images']} image(s), pixel AUC {m['pixel_auc']}, image AUC {m['image_auc']}; "
-          f"{len(run.failed)} failed, {len(run.skipped)} skipped; results in {out_dir}", file=sys.stderr)
+          f"{len(run.failed)} failed, {len(run.skipped)} skipped; {meta['compilations']} compilation(s) in "
+          f"{meta['compile_seconds']} s, compute {meta['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if run.failed else EXIT_OK
 
 
@@ -393,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "compile_cache"):
+            args.compile_cache_dir = enable_compile_cache(args.compile_cache)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("mantra: interrupted", file=sys.stderr)

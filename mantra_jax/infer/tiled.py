@@ -37,12 +37,15 @@ margins; only the small LADN remainder runs on the wider pass-2 margins. For a 4
 512 the total is about 1.17x the whole-image FLOPs (``experiments/bench_tiled.py --flops_only``), against
 about 2.5x when pass 2 re-ran the feature extractor.
 
-Bounded shapes. Along an axis of length A, a region is ``R = tile + 2 halo`` long, shifted inward at the
-image border (``start = clip(core_start - halo, 0, A - R)``) rather than clipped, so every region of an
-image larger than R has the same shape; the core sits at a varying offset inside it and is cropped on the
-host. Hence each pass compiles at most once per (min(H, R), min(W, R)): once for all images larger than
-R in both sides. An axis no longer than R is one core spanning the whole axis; an image that fits one
-region in both passes is simply run whole (``mantra_jax.infer.whole.predict``).
+Bounded shapes. Along an axis of length A longer than ``R = tile + 2 halo``, all regions have one length
+g from the ladder ``R, R - 32, R - 64, ...`` (the g whose plan computes the fewest pixels), shifted inward
+at the image border (``start = clip(core_start - halo, 0, A - g)``) rather than clipped; the core sits at
+a varying offset inside its region and is cropped on the host. An axis no longer than R is one region
+spanning it, and an image that fits one region in both passes is simply run whole
+(``mantra_jax.infer.whole.predict``), at its own shape. With ``bounded=True`` short axes use the ladder
+too, so each pass compiles at most ``(#ladder + foot)^2`` shapes whatever the image sizes (``foot``: the
+lengths below the ladder's last value, at most ``2 halo + 32``, which are run whole along that axis), at
+the price of some overlap on small images (``mantra eval --bounded-shapes``).
 
 Peak memory is that of one region's network buffers plus the H x W float32 output; the stored features
 (H x W x 64 float32) are in host memory only below ``feature_store.MEMORY_LIMIT_BYTES``, else on disk.
@@ -67,6 +70,7 @@ from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.models.mantranet import ManTraNet
 
 DEFAULT_TILE = 512
+SHAPE_STEP = 32  # region lengths come from tile + 2 halo - k * SHAPE_STEP (bounded_axis_plan)
 Progress = Callable[[int, int], None]
 
 
@@ -163,10 +167,53 @@ def axis_plan(length: int, tile: int, halo: int) -> list[Span]:
     return spans
 
 
-def plan(height: int, width: int, tile: int, halo: int) -> list[tuple[Span, Span]]:
-    """Row-major (rows, cols) spans of a height x width image."""
-    rows, cols = axis_plan(height, tile, halo), axis_plan(width, tile, halo)
+def plan(height: int, width: int, tile: int, halo: int, *, bounded: bool = False,
+         step: int = SHAPE_STEP) -> list[tuple[Span, Span]]:
+    """Row-major (rows, cols) spans of a height x width image.
+
+    An axis no longer than ``tile + 2 halo`` is one region spanning it, unless ``bounded``; otherwise (and
+    always when ``bounded``) the axis gets ``bounded_axis_plan``'s cheapest ladder plan.
+    """
+
+    def axis(length: int) -> list[Span]:
+        if not bounded and length <= tile + 2 * halo:
+            return axis_plan(length, tile, halo)
+        return bounded_axis_plan(length, tile, halo, step)
+
+    rows, cols = axis(height), axis(width)
     return [(r, c) for r in rows for c in cols]
+
+
+def fixed_axis_plan(length: int, region: int, halo: int) -> list[Span]:
+    """Cores covering [0, length) once with regions all ``region`` long (``2 halo < region <= length``),
+    shifted inward at the ends; a border region's core reaches its outer end (no halo needed there)."""
+    if not 2 * halo < region <= length:
+        raise ValueError(f"fixed_axis_plan needs 2 halo < region <= length; got {halo}, {region}, {length}")
+    spans, core0 = [], 0
+    while core0 < length:
+        reg0 = min(max(core0 - halo, 0), length - region)
+        core1 = length if reg0 + region == length else reg0 + region - halo
+        spans.append(Span(core0, core1, reg0, reg0 + region))
+        core0 = core1
+    return spans
+
+
+def bounded_axis_plan(length: int, tile: int, halo: int, step: int) -> list[Span]:
+    """The cheapest plan whose regions have a length from the ladder ``tile + 2 halo - k step`` (k >= 0,
+    values above ``2 halo``), or the whole axis when it is shorter than the ladder's last value.
+
+    So an axis of any length gets one of at most ``tile // step + 1`` region lengths, or its own length
+    below the ladder's foot: a bounded set of shapes whatever the image sizes, at the cost of some overlap
+    (cheapest = fewest pixels computed).
+    """
+    if step < 1:
+        raise ValueError(f"step must be positive, got {step}")
+    ladder = range(tile + 2 * halo, 2 * halo, -step)
+    fits = [g for g in ladder if g <= length]
+    if not fits:
+        return [Span(0, length, 0, length)]
+    best = min((fixed_axis_plan(length, g, halo) for g in fits), key=lambda sp: (len(sp) * (sp[0].reg1 - sp[0].reg0)))
+    return best
 
 
 def _core_weights(span: Span) -> np.ndarray:
@@ -226,7 +273,8 @@ class _Moments:
 
 def adapted_features(model: ManTraNet, variables: Variables, image: np.ndarray, tile: int,
                      store: FeatureStore | None, progress: Progress | None = None, *,
-                     featex_halo: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     featex_halo: int | None = None, bounded: bool = False,
+                     step: int = SHAPE_STEP) -> tuple[np.ndarray, np.ndarray]:
     """Pass 1: every pixel's ``bnorm`` (written to ``store`` when given) and their whole-image statistics.
 
     Args:
@@ -237,7 +285,8 @@ def adapted_features(model: ManTraNet, variables: Variables, image: np.ndarray, 
       on the whole image (up to float32 rounding).
     """
     h, w = image.shape[:2]
-    spans = plan(h, w, tile, receptive_halo(model).featex if featex_halo is None else int(featex_halo))
+    spans = plan(h, w, tile, receptive_halo(model).featex if featex_halo is None else int(featex_halo),
+                 bounded=bounded, step=step)
     fn = adapted_fn(model)
     moments = _Moments()
     for k, (rs, cs) in enumerate(spans):
@@ -309,7 +358,8 @@ def tail_fn(model: ManTraNet) -> ShapeCompiled:
 
 def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, tile: int = DEFAULT_TILE,
                   progress: Progress | None = None, *, halo: int | None = None, featex_halo: int | None = None,
-                  store: Backend = "auto", store_folder: str | None = None) -> np.ndarray:
+                  store: Backend = "auto", store_folder: str | None = None, bounded: bool = False,
+                  step: int = SHAPE_STEP) -> np.ndarray:
     """Tiled forgery probability map, equal to ``predict`` (whole image) up to float32 rounding.
 
     Args:
@@ -320,6 +370,9 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
       halo, featex_halo: pass 2's and pass 1's halos; default (and the smallest exact values)
         ``receptive_halo(model).ladn`` and ``.featex``. Smaller values are for studies of the border effect.
       store, store_folder: where the adapted features wait between the passes (``FeatureStore``).
+      bounded: tile short axes too (``plan``), so that every image size maps to one of a bounded set of
+        compiled shapes; otherwise an image that fits one region in both passes is run whole, at its shape.
+      step: the ladder step of region lengths (``bounded_axis_plan``).
     Returns:
       (H, W) float32 probabilities.
     """
@@ -330,9 +383,10 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
     tile = int(tile)
     h, w = img.shape[:2]
     radii = receptive_halo(model)
-    spans = plan(h, w, tile, radii.ladn if halo is None else int(halo))
-    n1 = len(plan(h, w, tile, radii.featex if featex_halo is None else int(featex_halo)))
-    if len(spans) == 1 and n1 == 1:  # the image fits one region in both passes: that is whole-image inference
+    spans = plan(h, w, tile, radii.ladn if halo is None else int(halo), bounded=bounded, step=step)
+    n1 = len(plan(h, w, tile, radii.featex if featex_halo is None else int(featex_halo), bounded=bounded,
+                  step=step))
+    if len(spans) == 1 and n1 == 1 and not bounded:  # the image fits one region in both passes: that is whole-image inference
         out = predict(model, variables, img)
         if progress is not None:
             progress(1, 1)
@@ -341,7 +395,8 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
     report = None if progress is None else (lambda done, _: progress(done, total))
     channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
     with FeatureStore((h, w, channels), backend=store, folder=store_folder) as features:
-        mean, std = adapted_features(model, variables, img, tile, features, report, featex_halo=featex_halo)
+        mean, std = adapted_features(model, variables, img, tile, features, report, featex_halo=featex_halo,
+                                     bounded=bounded, step=step)
         mean_j, std_j = jnp.asarray(mean), jnp.asarray(std)
         tail_v = tail_variables(variables)
         fn = tail_fn(model)
@@ -356,13 +411,50 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
 
 
 def predict_auto(model: ManTraNet, variables: Variables, image: np.ndarray, *, tile: int | None = None,
-                 auto_tile_pixels: int = 1 << 20, progress: Progress | None = None) -> tuple[np.ndarray, bool]:
-    """Whole-image inference, or tiled when ``tile`` is given or the image has more than ``auto_tile_pixels``
-    pixels (then with ``DEFAULT_TILE``). Returns ``(map (H, W) float32, tiled)``."""
+                 auto_tile_pixels: int = 1 << 20, progress: Progress | None = None,
+                 bounded: bool = False) -> tuple[np.ndarray, bool]:
+    """Whole-image inference, or tiled when ``tile`` is given, ``bounded`` is set or the image has more than
+    ``auto_tile_pixels`` pixels (then with ``DEFAULT_TILE``). Returns ``(map (H, W) float32, tiled)``."""
     img = check_image(image)
-    if tile is None and img.shape[0] * img.shape[1] <= auto_tile_pixels:
+    if tile is None and not bounded and img.shape[0] * img.shape[1] <= auto_tile_pixels:
         return predict(model, variables, img), False
-    return predict_tiled(model, variables, img, DEFAULT_TILE if tile is None else tile, progress), True
+    return predict_tiled(model, variables, img, DEFAULT_TILE if tile is None else tile, progress,
+                         bounded=bounded), True
+
+
+def tiled_flops(model: ManTraNet, variables: Variables, height: int, width: int,
+                tile: int = DEFAULT_TILE, *, bounded: bool = False) -> dict[str, float]:
+    """XLA's FLOP counts (cost analysis; compiles, runs nothing) of tiled inference of a height x width image.
+
+    ``variables`` may be arrays or ``jax.ShapeDtypeStruct`` leaves (e.g. from ``jax.eval_shape``). Returns
+    ``pass1``, ``pass2`` (summed over tiles), ``tiled`` (their sum), ``whole`` (whole-image inference),
+    ``ratio`` (tiled / whole) and the tile counts ``pass1_tiles``, ``pass2_tiles``.
+    """
+    from collections import Counter
+
+    from mantra_jax.infer.whole import compiled_cost
+    from mantra_jax.perf import cost_dict
+
+    check_model(model)
+    radii = receptive_halo(model)
+
+    def shapes(halo: int) -> Counter:
+        return Counter((r.reg1 - r.reg0, c.reg1 - c.reg0) for r, c in plan(height, width, tile, halo, bounded=bounded))
+
+    def spec(*shape: int) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+    channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
+    s1, s2 = shapes(radii.featex), shapes(radii.ladn)
+    pass1 = sum(n * cost_dict(adapted_fn(model).jitted.lower(variables, spec(1, h, w, 3), spec(h), spec(w))
+                              .compile())["flops"] for (h, w), n in s1.items())
+    stat = spec(1, 1, 1, channels)
+    tail_v = tail_variables(variables)
+    pass2 = sum(n * cost_dict(tail_fn(model).jitted.lower(tail_v, spec(1, h, w, channels), stat, stat)
+                              .compile())["flops"] for (h, w), n in s2.items())
+    whole = compiled_cost(model, variables, height, width)["flops"]
+    return {"pass1": pass1, "pass2": pass2, "tiled": pass1 + pass2, "whole": whole,
+            "ratio": (pass1 + pass2) / whole, "pass1_tiles": sum(s1.values()), "pass2_tiles": sum(s2.values())}
 
 
 def compile_count(model: ManTraNet) -> int:
@@ -370,5 +462,5 @@ def compile_count(model: ManTraNet) -> int:
     return len(pred_fn(model)) + len(adapted_fn(model)) + len(tail_fn(model))
 
 
-__all__ = ["DEFAULT_TILE", "Halo", "Span", "adapted_features", "axis_plan", "bnorm_statistics", "compile_count",
-           "measured_reach", "plan", "predict_auto", "predict_tiled", "receptive_halo", "tail_variables"]
+__all__ = ["DEFAULT_TILE", "Halo", "Span", "adapted_features", "axis_plan", "bnorm_statistics", "bounded_axis_plan", "fixed_axis_plan", "compile_count",
+           "measured_reach", "plan", "predict_auto", "predict_tiled", "receptive_halo", "tail_variables", "tiled_flops"]

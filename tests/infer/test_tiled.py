@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.infer.tiled import (axis_plan, bnorm_statistics, compile_count, plan, predict_auto,
+from mantra_jax.infer.tiled import (axis_plan, bnorm_statistics, bounded_axis_plan, compile_count, plan, predict_auto,
                                     measured_reach, predict_tiled, receptive_halo, tail_variables)
 from mantra_jax.infer.tiled import _registered_reach
 from mantra_jax.infer.whole import predict
@@ -205,3 +205,31 @@ def test_predict_tiled_rejects_bad_tile_and_image(tiny):
         predict_tiled(model, v, image(9, 13), tile=0)
     with pytest.raises(ValueError, match="uint8"):
         predict_tiled(model, v, image(9, 13).astype(np.float32), tile=4)
+
+
+@pytest.mark.parametrize("length,tile,halo", [(100, 16, 10), (131, 7, 24), (57, 8, 24), (4000, 512, 14),
+                                              (384, 512, 24), (600, 512, 14), (70, 8, 24)])
+def test_bounded_axis_plan_covers_once_with_one_ladder_length_reaching_the_halo(length, tile, halo):
+    spans = bounded_axis_plan(length, tile, halo, 32)
+    cover = np.zeros(length, int)
+    for s in spans:
+        cover[s.core0:s.core1] += 1
+        assert s.reg0 == 0 or s.core0 - s.reg0 >= halo
+        assert s.reg1 == length or s.reg1 - s.core1 >= halo
+    assert (cover == 1).all()
+    (g,) = {s.reg1 - s.reg0 for s in spans}
+    assert g == length or (g - tile - 2 * halo) % 32 == 0 and g <= tile + 2 * halo
+
+
+def test_bounded_tiling_is_exact_and_its_shapes_come_from_the_ladders(micro):
+    model, v = micro
+    halo = receptive_halo(model)
+    # tile 16, step 8: pass-1 lengths 26 or 18 (featex halo 5), pass-2 lengths 36 or 28 (LADN halo 10)
+    ladders = {halo.featex: {26, 18}, halo.ladn: {36, 28}}
+    for h, w in [(28, 30), (31, 40), (45, 29)]:
+        img = image(h, w, h)
+        np.testing.assert_allclose(predict_tiled(model, v, img, tile=16, bounded=True, step=8),
+                                   predict(model, v, img), atol=TOL, rtol=0)
+        for r, lengths in ladders.items():
+            assert {(s.reg1 - s.reg0, c.reg1 - c.reg0) for s, c in plan(h, w, 16, r, bounded=True, step=8)} <= {
+                (a, b) for a in lengths for b in lengths}
