@@ -80,12 +80,14 @@ def load_detector(path: str | None, **kwargs: Any):
     return model, variables, cfg
 
 
-def make_predictor(model: Any, variables: Any, tile: int | None,
-                   auto_tile_pixels: int) -> Callable[[Any], tuple[Any, bool]]:
-    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto)."""
+def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixels: int,
+                   bounded: bool = False) -> Callable[[Any], tuple[Any, bool]]:
+    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto;
+    ``bounded``: every image tiled through a bounded set of compiled shapes)."""
     from mantra_jax.infer.tiled import predict_auto
 
-    return lambda image: predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels)
+    return lambda image: predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels,
+                                      bounded=bounded)
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
@@ -99,6 +101,9 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                    help="refuse images with more pixels than this (default: mantra_jax.io.images' limit)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
+    p.add_argument("--bounded-shapes", action="store_true",
+                   help="tile every image (exactly) through a bounded set of region shapes, so a benchmark with "
+                        "many image sizes compiles a few programs, not one per size (costs some overlap)")
     p.add_argument("--compile-cache", metavar="DIR|off", default=None,
                    help="JAX persistent compilation cache folder, or 'off' (default: $MANTRA_COMPILE_CACHE, else "
                         "~/.cache/mantra_jax/xla)")
@@ -227,7 +232,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     pairs, source = _read_pairs(args)
     model, variables, cfg = load_detector(args.checkpoint)
-    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+    predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels, args.bounded_shapes)
     bar = _progress_bar(len(pairs), "eval", args.progress)
     compiled_before = (STATS.count, STATS.seconds)
 
@@ -244,7 +249,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
             "mask_rule": args.mask_rule,
             "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
-            "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels, "compile_cache": args.compile_cache_dir,
+            "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels, "bounded_shapes": args.bounded_shapes,
+            "compile_cache": args.compile_cache_dir,
             **compile_report(compiled_before, run.seconds)}
     write_results(out_dir, run, meta, name=pathlib.Path(str(source)).stem or "benchmark")
     m = run.summary
