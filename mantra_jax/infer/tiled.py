@@ -34,7 +34,8 @@ the stored ``bnorm``, and with ``outlierTrans`` and ``bnorm`` set to exact ident
 
 Cost. The feature extractor (about 90% of the release model's FLOPs) runs once per pixel plus the ``F``
 margins; only the small LADN remainder runs on the wider pass-2 margins. For a 4000 x 3000 photo at tile
-512 the total is about 1.17x the whole-image FLOPs (``experiments/bench_tiled.py --flops_only``), against
+512 the total is 1.17x the whole-image FLOPs for Ptrain4, 1.19x for Ptrain0 (XLA cost analysis,
+``experiments/bench_tiled.py --flops_only``), against
 about 2.5x when pass 2 re-ran the feature extractor.
 
 Bounded shapes. Along an axis of length A longer than ``R = tile + 2 halo``, all regions have one length
