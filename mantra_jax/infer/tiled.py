@@ -213,8 +213,7 @@ def bounded_axis_plan(length: int, tile: int, halo: int, step: int) -> list[Span
     fits = [g for g in ladder if g <= length]
     if not fits:
         return [Span(0, length, 0, length)]
-    best = min((fixed_axis_plan(length, g, halo) for g in fits), key=lambda sp: (len(sp) * (sp[0].reg1 - sp[0].reg0)))
-    return best
+    return min((fixed_axis_plan(length, g, halo) for g in fits), key=lambda sp: len(sp) * (sp[0].reg1 - sp[0].reg0))
 
 
 def _core_weights(span: Span) -> np.ndarray:
@@ -387,7 +386,7 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
     spans = plan(h, w, tile, radii.ladn if halo is None else int(halo), bounded=bounded, step=step)
     n1 = len(plan(h, w, tile, radii.featex if featex_halo is None else int(featex_halo), bounded=bounded,
                   step=step))
-    if len(spans) == 1 and n1 == 1 and not bounded:  # the image fits one region in both passes: that is whole-image inference
+    if len(spans) == 1 and n1 == 1 and not bounded:  # one region in both passes: whole-image inference
         out = predict(model, variables, img)
         if progress is not None:
             progress(1, 1)
@@ -463,5 +462,6 @@ def compile_count(model: ManTraNet) -> int:
     return len(pred_fn(model)) + len(adapted_fn(model)) + len(tail_fn(model))
 
 
-__all__ = ["DEFAULT_TILE", "Halo", "Span", "adapted_features", "axis_plan", "bnorm_statistics", "bounded_axis_plan", "fixed_axis_plan", "compile_count",
-           "measured_reach", "plan", "predict_auto", "predict_tiled", "receptive_halo", "tail_variables", "tiled_flops"]
+__all__ = ["DEFAULT_TILE", "SHAPE_STEP", "Halo", "Span", "adapted_features", "axis_plan", "bnorm_statistics",
+           "bounded_axis_plan", "compile_count", "fixed_axis_plan", "measured_reach", "plan", "predict_auto",
+           "predict_tiled", "receptive_halo", "tail_variables", "tiled_flops"]
