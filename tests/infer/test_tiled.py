@@ -86,7 +86,7 @@ RELEASE_LIKE = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(RELEASE_LIKE))
+@pytest.fixture(scope="module", params=[pytest.param("ptrain0_like", marks=pytest.mark.slow), "ptrain4_like"])
 def release_like(request):
     kwargs, (h, w), tile, halos = RELEASE_LIKE[request.param]
     model = ManTraNet(trunk=((4,), (8,)), transform_features=8, **kwargs)
