@@ -90,16 +90,18 @@ def load_detector(path: str | None, **kwargs: Any):
     return model, variables, cfg
 
 
-def make_predictor(model: Any, variables: Any, tile: int | None,
-                   auto_tile_pixels: int) -> Callable[[Any], tuple[Any, bool]]:
-    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto).
+def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixels: int,
+                   bounded: bool = False) -> Callable[[Any], tuple[Any, bool]]:
+    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto;
+    ``bounded``: every image tiled through a bounded set of compiled shapes).
 
     A map of the wrong shape or with a non-finite value raises ValueError (``infer.detect.check_map``)."""
     from mantra_jax.infer.detect import check_map
     from mantra_jax.infer.tiled import predict_auto
 
     def predict(image: Any) -> tuple[Any, bool]:
-        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels)
+        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels,
+                                   bounded=bounded)
         return check_map(prob, image.shape[:2]), tiled  # a non-finite map fails the image in every command
 
     return predict
@@ -119,6 +121,36 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                    help="refuse image and mask files larger than this many bytes before reading (default 1 GiB)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
+    p.add_argument("--bounded-shapes", action="store_true",
+                   help="tile every image (exactly) through a bounded set of region shapes, so a benchmark with "
+                        "many image sizes compiles a few programs, not one per size (costs some overlap)")
+    p.add_argument("--compile-cache", metavar="DIR|off", default=None,
+                   help="JAX persistent compilation cache folder, or 'off' (default: $MANTRA_COMPILE_CACHE, else "
+                        "~/.cache/mantra_jax/xla)")
+
+
+def enable_compile_cache(option: str | None) -> str | None:
+    """Turns JAX's persistent compilation cache on (``mantra_jax.compile_cache``); returns the folder or None.
+    A folder that cannot be used is a one-line warning, not an error (the run only compiles more)."""
+    from mantra_jax import compile_cache
+
+    folder = compile_cache.resolve(option)
+    try:
+        used = compile_cache.enable(folder)
+    except OSError as e:
+        print(f"mantra: warning: compile cache off ({folder}: {e.strerror or e})", file=sys.stderr)
+        return None
+    return None if used is None else str(used)
+
+
+def compile_report(before: tuple[int, float], run_seconds: float) -> dict[str, Any]:
+    """``compilations``, ``compile_seconds`` and ``compute_seconds`` (the rest of ``run_seconds``) since
+    ``before = (STATS.count, STATS.seconds)`` (``mantra_jax.compile_cache.STATS``)."""
+    from mantra_jax.compile_cache import STATS
+
+    seconds = STATS.seconds - before[1]
+    return {"compilations": STATS.count - before[0], "compile_seconds": round(seconds, 2),
+            "compute_seconds": round(run_seconds - seconds, 2)}
 
 
 def _add_pairs_options(p: argparse.ArgumentParser) -> None:
@@ -269,6 +301,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                        run_pairs, start_progress, write_results)
     from mantra_jax.io.outputs import OutputDir
 
+    from mantra_jax.compile_cache import STATS
+
     pairs, source = _read_pairs(args)
     out_dir = pathlib.Path(args.out)
     with OutputDir.open(out_dir, "eval") as out:  # every output location checked before the first image
@@ -288,12 +322,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if n_reused:
             print(f"mantra eval: resuming in {out_dir}: {n_reused} of {len(pairs)} image(s) already done",
                   file=sys.stderr)
-        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels, args.bounded_shapes)
+        compiled_before = (STATS.count, STATS.seconds)
         bar = _progress_bar(len(pairs), "eval", args.progress)
         meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
                 "mask_rule": args.mask_rule,
                 "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
                 "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels,
+                "bounded_shapes": args.bounded_shapes, "compile_cache": args.compile_cache_dir,
                 "weights_sha256": settings["weights_sha256"]}
         name = pathlib.Path(str(source)).stem or "benchmark"
         t0 = time.perf_counter()
@@ -318,6 +354,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       f"{out_dir}; run the same command again to resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
         bar.close()
+        meta.update(compile_report(compiled_before, run.seconds))
         write_results(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused},
                       name=name)
     for f in run.failed:
@@ -328,7 +365,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "(nearest neighbour); --skip-mismatched leaves such images out", file=sys.stderr)
     m = run.summary
     print(f"mantra eval: {m['n_images']} image(s), pixel AUC {m['pixel_auc']}, image AUC {m['image_auc']}; "
-          f"{len(run.failed)} failed, {len(run.skipped)} skipped; results in {out_dir}", file=sys.stderr)
+          f"{len(run.failed)} failed, {len(run.skipped)} skipped; {meta['compilations']} compilation(s) in "
+          f"{meta['compile_seconds']} s, compute {meta['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if run.failed else EXIT_OK
 
 
@@ -526,6 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
+        if hasattr(args, "compile_cache"):
+            args.compile_cache_dir = enable_compile_cache(args.compile_cache)
         return int(args.func(args))
     except KeyboardInterrupt:
         print(f"mantra {args.command}: interrupted", file=sys.stderr)

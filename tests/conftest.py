@@ -8,6 +8,8 @@ import pathlib
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# The CLI turns JAX's persistent compilation cache on by default; tests must not write the user's cache.
+os.environ.setdefault("MANTRA_COMPILE_CACHE", "off")
 
 
 def shared_dir() -> pathlib.Path:

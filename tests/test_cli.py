@@ -142,7 +142,7 @@ def test_convert_keras_then_info(reference_path, tmp_path, capsys):
     code, out, _ = _run(["info", tmp_path / "w.msgpack", "--json", "--size", 16], capsys)
     info = json.loads(out)
     assert code == cli.EXIT_OK and info["config"]["variant"] == "ptrain4"
-    assert info["parameters"]["total"] == 3_805_078 and info["receptive_halo"] == 44
+    assert info["parameters"]["total"] == 3_805_078 and info["receptive_halo"] == 38
     assert 5e12 < info["flops_per_megapixel"] < 1e13  # ~3.7 M multiply-adds per pixel in the trunk
 
 

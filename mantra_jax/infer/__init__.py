@@ -15,6 +15,7 @@ _LAZY = {
     "predict_auto": "mantra_jax.infer.tiled",
     "bnorm_statistics": "mantra_jax.infer.tiled",
     "receptive_halo": "mantra_jax.infer.tiled",
+    "tiled_flops": "mantra_jax.infer.tiled",
     "DEFAULT_TILE": "mantra_jax.infer.tiled",
 }
 

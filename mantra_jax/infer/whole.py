@@ -3,19 +3,22 @@
 ``predict`` runs the network once on the whole image (batch 1) through a jitted function that returns only
 ``pred``, so XLA drops the other intermediates. The jitted function is cached per model (Linen modules are
 hashable dataclasses) and takes the variables as an argument, so weights are never baked into the
-executable; it compiles once per distinct image shape. For images too large to hold the feature maps at
+executable; it compiles once per distinct image shape (ahead of time, timed into
+``mantra_jax.compile_cache.STATS``, and loaded from JAX's persistent cache when the ``mantra`` command has
+it on). For images too large to hold the feature maps at
 once, use ``mantra_jax.infer.tiled.predict_tiled``, which gives the same map within float32 rounding.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mantra_jax.compile_cache import ShapeCompiled
 from mantra_jax.io.images import preprocess
 from mantra_jax.models.mantranet import ManTraNet
 
@@ -38,8 +41,8 @@ def check_image(image: Any) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def pred_fn(model: ManTraNet) -> Callable[..., jax.Array]:
-    """Jitted ``(variables, x (1, H, W, 3), mean, std) -> pred (H, W)``; mean/std (1, 1, 1, C) or None.
+def pred_fn(model: ManTraNet) -> ShapeCompiled:
+    """Compiled ``(variables, x (1, H, W, 3), mean, std) -> pred (H, W)``; mean/std (1, 1, 1, C) or None.
 
     With ``mean = std = None`` the network uses the input's own global statistics (whole-image inference);
     with arrays it uses them instead (exact tiled inference supplies the whole image's).
@@ -49,7 +52,7 @@ def pred_fn(model: ManTraNet) -> Callable[..., jax.Array]:
         stats = None if mean is None else (mean, std)
         return model.apply(variables, x, global_stats=stats)["pred"][0, :, :, 0]
 
-    return jax.jit(f)
+    return ShapeCompiled(jax.jit(f))
 
 
 def predict(model: ManTraNet, variables: Variables, image: np.ndarray) -> np.ndarray:
@@ -77,4 +80,4 @@ def compiled_cost(model: ManTraNet, variables: Variables, height: int, width: in
     x = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
     from mantra_jax.perf import cost_dict
 
-    return cost_dict(pred_fn(model).lower(variables, x, None, None).compile())
+    return cost_dict(pred_fn(model).jitted.lower(variables, x, None, None).compile())

@@ -1,16 +1,22 @@
 """Exact tiled inference: plans, halo, whole-image statistics, equality with whole-image inference."""
 
+import os
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.infer.tiled import (axis_plan, bnorm_statistics, compile_count, plan, predict_auto,
-                                    predict_tiled, receptive_halo)
+from mantra_jax.infer.tiled import (axis_plan, bnorm_statistics, bounded_axis_plan, compile_count, plan, predict_auto,
+                                    measured_reach, predict_tiled, receptive_halo, tail_variables)
+from mantra_jax.infer.tiled import _registered_reach
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.images import preprocess
+from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
-from tests.infer.conftest import image, init
+from tests.infer.conftest import image, init, sharpened
 
 TOL = 1e-5  # max abs difference of probabilities, tiled vs whole image
 
@@ -37,16 +43,24 @@ def test_axis_plan_regions_reach_the_halo_beyond_the_core_inside_the_axis(length
 
 def test_receptive_halo_of_release_models_is_featex_plus_window_plus_recurrent():
     h4 = receptive_halo(make_mantranet("ptrain4"))
-    assert (h4.featex, h4.window, h4.steps, h4.recurrent, h4.total) == (14, 15, 4, 15, 44)
+    # steps: windows 7, 15, 31, then the global mean; the widest window's features pass 2 of 4 convolutions
+    assert (h4.featex, h4.reach, h4.ladn, h4.total) == (14, (3, 7, 15, 0), 15 + 2 * 3 + 3, 38)
     h0 = receptive_halo(make_mantranet("ptrain0"))
-    assert (h0.window, h0.steps, h0.total) == (31, 5, 14 + 31 + 18)
+    assert (h0.reach, h0.ladn, h0.total) == ((3, 7, 15, 31, 0), 31 + 2 * 3 + 3, 14 + 40)
+    assert receptive_halo(make_mantranet("tiny", anomaly_feature="fac")).reach == (15,)
+
+
+def test_registered_reach_table_matches_the_measured_reach():
+    from mantra_jax.ops.anomaly import time_z
+
+    assert measured_reach(time_z, (3, 7)) == _registered_reach("time_z", (3, 7)) == (1, 3, 0)
     assert receptive_halo(make_mantranet("tiny", anomaly_feature="zf")).steps == 1
 
 
 def test_bnorm_statistics_match_float64_whole_image_reference(tiny):
     model, v = tiny
-    img = image(23, 37, 3)  # smaller than the largest window; 10 pass-1 tiles along W
-    assert len(plan(23, 37, 4, receptive_halo(model).featex)) == 10
+    img = image(23, 37, 3)  # smaller than the largest window; 3 pass-1 tiles along W
+    assert len(plan(23, 37, 4, receptive_halo(model).featex)) == 3
     mean, std = bnorm_statistics(model, v, img, tile=4)
     bnorm = jax.jit(lambda v, x: model.apply(v, x)["bnorm"])
     b = np.asarray(bnorm(v, jnp.asarray(preprocess(img)[None])), np.float64)
@@ -54,28 +68,104 @@ def test_bnorm_statistics_match_float64_whole_image_reference(tiny):
     np.testing.assert_allclose(std[0, 0, 0], b.std(axis=(0, 1, 2)), atol=1e-5, rtol=1e-5)
 
 
-def test_tiled_equals_whole_for_windows_7_15_31_with_odd_size(tiny):
-    model, v = tiny
-    img = image(29, 121, 1)
-    assert len(plan(29, 121, 24, receptive_halo(model).total)) == 6  # W tiled; H fits one region
-    whole = predict(model, v, img)
-    assert whole.std() > 0.02  # a map with structure, not a constant
-    np.testing.assert_allclose(predict_tiled(model, v, img, tile=24), whole, atol=TOL, rtol=0)
-
-
 def test_tiled_equals_whole_when_both_axes_are_tiled(micro):
     model, v = micro
-    assert receptive_halo(model).total == 5 + 1 + 9
+    halo = receptive_halo(model)
+    assert (halo.featex, halo.ladn) == (5, 1 + 9)
     img = image(41, 47, 2)
-    assert len(plan(41, 47, 8, receptive_halo(model).total)) == 6 * 6
+    assert len(plan(41, 47, 8, halo.ladn)) == 3 * 4 and len(plan(41, 47, 8, halo.featex)) == 4 * 5
     np.testing.assert_allclose(predict_tiled(model, v, img, tile=8), predict(model, v, img), atol=TOL, rtol=0)
 
 
-def test_tiled_with_a_halo_one_pixel_short_is_not_exact(micro):
+# Release-like LADNs on a two-layer trunk (cheap to compile): Ptrain4's windows (T = 4) and Ptrain0's (window
+# 63, T = 5, tanh transform, 20 plain filters); W is tiled, H (even / odd) fits one region.
+RELEASE_LIKE = {
+    "ptrain4_like": (dict(windows=(7, 15, 31)), (23, 101), 24, (5, 24)),
+    "ptrain0_like": (dict(windows=(7, 15, 31, 63), transform_activation="tanh", plain_filters=20), (20, 130), 24,
+                     (5, 40)),
+}
+
+
+@pytest.fixture(scope="module", params=[pytest.param("ptrain0_like", marks=pytest.mark.slow), "ptrain4_like"])
+def release_like(request):
+    kwargs, (h, w), tile, halos = RELEASE_LIKE[request.param]
+    model = ManTraNet(trunk=((4,), (8,)), transform_features=8, **kwargs)
+    v = sharpened(init(model, 3))
+    img = image(h, w, 8)
+    return model, v, img, tile, halos, predict(model, v, img)
+
+
+def test_release_like_tiled_equals_whole(release_like):
+    model, v, img, tile, halos, whole = release_like
+    halo = receptive_halo(model)
+    assert (halo.featex, halo.ladn) == halos
+    assert len(plan(*img.shape[:2], tile, halo.ladn)) >= 2 and len(plan(*img.shape[:2], tile, halo.featex)) >= 2
+    assert whole.std() > 0.02
+    np.testing.assert_allclose(predict_tiled(model, v, img, tile=tile), whole, atol=TOL, rtol=0)
+
+
+def _short_by_one(model, img, tile, which):
+    """Options that run ``which`` pass with its halo one pixel short, on regions of the exact run's length
+    (tile + 2, halo - 1: no new compile for that pass), where some region edge inside the image is exactly
+    that short of its core."""
+    h = getattr(receptive_halo(model), {"featex_halo": "featex", "halo": "ladn"}[which]) - 1
+    spans = [c for _, c in plan(img.shape[0], img.shape[1], tile + 2, h)]
+    assert any(0 < s.reg0 == s.core0 - h for s in spans) or any(s.reg1 == s.core1 + h < img.shape[1] for s in spans)
+    return {"tile": tile + 2, which: h}
+
+
+def test_release_like_tiled_with_the_ladn_halo_one_pixel_short_is_not_exact(release_like):
+    model, v, img, tile, _, whole = release_like
+    got = predict_tiled(model, v, img, **_short_by_one(model, img, tile, "halo"))
+    assert np.abs(got - whole).max() > TOL  # so the exact run's tolerance would catch it
+
+
+@pytest.mark.parametrize("which", ["featex_halo", "halo"])
+def test_tiled_with_a_halo_one_pixel_short_is_not_exact(micro, which):
     model, v = micro
     img = image(41, 47, 2)
-    short = predict_tiled(model, v, img, tile=8, halo=receptive_halo(model).total - 1)
-    assert np.abs(short - predict(model, v, img)).max() > TOL
+    got = predict_tiled(model, v, img, **_short_by_one(model, img, 8, which))
+    assert np.abs(got - predict(model, v, img)).max() > TOL
+
+
+def test_tail_variables_make_outlier_trans_and_bnorm_exact_identities(micro):
+    model, v = micro
+    b = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 6, 64)), jnp.float32)
+    tv = tail_variables(v)
+    ladn = AnomalyDetector(windows=model.windows)
+    got = ladn.apply({"params": tv["params"]["LADN"], "batch_stats": tv["batch_stats"]["LADN"]}, b)["bnorm"]
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(b))
+
+
+def _open_files_in(folder):
+    n = 0
+    for fd in pathlib.Path("/proc/self/fd").iterdir():
+        try:
+            n += os.readlink(fd).startswith(str(folder))
+        except OSError:  # the listing's own descriptor, closed meanwhile
+            pass
+    return n
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+def test_file_store_gives_the_same_map_and_leaves_nothing_behind_even_on_error(micro, tmp_path):
+    model, v = micro
+    img = image(41, 47, 2)
+    memory = predict_tiled(model, v, img, tile=8, store="memory")
+    np.testing.assert_array_equal(predict_tiled(model, v, img, tile=8, store="file", store_folder=str(tmp_path)),
+                                  memory)
+    open_in_folder = []
+
+    def fail(done, total):
+        open_in_folder.append(_open_files_in(tmp_path))
+        if done == total - 1:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        predict_tiled(model, v, img, tile=8, progress=fail, store="file", store_folder=str(tmp_path))
+    assert open_in_folder and min(open_in_folder) == 1  # the (unlinked) store was open during the run
+    assert not list(tmp_path.iterdir())
+    assert _open_files_in(tmp_path) == 0
 
 
 def test_image_smaller_than_the_window_is_computed_whole(tiny):
@@ -97,7 +187,7 @@ def test_ptrain4_at_random_init_tiled_equals_whole():
     model = make_mantranet("ptrain4")
     v = init(model, 2)
     img = image(20, 116, 7)
-    assert len(plan(20, 116, 24, receptive_halo(model).total)) == 5
+    assert len(plan(20, 116, 24, receptive_halo(model).ladn)) == 3 and len(plan(20, 116, 24, 14)) == 4
     np.testing.assert_allclose(predict_tiled(model, v, img, tile=24), predict(model, v, img), atol=TOL, rtol=0)
 
 
@@ -115,3 +205,31 @@ def test_predict_tiled_rejects_bad_tile_and_image(tiny):
         predict_tiled(model, v, image(9, 13), tile=0)
     with pytest.raises(ValueError, match="uint8"):
         predict_tiled(model, v, image(9, 13).astype(np.float32), tile=4)
+
+
+@pytest.mark.parametrize("length,tile,halo", [(100, 16, 10), (131, 7, 24), (57, 8, 24), (4000, 512, 14),
+                                              (384, 512, 24), (600, 512, 14), (70, 8, 24)])
+def test_bounded_axis_plan_covers_once_with_one_ladder_length_reaching_the_halo(length, tile, halo):
+    spans = bounded_axis_plan(length, tile, halo, 32)
+    cover = np.zeros(length, int)
+    for s in spans:
+        cover[s.core0:s.core1] += 1
+        assert s.reg0 == 0 or s.core0 - s.reg0 >= halo
+        assert s.reg1 == length or s.reg1 - s.core1 >= halo
+    assert (cover == 1).all()
+    (g,) = {s.reg1 - s.reg0 for s in spans}
+    assert g == length or (g - tile - 2 * halo) % 32 == 0 and g <= tile + 2 * halo
+
+
+def test_bounded_tiling_is_exact_and_its_shapes_come_from_the_ladders(micro):
+    model, v = micro
+    halo = receptive_halo(model)
+    # tile 16, step 8: pass-1 lengths 26 or 18 (featex halo 5), pass-2 lengths 36 or 28 (LADN halo 10)
+    ladders = {halo.featex: {26, 18}, halo.ladn: {36, 28}}
+    for h, w in [(28, 30), (31, 40), (45, 29)]:
+        img = image(h, w, h)
+        np.testing.assert_allclose(predict_tiled(model, v, img, tile=16, bounded=True, step=8),
+                                   predict(model, v, img), atol=TOL, rtol=0)
+        for r, lengths in ladders.items():
+            assert {(s.reg1 - s.reg0, c.reg1 - c.reg0) for s, c in plan(h, w, 16, r, bounded=True, step=8)} <= {
+                (a, b) for a in lengths for b in lengths}
