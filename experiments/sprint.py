@@ -165,7 +165,8 @@ def _plateau_state(d: Mapping[str, float] | None):
 
     from mantra_jax.train.plateau import PlateauState
 
-    return PlateauState(best=jnp.asarray(d["best"], jnp.float32), bad_evals=jnp.asarray(int(d["bad_evals"]), jnp.int32),
+    best = float("inf") if d["best"] is None else d["best"]  # JSON has no infinity (written as null)
+    return PlateauState(best=jnp.asarray(best, jnp.float32), bad_evals=jnp.asarray(int(d["bad_evals"]), jnp.int32),
                         scale=jnp.asarray(d["scale"], jnp.float32), reductions=jnp.asarray(int(d["reductions"]), jnp.int32))
 
 
