@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
     from mantra_jax.train.flops import peak_flops, train_flops_per_pixel
     from mantra_jax.train.inputs import forgery_inputs, imc_inputs
-    from mantra_jax.train.loop import fit
+    from mantra_jax.train.loop import _json_safe as _json, fit
     from mantra_jax.train.optimizer import adam
     from mantra_jax.train.state import init_variables
     from mantra_jax.train.tasks import imc_task, localisation_task
@@ -317,20 +317,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SprintError(f"exported files over 16 MiB: {too_big}")
     print(f"sprint: {summary['wall_s']:.0f} s, samples/s {summary['samples_per_s']}, export in {out}", flush=True)
     return summary
-
-
-def _json(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, Mapping):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
