@@ -55,6 +55,7 @@ from mantra_jax.train.writers import MetricWriter, format_table
 logger = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
+MAX_IN_FLIGHT = 2  # steps dispatched and not yet finished (one runs, one waits: the device never idles)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +277,7 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
             feeder.wait_s = 0.0
             t_steps = time.perf_counter()
         window: list[dict[str, Any]] = []
+        in_flight: list[Any] = []
         while step < config.num_steps:
             try:
                 batch = feeder.next()
@@ -285,6 +287,9 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
             step += 1
             samples += batch_size
             window.append(metrics)
+            in_flight.append(metrics["loss"])
+            if len(in_flight) > MAX_IN_FLIGHT:  # the host may run this many steps ahead of the device, not
+                in_flight.pop(0).block_until_ready()  # more: the budget is then kept to within a step or two
             over_budget = config.budget_s > 0 and time.perf_counter() - t_start >= config.budget_s
             last = step == config.num_steps or over_budget
             post = None
