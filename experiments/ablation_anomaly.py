@@ -11,9 +11,13 @@ per forgery kind. Rerunning resumes the unfinished rows.
 
 from __future__ import annotations
 
-import os
+import pathlib
+import sys
 
-from mantra_jax.train.experiments import experiment_main, run_anomaly_ablation
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+
+from experiments.launch import experiment_main  # noqa: E402
+from mantra_jax.train.experiments import run_anomaly_ablation  # noqa: E402
 
 if __name__ == "__main__":
-    experiment_main(run_anomaly_ablation, os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ablation_anomaly.py"))
+    experiment_main(run_anomaly_ablation, str(pathlib.Path(__file__).resolve().parent / "configs" / "ablation_anomaly.py"))

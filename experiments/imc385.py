@@ -11,9 +11,13 @@ experiments/ablation_anomaly.py through --config.imc_checkpoint=DIR.
 
 from __future__ import annotations
 
-import os
+import pathlib
+import sys
 
-from mantra_jax.train.experiments import experiment_main, run_imc385
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+
+from experiments.launch import experiment_main  # noqa: E402
+from mantra_jax.train.experiments import run_imc385  # noqa: E402
 
 if __name__ == "__main__":
-    experiment_main(run_imc385, os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "imc385.py"))
+    experiment_main(run_imc385, str(pathlib.Path(__file__).resolve().parent / "configs" / "imc385.py"))

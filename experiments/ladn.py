@@ -11,9 +11,13 @@ freezes it; HR loads it and trains it at 5e-5 while the rest trains at 1e-4. Rer
 
 from __future__ import annotations
 
-import os
+import pathlib
+import sys
 
-from mantra_jax.train.experiments import experiment_main, run_ladn
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+
+from experiments.launch import experiment_main  # noqa: E402
+from mantra_jax.train.experiments import run_ladn  # noqa: E402
 
 if __name__ == "__main__":
-    experiment_main(run_ladn, os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ladn.py"))
+    experiment_main(run_ladn, str(pathlib.Path(__file__).resolve().parent / "configs" / "ladn.py"))

@@ -11,12 +11,9 @@ The training settings are those of configs/ladn.py (paper or cpu).
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import ml_collections
 
-_LADN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ladn.py")
+from experiments.configs import ladn
 
 FEATURES = (
     ("DF", "df", []),
@@ -28,16 +25,9 @@ FEATURES = (
 )
 
 
-def _ladn_config(arg: str) -> ml_collections.ConfigDict:
-    spec = importlib.util.spec_from_file_location("mantra_ladn_config", _LADN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     arg = arg or "cpu"
-    c = _ladn_config(arg)
+    c = ladn.get_config(arg)
     c.name = f"ablation-anomaly-{arg}"
     del c.setting
     del c.model.anomaly_feature, c.model.windows  # set per row

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import ml_collections
 
-from mantra_jax.train.config_blocks import base_config, data_block, train_block
+from experiments.configs.blocks import base_config, data_block, model_block, train_block
+from mantra_jax.manipulations.catalogue import CATALOGUE
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("imc385", arg)
-    c.model = ml_collections.ConfigDict({"variant": "ptrain4", "num_classes": 385})
+    c.model = model_block("ptrain4", num_classes=len(CATALOGUE))
     if arg == "paper":
         c.data = data_block(patch_size=256, crop_size=128, val_records=6400)
         c.data.worker_count = 8

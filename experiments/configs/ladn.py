@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from mantra_jax.train.config_blocks import base_config, data_block, train_block
+from experiments.configs.blocks import base_config, data_block, model_block, train_block
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("ladn", arg)
     c.setting = "FR"
     c.imc_checkpoint = ""
-    c.model = ml_collections.ConfigDict({"variant": "ptrain4", "anomaly_feature": "time_z", "windows": [7, 15, 31]})
+    c.model = model_block("ptrain4", anomaly_feature="time_z", windows=[7, 15, 31])
     if arg == "paper":
         c.data = data_block(patch_size=256, val_records=3200)
         c.data.worker_count = 8

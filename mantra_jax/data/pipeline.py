@@ -47,6 +47,19 @@ def to_model_inputs(batch: dict[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
+def to_device_inputs(batch: dict[str, Any]) -> dict[str, np.ndarray]:
+    """uint8 batch from a source -> the same with integer labels as int32; image and mask stay uint8 (the
+    training steps convert them on the device, ``mantra_jax.train.step.device_inputs``)."""
+    out = {k: np.asarray(v) for k, v in batch.items()}
+    for key in ("image", "mask"):
+        if key in out and out[key].dtype != np.uint8:
+            raise ValueError(f"batch {key} must be uint8, got {out[key].dtype}")
+    for key in _INT_KEYS:
+        if key in out:
+            out[key] = out[key].astype(np.int32)
+    return out
+
+
 def _ensure_absl_flags_parsed() -> None:
     """grain's worker processes read absl flags; outside ``absl.app.run`` they are not parsed yet."""
     from absl import flags
@@ -57,7 +70,7 @@ def _ensure_absl_flags_parsed() -> None:
 
 def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True, num_epochs: int | None = 1,
                 worker_count: int = 0, drop_remainder: bool = True, read_threads: int = 1,
-                prefetch: int = 2, worker_buffer_size: int = 2):
+                prefetch: int = 2, worker_buffer_size: int = 2, device_preprocess: bool = False):
     """A grain ``IterDataset`` of model-input batches from a random-access ``source``.
 
     Args:
@@ -71,6 +84,8 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
       drop_remainder: drop a last incomplete batch.
       read_threads, prefetch: threads and batches in flight per process. worker_buffer_size: batches
         buffered per worker process.
+      device_preprocess: ship uint8 images and masks (``to_device_inputs``) for conversion on the device
+        instead of float32 model inputs.
     """
     import grain  # Local import: grain imports JAX, which the rest of mantra_jax.data does not need.
 
@@ -93,4 +108,4 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
         iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count,
                                                                      per_worker_buffer_size=worker_buffer_size))
     # Converted in this process: workers ship uint8 batches, 4x less than float32 through shared memory.
-    return iterable.map(to_model_inputs)
+    return iterable.map(to_device_inputs if device_preprocess else to_model_inputs)

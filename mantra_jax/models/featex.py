@@ -68,7 +68,8 @@ class FeatureExtractor(nn.Module):
       trunk: output widths per block; block 1 lists only b1c2 (b1c1 is the first layer).
       transform_features: width of the final ``transform`` convolution.
       transform_activation: "none" or "tanh" (Ptrain0).
-      dtype: computation dtype of the convolutions (parameters stay float32; the output is float32).
+      dtype: computation dtype of the trunk convolutions (the first layer, the parameters and the output
+        stay float32).
       kernel_grad: how trunk kernel gradients are computed: "auto" (per-tap matmuls on CPU where faster),
         "xla" or "matmul"; see ``mantra_jax.ops.conv.conv2d_symmetric``. The forward pass is identical.
     """
@@ -86,7 +87,9 @@ class FeatureExtractor(nn.Module):
             raise ValueError(f"Featex expects (B, H, W, 3) images, got shape {x.shape}")
         if self.transform_activation not in ("none", "tanh"):
             raise ValueError(f"transform_activation must be 'none' or 'tanh', got {self.transform_activation!r}")
-        y = CombinedFirstLayer(self.plain_filters, self.dtype, name="b1c1")(x)
+        # float32 whatever self.dtype: raw-pixel SRM / Bayar residuals are small differences of large values
+        # (0.03 % of the FLOPs); the trunk casts its input to self.dtype
+        y = CombinedFirstLayer(self.plain_filters, jnp.float32, name="b1c1")(x)
         self.sow("intermediates", "b1c1_act", y)
         for block, widths in enumerate(self.trunk, start=1):
             first = 2 if block == 1 else 1

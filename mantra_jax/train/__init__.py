@@ -13,13 +13,18 @@ One concept per module (none is imported here, so ``import mantra_jax.train`` st
 | imc_metrics    | top-k accuracy at every hierarchy level                                        |
 | pixel_metrics  | streaming pixel F1 per forgery kind and histogram AUC                          |
 | tasks          | the IMC and localisation tasks: loss + validation sums + summary              |
-| step           | pure train / eval steps                                                       |
+| step           | pure train / eval steps (uint8 inputs converted on device, gradient accumulation) |
+| feeder         | next batch read and copied to the device while the current step runs          |
+| preflight      | compile the step once, fit it into device memory (micro-batches)              |
+| flops          | analytic FLOP counts of the steps, accelerator bf16 peaks (MFU)               |
 | sharding       | mesh, batch sharding, jitted steps, ``jax.distributed`` set-up                 |
 | checkpoints    | Orbax checkpoints (periodic, best, data-iterator state), inference restore    |
 | tensorboard    | TensorBoard event files without TensorFlow                                    |
 | writers        | JSON lines + TensorBoard metrics, summary tables                              |
 | loop           | the training loop (resume, evaluate, checkpoint, log)                         |
 | inputs         | the experiments' input streams on ``mantra_jax.data``                          |
-| config_blocks  | shared pieces of the experiment configs                                       |
 | experiments    | the experiment runners behind ``experiments/{imc385,ladn,ablation_anomaly}.py`` |
+
+The configs (``experiments/configs``) and the command line (``experiments/launch.py``) live in
+``experiments/``.
 """

@@ -6,6 +6,9 @@
   extractor and each anomaly feature in turn (DF, ZF, FAC with 1..3 windows, the time-axis TAC), one
   sub-directory of the work directory per feature.
 
+The configs and the command line live in ``experiments/`` (``experiments/configs``, ``experiments/launch``);
+these runners read every setting from the config given (no defaults of their own).
+
 Everything a run writes is in its work directory (checkpoints, metrics, TensorBoard files, ``config.json``,
 ``summary.json``); running the same command again resumes it (or, when finished, prints its summary).
 """
@@ -22,78 +25,33 @@ from mantra_jax.io.atomic import write_text_atomic
 logger = logging.getLogger(__name__)
 
 
-def experiment_main(runner: Callable[[Any, str], Any], config_file: str) -> None:
-    """The command line of an experiment script: ``--config`` (``config_file``, preset ``cpu`` by default;
-    ``--config.<field>=...`` overrides) and ``--workdir``; then ``runner(config, workdir)``.
-
-    A bad override, a bad setting or an unusable checkpoint / work directory (``ValueError``, ``OSError``)
-    ends the program with one line on stderr and status 2 (flags) or 1 (run), not a traceback.
-    """
-    import sys
-
-    from absl import app, flags, logging
-    from ml_collections import config_flags
-
-    started = []
-    prog = pathlib.Path(sys.argv[0]).name
-    for arg in sys.argv[1:]:  # a bad preset would otherwise come back as absl's multi-line parse error
-        if arg.startswith("--config=") and ":" in arg:
-            from mantra_jax.train.config_blocks import PRESETS
-
-            preset = arg.rsplit(":", 1)[1]
-            if preset not in PRESETS:
-                print(f"{prog}: error: bad flag: unknown preset {preset!r} in {arg}; use one of {PRESETS}",
-                      file=sys.stderr)
-                sys.exit(2)
-
-    def main(argv: list[str]) -> None:
-        started.append(True)
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments {argv[1:]}")
-        if not flags.FLAGS["verbosity"].present:
-            logging.set_verbosity(logging.ERROR)  # Orbax logs every checkpoint step at INFO, notes at WARNING
-        try:
-            runner(config.value, flags.FLAGS.workdir)
-        except (ValueError, OSError) as e:
-            print(f"{prog}: error: {e}", file=sys.stderr)
-            sys.exit(1)
-
-    try:
-        flags.DEFINE_string("workdir", None, "Directory holding everything of the run.", required=True)
-        config = config_flags.DEFINE_config_file("config", f"{config_file}:cpu",
-                                                 "Config file and preset (cpu or paper).")
-        app.run(main)
-    except Exception as e:  # ml_collections raises plain errors for a bad --config.<field> override
-        if started:
-            raise
-        print(f"{prog}: error: bad flag: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
 def _cfg_dict(cfg: Any) -> dict[str, Any]:
     return cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
 
 
 def setup_distributed(dist: Mapping[str, Any]) -> None:
     """``jax.distributed.initialize`` when ``dist["initialize"]`` (empty/0/-1 fields: auto-detect)."""
-    if not dist.get("initialize"):
+    if not dist["initialize"]:
         return
     from mantra_jax.train.sharding import initialize_distributed
 
-    initialize_distributed(dist.get("coordinator_address") or None, dist.get("num_processes") or None,
-                           None if dist.get("process_id", -1) < 0 else int(dist["process_id"]))
+    initialize_distributed(dist["coordinator_address"] or None, dist["num_processes"] or None,
+                           None if dist["process_id"] < 0 else int(dist["process_id"]))
 
 
 def loop_config(train: Mapping[str, Any], progress: bool = True):
+    """The ``LoopConfig`` of a config's ``train`` block (experiments/configs/blocks.py)."""
     from mantra_jax.train.loop import LoopConfig
 
     return LoopConfig(num_steps=int(train["num_epochs"]) * int(train["steps_per_epoch"]),
                       steps_per_epoch=int(train["steps_per_epoch"]),
-                      eval_every_epochs=int(train.get("eval_every_epochs", 1)),
-                      checkpoint_every_steps=int(train["checkpoint_every_steps"]), keep=int(train.get("keep", 3)),
-                      keep_best=int(train.get("keep_best", 1)), patience=int(train.get("patience", 20)),
-                      factor=float(train.get("factor", 0.5)), log_every_steps=int(train.get("log_every_steps", 50)),
-                      seed=int(train.get("seed", 0)), progress=progress)
+                      eval_every_epochs=int(train["eval_every_epochs"]),
+                      checkpoint_every_steps=int(train["checkpoint_every_steps"]), keep=int(train["keep"]),
+                      keep_best=int(train["keep_best"]), patience=int(train["patience"]),
+                      factor=float(train["factor"]), min_delta=float(train["min_delta"]),
+                      log_every_steps=int(train["log_every_steps"]), seed=int(train["seed"]), progress=progress,
+                      budget_s=float(train["budget_s"]), micro_batches=int(train["micro_batches"]),
+                      memory_limit_bytes=int(train["memory_limit_bytes"]))
 
 
 def _write_config(workdir: pathlib.Path, cfg: Mapping[str, Any]) -> None:
@@ -120,18 +78,18 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     from mantra_jax.train.tasks import imc_task
 
     cfg = _cfg_dict(config)
-    setup_distributed(cfg.get("distributed", {}))
+    setup_distributed(cfg["distributed"])
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
     model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"],
-                                 "num_classes": cfg["model"].get("num_classes")})  # None: the catalogue's size
+                                 "num_classes": int(cfg["model"]["num_classes"]), "dtype": cfg["model"]["dtype"]})
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
     train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]))
     return train(model=model_from_config(model_config), model_config=model_config,
                  task=imc_task(num_classes=model_config["num_classes"],
-                               hierarchy_weight=float(cfg["train"].get("hierarchy_weight", 0.0))),
+                               hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
-                 workdir=workdir, config=loop_config(cfg["train"], cfg.get("progress", True)), mesh=mesh,
+                 workdir=workdir, config=loop_config(cfg["train"], cfg["progress"]), mesh=mesh,
                  name="imc385")
 
 
@@ -157,19 +115,20 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
     from mantra_jax.train.state import init_variables
     from mantra_jax.train.tasks import localisation_task
 
-    model_cfg = {"kind": "mantranet", "variant": cfg["model"]["variant"], "anomaly_feature": anomaly_feature}
+    model_cfg = {"kind": "mantranet", "variant": cfg["model"]["variant"], "anomaly_feature": anomaly_feature,
+                 "dtype": cfg["model"]["dtype"]}
     if windows:
         model_cfg["windows"] = [int(w) for w in windows]
     model_config = check_config(model_cfg)
     model = model_from_config(model_config)
     tr = cfg["train"]
-    e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr.get("featex_learning_rate", 5e-5)),
+    e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr["featex_learning_rate"]),
                              learning_rates=dict(tr.get("learning_rates") or {}))
-    loop_cfg = loop_config(tr, cfg.get("progress", True))
+    loop_cfg = loop_config(tr, cfg["progress"])
     variables = init_variables(model, loop_cfg.seed)
     if e2e.pretrained:
         if pretrained is None:
-            pretrained = pretrained_params(cfg.get("imc_checkpoint", ""), model_config["variant"])
+            pretrained = pretrained_params(cfg["imc_checkpoint"], model_config["variant"])
         variables = {**variables, "params": load_pretrained_featex(variables["params"], pretrained)}
     mesh = _mesh_and_check(tr["batch_size"])
     train_data, val_data = forgery_inputs(cfg["data"], int(tr["batch_size"]))
@@ -181,11 +140,11 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
 def run_ladn(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     """End-to-end localisation training in ``config.setting`` (FR, HF or HR)."""
     cfg = _cfg_dict(config)
-    setup_distributed(cfg.get("distributed", {}))
+    setup_distributed(cfg["distributed"])
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
     return _localisation_run(cfg, workdir, setting=cfg["setting"], anomaly_feature=cfg["model"]["anomaly_feature"],
-                             windows=cfg["model"].get("windows") or None, name=f"ladn-{cfg['setting']}",
+                             windows=cfg["model"]["windows"] or None, name=f"ladn-{cfg['setting']}",
                              pretrained=None)
 
 
@@ -195,10 +154,10 @@ def run_anomaly_ablation(config: Any, workdir: str | pathlib.Path) -> dict[str, 
     from mantra_jax.train.writers import format_table
 
     cfg = _cfg_dict(config)
-    setup_distributed(cfg.get("distributed", {}))
+    setup_distributed(cfg["distributed"])
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
-    pretrained = pretrained_params(cfg.get("imc_checkpoint", ""), cfg["model"]["variant"])
+    pretrained = pretrained_params(cfg["imc_checkpoint"], cfg["model"]["variant"])
     results = {}
     for row in cfg["features"]:
         results[row["name"]] = _localisation_run(cfg, workdir / row["name"], setting="HF",

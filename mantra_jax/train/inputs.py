@@ -8,7 +8,9 @@ Each builder returns ``(train, validation)`` grain datasets of this process's sh
   shuffled, one pass; iterated from the start at every evaluation.
 
 With several processes each reads the records ``process_index::process_count`` (``ProcessShard``), so
-together they read every record once. Photos: ``data.photos`` (a folder, searched recursively) or, when
+together they read every record once. Every setting is read from ``data`` (the config's data block, experiments/configs/blocks.py). Batches are
+left uint8 (``device_preprocess``): the train and eval steps convert them on the device. Photos:
+``data.photos`` (a folder, searched recursively) or, when
 empty, scikit-image's bundled photos (fine for smoke runs; far too few for real training).
 """
 
@@ -44,7 +46,7 @@ def _shard(source: Any) -> Any:
 
 
 def _photos(data: Mapping[str, Any]) -> Any:
-    photos = data.get("photos")
+    photos = data["photos"]
     return photos if photos else None
 
 
@@ -56,18 +58,18 @@ def _loaders(train_source: Any, val_source: Any, data: Mapping[str, Any], global
     local = global_batch_size // jax.process_count()
     if len(val_source) < global_batch_size:
         raise ValueError(f"validation set of {len(val_source)} records is smaller than one batch ({global_batch_size})")
-    options = dict(worker_count=int(data.get("worker_count", 0)), read_threads=int(data.get("read_threads", 1)),
-                   prefetch=int(data.get("prefetch", 2)))
-    train = make_loader(_shard(train_source), batch_size=local, seed=int(data.get("shuffle_seed", 0)),
-                        num_epochs=None, **options)
-    val = make_loader(_shard(val_source), batch_size=local, seed=0, shuffle=False, num_epochs=1, **options)
+    options = dict(worker_count=int(data["worker_count"]), read_threads=int(data["read_threads"]),
+                   prefetch=int(data["prefetch"]))
+    train = make_loader(_shard(train_source), batch_size=local, seed=int(data["shuffle_seed"]),
+                        num_epochs=None, device_preprocess=True, **options)
+    val = make_loader(_shard(val_source), batch_size=local, seed=0, shuffle=False, num_epochs=1, device_preprocess=True, **options)
     return train, val
 
 
 def _banks(data: Mapping[str, Any], patch_size: int) -> tuple[Any, Any]:
     from mantra_jax.data.patches import PatchBank
 
-    kwargs = dict(size=int(patch_size), min_deviation=float(data.get("min_deviation", 32.0)))
+    kwargs = dict(size=int(patch_size), min_deviation=float(data["min_deviation"]))
     photos = _photos(data)
     return PatchBank.build(photos, "train", **kwargs), PatchBank.build(photos, "validation", **kwargs)
 
@@ -77,10 +79,10 @@ def imc_inputs(data: Mapping[str, Any], global_batch_size: int) -> tuple[Any, An
     val_seed, val_records, shuffle_seed, min_deviation, worker_count, read_threads, prefetch."""
     from mantra_jax.data.imc_source import IMCSource
 
-    train_bank, val_bank = _banks(data, data.get("patch_size", 256))
-    crop = int(data.get("crop_size", 128))
-    train = IMCSource(train_bank, "train", seed=int(data.get("seed", 0)), crop_size=crop)
-    val = IMCSource(val_bank, "validation", seed=int(data.get("val_seed", 1)),
+    train_bank, val_bank = _banks(data, data["patch_size"])
+    crop = int(data["crop_size"])
+    train = IMCSource(train_bank, "train", seed=int(data["seed"]), crop_size=crop)
+    val = IMCSource(val_bank, "validation", seed=int(data["val_seed"]),
                     num_records=int(data["val_records"]), crop_size=crop)
     return _loaders(train, val, data, global_batch_size)
 
@@ -91,9 +93,9 @@ def forgery_inputs(data: Mapping[str, Any], global_batch_size: int) -> tuple[Any
     prefetch, and optionally mix and area."""
     from mantra_jax.data.forgery_source import ForgerySource
 
-    train_bank, val_bank = _banks(data, data.get("patch_size", 256))
+    train_bank, val_bank = _banks(data, data["patch_size"])
     extra = {k: tuple(data[k]) for k in ("mix", "area") if data.get(k)}
-    train = ForgerySource(train_bank, "train", seed=int(data.get("seed", 0)), **extra)
-    val = ForgerySource(val_bank, "validation", seed=int(data.get("val_seed", 1)),
+    train = ForgerySource(train_bank, "train", seed=int(data["seed"]), **extra)
+    val = ForgerySource(val_bank, "validation", seed=int(data["val_seed"]),
                         num_records=int(data["val_records"]), **extra)
     return _loaders(train, val, data, global_batch_size)

@@ -12,7 +12,8 @@ Per batch, on device, from ``pred_logits`` (B, H, W, 1), the mask (B, H, W, 1) i
   for forged and for pristine pixels. AUC = sum over bins of ``pos[i] * (neg[< i] + neg[i] / 2)`` divided
   by ``P * N``: exact except that pairs falling in the same bin count one half, so the error is at most
   half the fraction of (forged, pristine) pairs sharing a bin. The exact per-image AUC of the paper's
-  protocol is in ``mantra_jax.eval.metrics`` (for benchmarks, not for monitoring training).
+  protocol is in ``mantra_jax.eval.metrics`` (for benchmarks, not for monitoring training). The same
+  histograms per forgery kind (``pos_hist_kind``, ``neg_hist_kind``, (K, bins)) give ``auc/<kind>``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ AUC_BINS = 1024
 
 def pixel_batch_sums(logits: jnp.ndarray, mask: jnp.ndarray, kind: jnp.ndarray, num_kinds: int,
                      bins: int = AUC_BINS) -> dict[str, jnp.ndarray]:
-    """Counts ``tp``, ``fp``, ``fn`` (num_kinds,) and ``pos_hist``, ``neg_hist`` (bins,), all int32."""
+    """Counts ``tp``, ``fp``, ``fn`` (num_kinds,), ``pos_hist``, ``neg_hist`` (bins,) and per kind
+    ``pos_hist_kind``, ``neg_hist_kind`` (num_kinds, bins), all int32."""
     if logits.ndim != 4 or mask.shape != logits.shape or kind.shape != logits.shape[:1]:
         raise ValueError(f"expected logits and mask (B, H, W, 1) and kind (B,), got {logits.shape}, "
                          f"{mask.shape}, {kind.shape}")
@@ -41,9 +43,12 @@ def pixel_batch_sums(logits: jnp.ndarray, mask: jnp.ndarray, kind: jnp.ndarray, 
     p = jax.nn.sigmoid(logits.astype(jnp.float32)).ravel()
     idx = jnp.clip(jnp.floor(p * bins).astype(jnp.int32), 0, bins - 1)
     t = truth.ravel().astype(jnp.int32)
+    pixel_kind = jnp.broadcast_to(kind[:, None, None, None], logits.shape).ravel()
+    pos_kind = jnp.zeros((num_kinds, bins), jnp.int32).at[pixel_kind, idx].add(t)
+    neg_kind = jnp.zeros((num_kinds, bins), jnp.int32).at[pixel_kind, idx].add(1 - t)
     return {"tp": by_kind(tp), "fp": by_kind(fp), "fn": by_kind(fn),
-            "pos_hist": jnp.zeros((bins,), jnp.int32).at[idx].add(t),
-            "neg_hist": jnp.zeros((bins,), jnp.int32).at[idx].add(1 - t)}
+            "pos_hist": jnp.sum(pos_kind, axis=0), "neg_hist": jnp.sum(neg_kind, axis=0),
+            "pos_hist_kind": pos_kind, "neg_hist_kind": neg_kind}
 
 
 def f1_from_counts(tp: float, fp: float, fn: float) -> float:
@@ -65,11 +70,15 @@ def histogram_auc(pos_hist: np.ndarray, neg_hist: np.ndarray) -> float:
 
 
 def summarize_pixels(sums: Mapping[str, np.ndarray], kind_names: Sequence[str]) -> dict[str, float]:
-    """``{"f1/<kind>", "f1/overall", "auc"}`` from summed batch counts."""
+    """``{"f1/<kind>", "f1/overall", "auc", "auc/<kind>"}`` from summed batch counts (``auc/<kind>`` when
+    the per-kind histograms are among them)."""
     tp, fp, fn = (np.asarray(sums[k], np.float64) for k in ("tp", "fp", "fn"))
     if len(kind_names) != tp.shape[0]:
         raise ValueError(f"{len(kind_names)} kind names for {tp.shape[0]} kinds")
     out = {f"f1/{name}": f1_from_counts(tp[i], fp[i], fn[i]) for i, name in enumerate(kind_names)}
     out["f1/overall"] = f1_from_counts(tp.sum(), fp.sum(), fn.sum())
     out["auc"] = histogram_auc(sums["pos_hist"], sums["neg_hist"])
+    if "pos_hist_kind" in sums:
+        for i, name in enumerate(kind_names):
+            out[f"auc/{name}"] = histogram_auc(np.asarray(sums["pos_hist_kind"])[i], np.asarray(sums["neg_hist_kind"])[i])
     return out

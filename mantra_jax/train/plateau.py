@@ -17,6 +17,9 @@ from __future__ import annotations
 import flax.struct
 import jax.numpy as jnp
 
+PAPER_PATIENCE = 20  # evaluations (the paper: epochs) without improvement before the scale is cut
+PAPER_FACTOR = 0.5  # "halved"
+
 
 @flax.struct.dataclass
 class PlateauState:
@@ -34,7 +37,8 @@ def plateau_init() -> PlateauState:
                         scale=jnp.asarray(1.0, jnp.float32), reductions=jnp.asarray(0, jnp.int32))
 
 
-def plateau_update(state: PlateauState, value: float | jnp.ndarray, *, patience: int = 20, factor: float = 0.5,
+def plateau_update(state: PlateauState, value: float | jnp.ndarray, *, patience: int = PAPER_PATIENCE,
+                   factor: float = PAPER_FACTOR,
                    min_delta: float = 0.0) -> PlateauState:
     """The state after one evaluation that gave ``value`` (e.g. the validation loss). Pure; jit-able."""
     if int(patience) != patience or patience < 1:

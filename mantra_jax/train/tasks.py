@@ -46,8 +46,9 @@ class Task:
         if missing:
             raise ValueError(f"{self.name} batch lacks {missing} (has {sorted(batch)})")
         image = batch["image"]
-        if np.ndim(image) != 4 or np.shape(image)[-1] != 3 or not np.issubdtype(image.dtype, np.floating):
-            raise ValueError(f"batch image must be float (B, H, W, 3), got {image.dtype} {np.shape(image)}")
+        if (np.ndim(image) != 4 or np.shape(image)[-1] != 3
+                or not (np.issubdtype(image.dtype, np.floating) or image.dtype == np.uint8)):
+            raise ValueError(f"batch image must be float or uint8 (B, H, W, 3), got {image.dtype} {np.shape(image)}")
         b = np.shape(image)[0]
         for k in self.batch_keys:
             if np.shape(batch[k])[:1] != (b,):

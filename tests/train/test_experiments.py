@@ -1,23 +1,21 @@
 """Experiment configs, and the experiment runners end to end on micro settings of the real pipeline."""
 
-import importlib.util
 import pathlib
 
 import jax
 import numpy as np
 import pytest
 
+from experiments.configs import ablation_anomaly, imc385, ladn
 from mantra_jax.train.checkpoints import restore_inference_variables
 from mantra_jax.train.experiments import run_anomaly_ablation, run_imc385, run_ladn
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"
+_MODULES = {"imc385": imc385, "ladn": ladn, "ablation_anomaly": ablation_anomaly}
 
 
 def _config(name, arg=None):
-    spec = importlib.util.spec_from_file_location(f"cfg_{name}", CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return _MODULES[name].get_config(arg)
 
 
 def test_paper_configs_hold_the_paper_settings():
@@ -28,6 +26,16 @@ def test_paper_configs_hold_the_paper_settings():
     assert _config("imc385", "paper").data.crop_size == 128
     assert _config("ladn", "paper").data.patch_size == 256
     assert _config("ladn", "paper").train.featex_learning_rate == 5e-5
+
+
+def test_each_default_has_one_home():
+    from mantra_jax.manipulations.catalogue import CATALOGUE
+    from mantra_jax.train.plateau import PAPER_PATIENCE
+
+    assert _config("imc385").model.num_classes == len(CATALOGUE)
+    assert _config("ladn", "paper").train.patience == PAPER_PATIENCE
+    for name in ("imc385", "ladn", "ablation_anomaly"):
+        assert _config(name).model.dtype == "float32"
 
 
 def test_cpu_is_the_default_and_the_only_tiny_config():
@@ -64,7 +72,7 @@ def test_imc385_runs_on_the_real_pipeline(imc_workdir):
     assert summary["steps"] == 2 and np.isfinite(summary["val"]["loss"])
     assert {"HL0/top1", "HL5/top10"} <= set(summary["val"])
     config, variables = restore_inference_variables(workdir)
-    assert config == {"kind": "imc", "variant": "tiny", "num_classes": 385}
+    assert config == {"kind": "imc", "variant": "tiny", "num_classes": 385, "dtype": "float32"}
     assert variables["params"]["IMCHead"]["kernel"].shape == (3, 3, 64, 385)
     bayar = variables["params"]["Featex"]["b1c1"]["bayar_kernel"].astype(np.float64)  # projected each step
     np.testing.assert_allclose(bayar[2, 2], -1.0, atol=1e-6)
@@ -120,6 +128,8 @@ def test_mantra_detect_reads_an_orbax_training_checkpoint(ladn_hf_workdir, tmp_p
     ([f"--config={CONFIGS / 'ladn.py'}:gpu"], 2, "unknown preset"),
     (["--config.setting=ZZ"], 1, "unknown end-to-end setting"),
     (["--config.setting=HF"], 1, "imc_checkpoint"),
+    (["--config.setting=HF", "--config.model.dtype=bfloat16"], 1, "imc_checkpoint"),  # the flag is accepted
+    (["--config.model.dtype=float16"], 1, "dtype"),
 ])
 def test_experiment_scripts_report_bad_settings_in_one_line(tmp_path, args, code, match):
     import os

@@ -1,9 +1,13 @@
 """The experiments' input streams on the real data pipeline (scikit-image photos, tiny settings)."""
 
+import jax
 import numpy as np
 import pytest
 
+from experiments.configs.blocks import data_block
+from mantra_jax.io.images import preprocess
 from mantra_jax.train.inputs import ProcessShard, forgery_inputs, imc_inputs
+from mantra_jax.train.step import device_inputs
 
 
 def test_process_shard_reads_every_count_th_record():
@@ -16,11 +20,11 @@ def test_process_shard_reads_every_count_th_record():
 
 
 def test_imc_inputs_give_resumable_train_batches_and_a_fixed_validation_set():
-    data = {"photos": "", "patch_size": 256, "crop_size": 16, "val_records": 4, "seed": 0, "val_seed": 1}
+    data = data_block(patch_size=256, crop_size=16, val_records=4)
     train, val = imc_inputs(data, 2)
     it = iter(train)
     batch = next(it)
-    assert batch["image"].shape == (2, 16, 16, 3) and batch["image"].dtype == np.float32
+    assert batch["image"].shape == (2, 16, 16, 3) and batch["image"].dtype == np.uint8
     assert batch["label"].dtype == np.int32 and ((0 <= batch["label"]) & (batch["label"] < 385)).all()
     state = it.get_state()
     following = next(it)
@@ -32,14 +36,24 @@ def test_imc_inputs_give_resumable_train_batches_and_a_fixed_validation_set():
 
 
 def test_forgery_inputs_give_masks_and_kinds():
-    data = {"photos": "", "patch_size": 64, "val_records": 2}
+    data = data_block(patch_size=64, val_records=2)
     train, val = forgery_inputs(data, 2)
     batch = next(iter(train))
     assert batch["image"].shape == (2, 64, 64, 3) and batch["mask"].shape == (2, 64, 64, 1)
-    assert set(np.unique(batch["mask"])) <= {0.0, 1.0} and batch["kind"].dtype == np.int32
+    assert batch["mask"].dtype == np.uint8 and batch["kind"].dtype == np.int32
+    assert set(np.unique(batch["mask"])) <= {0, 1}
     assert len(list(val)) == 1
 
 
 def test_validation_set_smaller_than_a_batch_raises():
     with pytest.raises(ValueError, match="smaller than one batch"):
-        imc_inputs({"patch_size": 256, "crop_size": 16, "val_records": 1}, 2)
+        imc_inputs(data_block(patch_size=256, crop_size=16, val_records=1), 2)
+
+
+def test_uint8_batches_become_the_preprocessed_model_inputs_on_the_device():
+    image = np.arange(256, dtype=np.uint8)[None, :, None, None].repeat(3, axis=3).reshape(1, 16, 16, 3)
+    mask = (np.arange(256) % 2).astype(np.uint8).reshape(1, 16, 16, 1)
+    out = jax.jit(device_inputs)({"image": image, "mask": mask, "kind": np.zeros(1, np.int32)})
+    assert out["image"].dtype == np.float32 and out["mask"].dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(out["image"]), preprocess(image))  # every uint8 value, bit-exact
+    np.testing.assert_array_equal(np.asarray(out["mask"]), mask.astype(np.float32))

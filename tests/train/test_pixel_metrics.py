@@ -1,5 +1,6 @@
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -64,3 +65,15 @@ def test_counts_are_integers_and_sum_to_the_pixel_count():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         pixel_batch_sums(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 1)), jnp.zeros((3,), jnp.int32), 4)
+
+
+def test_auc_per_kind_matches_the_auc_of_that_kind_alone():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 8, 8, 1)).astype(np.float32)
+    mask = (rng.uniform(size=(6, 8, 8, 1)) < 0.4).astype(np.float32)
+    kind = np.array([0, 1, 0, 2, 1, 0], np.int32)
+    sums = jax.device_get(pixel_batch_sums(logits, mask, kind, 3))
+    out = summarize_pixels(sums, ["a", "b", "c"])
+    for i, name in enumerate("abc"):
+        alone = jax.device_get(pixel_batch_sums(logits[kind == i], mask[kind == i], kind[kind == i], 3))
+        assert out[f"auc/{name}"] == histogram_auc(alone["pos_hist"], alone["neg_hist"])

@@ -46,6 +46,6 @@ def test_check_batch_rejects_missing_keys_and_bad_images():
     with pytest.raises(ValueError, match="label"):
         task.check_batch({"image": np.zeros((2, 4, 4, 3), np.float32)})
     with pytest.raises(ValueError, match="float"):
-        task.check_batch({"image": np.zeros((2, 4, 4, 3), np.uint8), "label": np.zeros(2, np.int32)})
+        task.check_batch({"image": np.zeros((2, 4, 4, 3), np.int32), "label": np.zeros(2, np.int32)})
     with pytest.raises(ValueError, match="leading"):
         task.check_batch({"image": np.zeros((2, 4, 4, 3), np.float32), "label": np.zeros(3, np.int32)})

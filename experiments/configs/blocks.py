@@ -1,9 +1,13 @@
-"""Building blocks of the experiment configs (experiments/configs/): data, training and distribution
-settings as ml_collections ConfigDicts with the paper's defaults."""
+"""Building blocks of the experiment configs: data, training, model and distribution settings as
+ml_collections ConfigDicts with the paper's defaults. Each default lives here once (the plateau rule's in
+``mantra_jax.train.plateau``, the number of classes in the catalogue) and the runners read the fields
+directly."""
 
 from __future__ import annotations
 
 import ml_collections
+
+from mantra_jax.train.plateau import PAPER_FACTOR, PAPER_PATIENCE
 
 
 def data_block(*, patch_size: int, val_records: int, crop_size: int | None = None) -> ml_collections.ConfigDict:
@@ -34,14 +38,24 @@ def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int, learn
     t.steps_per_epoch = steps_per_epoch
     t.num_epochs = num_epochs
     t.eval_every_epochs = 1
-    t.patience = 20  # epochs without validation improvement before the learning rate is halved
-    t.factor = 0.5
+    t.patience = PAPER_PATIENCE  # evaluations without validation improvement before the learning rate is halved
+    t.factor = PAPER_FACTOR
+    t.min_delta = 0.0
+    t.budget_s = 0.0  # wall-clock budget of the run in seconds (0: none): checkpoint and stop when spent
+    t.memory_limit_bytes = 0  # device memory the preflight fits the step into (0: the device's own)
     t.checkpoint_every_steps = checkpoint_every_steps or steps_per_epoch
     t.keep = 3
     t.keep_best = 1
     t.log_every_steps = log_every_steps
     t.seed = 0
+    t.micro_batches = 1  # gradient accumulation (>= 1); the preflight raises it when a step does not fit
     return t
+
+
+def model_block(variant: str, **fields) -> ml_collections.ConfigDict:
+    """Model settings: ``variant`` (mantra_jax.models.variants), ``dtype`` (computation dtype of the trunk
+    convolutions: float32 or bfloat16; parameters, batch norm, LADN and losses stay float32) and ``fields``."""
+    return ml_collections.ConfigDict({"variant": variant, "dtype": "float32", **fields})
 
 
 def distributed_block() -> ml_collections.ConfigDict:
@@ -62,7 +76,7 @@ def base_config(experiment: str, arg: str | None) -> tuple[ml_collections.Config
     ``distributed``, for the preset ``arg`` (``cpu`` when empty; ``cpu`` or ``paper``)."""
     preset = arg or "cpu"
     if preset not in PRESETS:
-        raise ValueError(f"unknown {experiment} config {preset!r}; use 'cpu' or 'paper'")
+        raise ValueError(f"unknown preset {preset!r} of the {experiment} config; use one of {PRESETS}")
     c = ml_collections.ConfigDict()
     c.name = f"{experiment}-{preset}"
     c.progress = True
