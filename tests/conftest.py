@@ -1,4 +1,8 @@
-"""Shared test fixtures: paths to ../shared (skipped cleanly when absent) and float64 settings."""
+"""Shared test fixtures: paths to ../shared (skipped cleanly when absent) and float64 settings.
+
+``MANTRA_REQUIRE_SHARED=1`` (set by ``.ci/run`` when ../shared is present) turns every "shared data absent"
+skip into a failure, so a run that has the oracle cannot go green without using it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,17 @@ def shared_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MANTRA_SHARED", REPO.parent / "shared"))
 
 
+def require_shared() -> bool:
+    return os.environ.get("MANTRA_REQUIRE_SHARED", "") not in ("", "0")
+
+
+def shared_absent(reason: str) -> None:
+    """Skips the test (``reason``: which shared file is missing), or fails it under MANTRA_REQUIRE_SHARED."""
+    if require_shared():
+        pytest.fail(f"{reason}, and MANTRA_REQUIRE_SHARED is set", pytrace=False)
+    pytest.skip(reason)
+
+
 def reference_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MANTRA_REFERENCE", shared_dir() / "reference"))
 
@@ -26,7 +41,7 @@ def reference_path():
     def get(name: str) -> pathlib.Path:
         path = reference_dir() / name
         if not path.exists():
-            pytest.skip(f"reference file {path} is absent (set MANTRA_REFERENCE or provide ../shared)")
+            shared_absent(f"reference file {path} is absent (set MANTRA_REFERENCE or provide ../shared)")
         return path
 
     return get
@@ -39,7 +54,7 @@ def shared_data():
     def get(rel: str) -> pathlib.Path:
         path = shared_dir() / "data" / rel
         if not path.exists():
-            pytest.skip(f"shared data {path} is absent (set MANTRA_SHARED or provide ../shared)")
+            shared_absent(f"shared data {path} is absent (set MANTRA_SHARED or provide ../shared)")
         return path
 
     return get
