@@ -69,3 +69,27 @@ def enable_x64():
     from jax.experimental import enable_x64 as legacy  # JAX < 0.7
 
     return legacy()
+
+
+# ---- per-test CPU time (MANTRA_TEST_CPU_REPORT=path.jsonl): load-independent cost of each test ------------
+# On a shared machine wall-clock durations mostly measure the neighbours; the CPU seconds a test burns (all
+# threads of the worker plus finished subprocesses) do not. Each worker appends one JSON line per test.
+_CPU_REPORT = os.environ.get("MANTRA_TEST_CPU_REPORT")
+
+if _CPU_REPORT:
+    import json
+    import resource
+    import time
+
+    def _cpu() -> float:
+        c = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + c.ru_utime + c.ru_stime
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        cpu, wall = _cpu(), time.perf_counter()
+        yield
+        with open(_CPU_REPORT, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": item.nodeid, "cpu_s": round(_cpu() - cpu, 3),
+                                "wall_s": round(time.perf_counter() - wall, 3),
+                                "slow": item.get_closest_marker("slow") is not None}) + "\n")
