@@ -94,6 +94,7 @@ def test_compilations_do_not_grow_with_image_size(micro):
     assert compile_count(model) == before
 
 
+@pytest.mark.slow
 def test_ptrain4_at_random_init_tiled_equals_whole():
     model = make_mantranet("ptrain4")
     v = init(model, 2)

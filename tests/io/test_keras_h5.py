@@ -115,6 +115,7 @@ PATCH, STATS = "@patch_r96-128_c96-128", "@stats_mean_std_absmean"
 FULL_KEYS = ("x", "pred", "cLSTM", "glbStd")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["ptrain4", "ptrain0"])
 def test_201x263_pred_and_intermediates_match_release(reference_path, variant):
     model, v = mantra_jax.load_keras_weights(reference_path(f"{variant}like_weights.h5"))

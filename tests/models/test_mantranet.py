@@ -106,6 +106,7 @@ def test_anomaly_feature_can_be_any_function():
     assert np.abs(np.asarray(default["pred"]) - np.asarray(out["pred"])).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_whole_model_gradient_is_finite_at_tiny_size():
     model = make_mantranet("ptrain4")
     x = _x((1, 8, 8, 3))

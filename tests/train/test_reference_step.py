@@ -126,6 +126,7 @@ def check_step(p0, p1, g64, longest_sum, depth, constrained):
     return checked
 
 
+@pytest.mark.slow
 def test_imc_step_matches_float64_hand_written_gradient():
     trunk = ((4,), (4,))
     model = IMCClassifier(num_classes=3, plain_filters=2, trunk=trunk, transform_features=8)
@@ -138,6 +139,7 @@ def test_imc_step_matches_float64_hand_written_gradient():
     assert n >= 8  # the plain first-layer kernel, every trunk layer, transform and head moved
 
 
+@pytest.mark.slow
 def test_localisation_step_matches_float64_hand_written_gradient():
     trunk, windows = ((4,),), (3, 5)
     model = ManTraNet(plain_filters=2, trunk=trunk, transform_features=8, windows=windows)
