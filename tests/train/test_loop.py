@@ -18,6 +18,7 @@ from mantra_jax.train.writers import read_jsonl
 
 HERE = pathlib.Path(__file__).parent
 STEPS, KILL_AFTER = 8, 4
+pytestmark = pytest.mark.slow  # every test here reads subprocess training runs (34 s CPU for the first three)
 
 
 def _env(cache: pathlib.Path) -> dict:
@@ -130,13 +131,11 @@ def killed_in_save(request, runs):
             "resumed_out": resumed_out}
 
 
-@pytest.mark.slow
 def test_kill_during_a_checkpoint_save_leaves_no_visible_step(killed_in_save):
     assert killed_in_save["visible"] == [KILL_AFTER - 2]  # the half-written step is not a checkpoint
     assert killed_in_save["leftovers"], "expected the interrupted save's temporary directory"
 
 
-@pytest.mark.slow
 def test_run_killed_during_a_save_resumes_to_the_uninterrupted_state(killed_in_save):
     r = killed_in_save
     assert f"from step {KILL_AFTER - 2}" in r["resumed_out"]
