@@ -1,4 +1,8 @@
-"""Shared test fixtures: paths to ../shared (skipped cleanly when absent) and float64 settings."""
+"""Shared test fixtures: paths to ../shared (skipped cleanly when absent) and float64 settings.
+
+``MANTRA_REQUIRE_SHARED=1`` (set by ``.ci/run`` when ../shared is present) turns every "shared data absent"
+skip into a failure, so a run that has the oracle cannot go green without using it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,17 @@ def shared_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MANTRA_SHARED", REPO.parent / "shared"))
 
 
+def require_shared() -> bool:
+    return os.environ.get("MANTRA_REQUIRE_SHARED", "") not in ("", "0")
+
+
+def shared_absent(reason: str) -> None:
+    """Skips the test (``reason``: which shared file is missing), or fails it under MANTRA_REQUIRE_SHARED."""
+    if require_shared():
+        pytest.fail(f"{reason}, and MANTRA_REQUIRE_SHARED is set", pytrace=False)
+    pytest.skip(reason)
+
+
 def reference_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MANTRA_REFERENCE", shared_dir() / "reference"))
 
@@ -28,7 +43,7 @@ def reference_path():
     def get(name: str) -> pathlib.Path:
         path = reference_dir() / name
         if not path.exists():
-            pytest.skip(f"reference file {path} is absent (set MANTRA_REFERENCE or provide ../shared)")
+            shared_absent(f"reference file {path} is absent (set MANTRA_REFERENCE or provide ../shared)")
         return path
 
     return get
@@ -41,7 +56,7 @@ def shared_data():
     def get(rel: str) -> pathlib.Path:
         path = shared_dir() / "data" / rel
         if not path.exists():
-            pytest.skip(f"shared data {path} is absent (set MANTRA_SHARED or provide ../shared)")
+            shared_absent(f"shared data {path} is absent (set MANTRA_SHARED or provide ../shared)")
         return path
 
     return get
@@ -56,3 +71,27 @@ def enable_x64():
     from jax.experimental import enable_x64 as legacy  # JAX < 0.7
 
     return legacy()
+
+
+# ---- per-test CPU time (MANTRA_TEST_CPU_REPORT=path.jsonl): load-independent cost of each test ------------
+# On a shared machine wall-clock durations mostly measure the neighbours; the CPU seconds a test burns (all
+# threads of the worker plus finished subprocesses) do not. Each worker appends one JSON line per test.
+_CPU_REPORT = os.environ.get("MANTRA_TEST_CPU_REPORT")
+
+if _CPU_REPORT:
+    import json
+    import resource
+    import time
+
+    def _cpu() -> float:
+        c = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + c.ru_utime + c.ru_stime
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        cpu, wall = _cpu(), time.perf_counter()
+        yield
+        with open(_CPU_REPORT, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": item.nodeid, "cpu_s": round(_cpu() - cpu, 3),
+                                "wall_s": round(time.perf_counter() - wall, 3),
+                                "slow": item.get_closest_marker("slow") is not None}) + "\n")

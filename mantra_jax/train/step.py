@@ -128,7 +128,7 @@ def make_train_step(model: Any, loss_fn: LossFn, tx: optax.GradientTransformatio
         params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                                   opt_state=opt_state)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr_scale": scale}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "lr_scale": scale}
         return new_state, metrics
 
     return step

@@ -6,15 +6,20 @@ import pytest
 from mantra_jax.data.splits import SPLITS, split_bucket, split_of
 
 
-def test_split_is_stable_for_known_keys():
-    # Frozen expectations: changing the hashing would silently move photos between splits.
-    got = {k: split_of(k) for k in ("a.jpg", "Nikon_D70_0_19445.JPG", "sub/dir/photo.png", "skimage/astronaut")}
-    assert got == {k: split_of(k) for k in got}  # pure
-    for key, split in got.items():
-        bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 10
-        assert split == ("train" if bucket < 8 else "validation" if bucket == 8 else "test")
-    assert split_bucket("a.jpg", 10) == 6
-    assert split_bucket("sub/dir/photo.png", 10) == 7
+# Pinned splits of the documented rule (sha256 of the key, first 8 bytes as a big-endian integer, mod the
+# sum of the ratios), worked out once with ``int(hashlib.sha256(key).hexdigest()[:16], 16) % n``: changing the
+# hashing would silently move photos between splits. (key, bucket mod 10, bucket mod 3)
+PINNED = [("a.jpg", 6, 1), ("Nikon_D70_0_19445.JPG", 4, 1), ("sub/dir/photo.png", 7, 0),
+          ("skimage/astronaut", 2, 0), ("cam0/img_00000.jpg", 0, 1), ("x/y/\u00dcn\u00efcode.jpg", 6, 0)]
+
+
+@pytest.mark.parametrize("key,mod10,mod3", PINNED)
+def test_split_is_stable_for_known_keys(key, mod10, mod3):
+    assert split_bucket(key, 10) == mod10 and split_bucket(key, 3) == mod3
+    # the same rule computed independently, through the hex digest
+    assert int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16) % 10 == mod10
+    assert split_of(key) == ("train" if mod10 < 8 else "validation" if mod10 == 8 else "test")
+    assert split_of(key, (1, 1, 1)) == SPLITS[mod3]
 
 
 def test_split_ratios_are_close_to_8_1_1_and_partition_the_keys():

@@ -19,17 +19,80 @@ def _rel_err(a, b):
     return float(np.abs(np.asarray(a, np.float64) - b).max() / max(np.abs(b).max(), 1e-12))
 
 
+# ---- tolerances from the float32 error of the operations (u = unit roundoff 2^-24) -------------------------
+# A float32 dot product of K terms is off by ~sqrt(K) u of its scale (rounding errors as a random walk,
+# Higham & Mary 2019); a stack of L such layers by ~L sqrt(K) u. Two float32 implementations (the release's
+# and ours) each contribute, hence the factor 2. The trunk has 13 convolutions (b1c1 5x5, 11 3x3, transform)
+# whose longest dot product is 3 x 3 x 256 = 2304 terms: 2 * 13 * 48 * u = 7.4e-5 of scale.
+U = 2.0 ** -24
+TRUNK_LAYERS, TRUNK_K = 13, 3 * 3 * 256
+TRUNK_TOL = 2 * TRUNK_LAYERS * np.sqrt(TRUNK_K) * U
+
+
+def dot_tol(layers: int, k: int) -> float:
+    """Relative float32 error of ``layers`` chained k-term dot products, from both implementations."""
+    return 2 * layers * np.sqrt(k) * U
+
+
+def release_window_mean_error(bnorm: np.ndarray, smallest_window: int) -> np.ndarray:
+    """Bound (per channel) on the error of the release's window means: they come from a float32 integral
+    image, whose every entry is a prefix sum no larger than S = sum |bnorm| over the image and so carries a
+    rounding error of at least u S; a window sum combines four entries (4 u S), divided by the window's
+    in-image count, smallest (r + 1)^2 at a corner for the smallest window of radius r. Shape (C,)."""
+    s = np.abs(bnorm.astype(np.float64)).sum(axis=(0, 1, 2))
+    r = smallest_window // 2
+    return 4 * U * s / (r + 1) ** 2
+
+
+def box_mean_error(x: np.ndarray, windows) -> float:
+    """Bound on OUR window means (mantra_jax.ops.box): two separable passes, each a sum of at most n samples
+    from block prefix/suffix scans (an associative scan: log2 n + 1 roundings deep, plus the add of the two
+    parts), each rounding relative to the window's sum of |x| <= n max|x|; divided by the count: per pass
+    (ceil(log2 n) + 2) u max|x|; the subtraction ``mean - x`` adds u max|dev| <= 2 u max|x|."""
+    n = max(windows)
+    return float((2 * (np.ceil(np.log2(n)) + 2) + 2) * U * np.abs(x).max())
+
+
 # ---- parity with the official code (../shared/reference) -------------------------------------------------
 
 def test_tiny_23x37_every_intermediate_matches_release(reference_path):
     model, v = mantra_jax.load_keras_weights(reference_path("ptrain4like_weights.h5"))
     ref = np.load(reference_path("ptrain4like_I03tiny23x37_io.npz"))
+    for theirs in NAMES.values():
+        assert theirs in ref.files, f"reference key {theirs} missing: {sorted(ref.files)}"
     out = model.apply(v, jnp.asarray(ref["x"]))
+    # The window branches carry, on top of the trunk's error, the release's integral-image error
+    # (release_window_mean_error) over the smallest window: deviations relative to their scale; features
+    # = |deviations| / sigma, so per channel that error divided by sigma. Measured (rel.): deviations 1.1e-5,
+    # features 1.7e-5 to 1.9e-5 (3.12 and 3.11); the window terms of the bounds are 1.9e-5 and 2.7e-5, on top
+    # of TRUNK_TOL (7.4e-5; measured 2e-6 to 2.5e-6 for featex..bnorm).
+    win_err = release_window_mean_error(ref["bnorm"], min(model.windows))
+    sigma = ref["glbStd"].astype(np.float64).reshape(-1)
+    tol = {k: TRUNK_TOL for k in ("featex", "outlier_trans", "bnorm", "sigma")}
+    tol["deviations"] = TRUNK_TOL + win_err.max() / np.abs(ref["nestedAvgFeatex"]).max()
+    tol["features"] = TRUNK_TOL + (win_err / sigma).max() / np.abs(ref["divStd"]).max()
     for ours, theirs in NAMES.items():
         chex.assert_shape(out[ours], ref[theirs].shape)
-        # Max abs error relative to the tensor's scale; the release's float32 integral image alone
-        # contributes ~1e-5 to the window-mean branches.
-        assert _rel_err(out[ours], ref[theirs]) < 2e-5, ours
+        if ours in tol:
+            assert _rel_err(out[ours], ref[theirs]) < tol[ours], (ours, _rel_err(out[ours], ref[theirs]), tol[ours])
+
+
+def test_tiny_23x37_convlstm_and_pred_match_release_from_its_own_inputs(reference_path):
+    """The ConvLSTM fed the release's ``divStd`` and the pred conv fed its ``cLSTM`` (so the window
+    branches' error does not enter): T = 4 steps of 7x7 convolutions over 64 + 8 channels (K = 3528 terms,
+    two chained per step), and one 7x7x8 convolution; relative to the outputs' scale. Bounds 5.7e-5 and
+    2.4e-6; measured 1.2e-6 to 2.0e-6 and 8.8e-8."""
+    from mantra_jax.ops.conv import conv2d_same
+    from mantra_jax.ops.convlstm import convlstm
+
+    _, v = mantra_jax.load_keras_weights(reference_path("ptrain4like_weights.h5"))
+    ref = np.load(reference_path("ptrain4like_I03tiny23x37_io.npz"))
+    lstm, pred = v["params"]["LADN"]["cLSTM"], v["params"]["LADN"]["pred"]
+    h = convlstm(jnp.asarray(ref["divStd"]), lstm["kernel"], lstm["recurrent_kernel"], lstm["bias"])
+    steps = ref["divStd"].shape[1]
+    assert _rel_err(h, ref["cLSTM"]) < dot_tol(2 * steps, 7 * 7 * (64 + 8))
+    p = jax.nn.sigmoid(conv2d_same(jnp.asarray(ref["cLSTM"]), pred["kernel"], pred["bias"]))
+    assert _rel_err(p, ref["pred"]) < dot_tol(1, 7 * 7 * 8)
 
 
 def test_window_deviations_are_closer_to_float64_than_release(reference_path):
@@ -43,30 +106,38 @@ def test_window_deviations_are_closer_to_float64_than_release(reference_path):
     from mantra_jax.ops.anomaly import deviations
     ours_on_ref = np.asarray(deviations(jnp.asarray(ref["bnorm"]), (7, 15, 31)))
     assert np.abs(ours_on_ref - exact).max() < np.abs(ref["nestedAvgFeatex"] - exact).max()
-    assert np.abs(ours_on_ref - exact).max() < 1e-6
+    # box_mean_error: 2.3e-6 here (max|bnorm| 2.43); measured 4.2e-7 (3.11 and 3.12)
+    assert np.abs(ours_on_ref - exact).max() < box_mean_error(ref["bnorm"], (7, 15, 31))
     assert ours.shape == exact.shape
 
 
+# Keys of the 201x263 reference files the parity test reads: missing keys are errors, not skips.
+PATCH, STATS = "@patch_r96-128_c96-128", "@stats_mean_std_absmean"
+FULL_KEYS = ("x", "pred", "cLSTM", "glbStd")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["ptrain4", "ptrain0"])
 def test_201x263_pred_and_intermediates_match_release(reference_path, variant):
     model, v = mantra_jax.load_keras_weights(reference_path(f"{variant}like_weights.h5"))
     ref = np.load(reference_path(f"{variant}like_I03crop201x263_io.npz"))
+    expected = set(FULL_KEYS) | {t + PATCH for t in NAMES.values() if t not in FULL_KEYS} \
+        | {t + STATS for t in NAMES.values() if t not in FULL_KEYS}
+    assert expected <= set(ref.files), f"reference keys missing: {sorted(expected - set(ref.files))}"
     out = jax.jit(model.apply)(v, jnp.asarray(ref["x"]))
     chex.assert_trees_all_close(out["pred"], ref["pred"], atol=1e-4, rtol=0)
     chex.assert_trees_all_close(out["clstm"], ref["cLSTM"], atol=2e-3, rtol=0)
     chex.assert_trees_all_close(out["sigma"], ref["glbStd"], rtol=1e-5, atol=1e-6)
     for ours, theirs in NAMES.items():
-        key = f"{theirs}@patch_r96-128_c96-128"
-        if key in ref.files:
-            patch = np.asarray(out[ours])[..., 96:128, 96:128, :]
-            # The release's float32 integral image is up to ~1.8e-4 off in the window means at this size
-            # (reference README), so the window branches get that tolerance; the rest 1e-4 of scale.
-            tol = 3e-4 if ours in ("deviations", "features") else 1e-4
-            assert _rel_err(patch, ref[key]) < tol, ours
-        key = f"{theirs}@stats_mean_std_absmean"
-        if key in ref.files:
-            a = np.asarray(out[ours], np.float64)
-            np.testing.assert_allclose([a.mean(), a.std(), np.abs(a).mean()], ref[key], rtol=1e-4, atol=1e-6)
+        if theirs in FULL_KEYS:
+            continue
+        patch = np.asarray(out[ours])[..., 96:128, 96:128, :]
+        # The release's float32 integral image is up to ~1.8e-4 off in the window means at this size
+        # (reference README), so the window branches get that tolerance; the rest 1e-4 of scale.
+        tol = 3e-4 if ours in ("deviations", "features") else 1e-4
+        assert _rel_err(patch, ref[theirs + PATCH]) < tol, ours
+        a = np.asarray(out[ours], np.float64)
+        np.testing.assert_allclose([a.mean(), a.std(), np.abs(a).mean()], ref[theirs + STATS], rtol=1e-4, atol=1e-6)
 
 
 def test_reference_variant_is_inferred_from_first_layer(reference_path):

@@ -9,13 +9,13 @@ import pytest
 
 from mantra_jax.manipulations import hierarchy
 from mantra_jax.manipulations.contrast import SHARPEN_AMOUNTS, sharpen_name
-from tests.conftest import shared_dir
+from tests.conftest import shared_absent, shared_dir
 
 
 def test_rendered_tree_equals_the_shared_transcription():
     shared = shared_dir() / "spec" / "imc_hierarchy.csv"
     if not shared.exists():
-        pytest.skip(f"{shared} is absent")
+        shared_absent(f"{shared} is absent")
     assert hierarchy.hierarchy_csv_text() == shared.read_text(encoding="utf-8")
 
 

@@ -96,10 +96,17 @@ def test_anomaly_feature_can_be_any_function():
     model = make_mantranet("tiny", anomaly_feature=squared_z)
     v = model.init(KEY, _x((1, 12, 12, 3)))
     out = model.apply(v, _x((1, 12, 12, 3)))
-    assert np.all(np.asarray(out["features"]) >= 0)
     chex.assert_shape(out["pred"], (1, 12, 12, 1))
+    # the features are the function's, computed from this model's own bnorm and sigma ...
+    b = np.asarray(out["bnorm"], np.float64)
+    expected = np.square((b - b.mean(axis=(1, 2), keepdims=True)) / np.asarray(out["sigma"], np.float64))[:, None]
+    np.testing.assert_allclose(out["features"], expected, rtol=1e-4, atol=1e-5)
+    # ... and they reach the prediction: the same variables under the default feature predict otherwise
+    default = make_mantranet("tiny").apply(v, _x((1, 12, 12, 3)))
+    assert np.abs(np.asarray(default["pred"]) - np.asarray(out["pred"])).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_whole_model_gradient_is_finite_at_tiny_size():
     model = make_mantranet("ptrain4")
     x = _x((1, 8, 8, 3))

@@ -46,6 +46,7 @@ def test_symmetric_conv_modes_agree_forward_and_backward():
     chex.assert_trees_all_close(g_mm, g_xla, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_model_gradients_equal_with_matmul_kernel_grad():
     x = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
     m_xla, m_mm = make_mantranet("tiny", kernel_grad="xla"), make_mantranet("tiny", kernel_grad="matmul")
@@ -62,6 +63,7 @@ def test_model_gradients_equal_with_matmul_kernel_grad():
     chex.assert_trees_all_close(g_mm, g_xla, atol=1e-4 * scale, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_fast_imc_step_gradients_equal_plain_autodiff_in_float64():
     """The fast IMC training path (per-tap matmul kernel gradients everywhere, logits from
     conv2d_symmetric_mean) against plain autodiff (XLA kernel gradients, mean of the full logit map)."""

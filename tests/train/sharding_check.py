@@ -1,10 +1,22 @@
-"""Runs 3 train steps on a 1-device and on an 8-device mesh (8 simulated CPU devices) and prints parameter
-differences as JSON. Run as a script: XLA_FLAGS must be set before JAX is imported.
+"""Runs 3 train steps on a 1-device and on an 8-device mesh (8 simulated CPU devices), and the 1-device run
+once more in float64, and prints the parameter differences as JSON. Run as a script: XLA_FLAGS must be set
+before JAX is imported.
 
-With SGD the parameters move linearly with the gradients, so the two runs differ only by the summation
-order of the batch reductions (float32 rounding). With Adam a gradient element that is a near-exact
+Why a float64 run. The two float32 runs differ only by the summation order of the batch reductions (loss
+mean, batch moments, gradients); how far apart that leaves them depends on the CPU and the XLA release (the
+max over 250k parameters was 7e-8 on one machine, 1.4e-7 on another with SGD). So the figure that is
+compared is scale-free: how far each float32 run lies from the float64 one. Sharding is right when the
+8-device run is no further from the exact result than the 1-device run is (a few times, since two
+summation orders do not have the same luck); a wrong all-reduce (an unaveraged or a per-device gradient,
+per-device batch statistics) moves the parameters by O(lr |g|), orders of magnitude more than float32
+rounding.
+
+With SGD the parameters move linearly with the gradients. With Adam a gradient element that is a near-exact
 cancellation (|g| ~ 1e-9) can change sign with the summation order, and Adam's normalised update then
-differs by up to 2 * lr for that element; the Adam figures report how many elements that affects."""
+differs by up to 2 * lr per step for that element; the Adam figures report how many elements that affects.
+The losses are written out here (same formulas as mantra_jax.train.losses, which casts logits to float32
+and so would cut the float64 run's gradient to float32).
+"""
 
 from __future__ import annotations
 
@@ -26,20 +38,35 @@ from conftest import ToyNet, mask_batch  # noqa: E402
 
 from mantra_jax.models.variants import make_imc_classifier  # noqa: E402
 from mantra_jax.train import sharding  # noqa: E402
-from mantra_jax.train.losses import imc_cross_entropy, pixel_bce  # noqa: E402
 from mantra_jax.train.state import create_train_state, init_variables  # noqa: E402
 from mantra_jax.train.step import make_train_step  # noqa: E402
-
 
 LR_ADAM = 1e-3
 
 
-def run(model, loss, variables, batches, mesh, tx):
-    state = sharding.replicate(create_train_state(variables, tx, 0), mesh)
+def imc_loss(outputs, batch):
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(outputs["logits"], batch["label"]))
+
+
+def bce_loss(outputs, batch):
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(outputs["pred_logits"], batch["mask"]))
+
+
+def run(model, loss, variables, batches, mesh, tx, dtype=np.float32):
+    cast = lambda t: jax.tree.map(lambda a: np.asarray(a, dtype) if np.issubdtype(np.asarray(a).dtype, np.floating)
+                                  else np.asarray(a), t)  # noqa: E731
+    state = sharding.replicate(create_train_state(cast(jax.device_get(variables)), tx, 0), mesh)
     step = sharding.jit_train_step(make_train_step(model, loss, tx), mesh)
     for batch in batches:
-        state, _ = step(state, sharding.shard_batch(batch, mesh))
+        state, _ = step(state, sharding.shard_batch(cast(batch), mesh))
     return jax.device_get({"params": state.params, "batch_stats": state.batch_stats}), state
+
+
+def run64(model64, loss, variables, batches, mesh, tx):
+    from tests.conftest import enable_x64
+    with enable_x64():
+        out, _ = run(model64, loss, variables, batches, mesh, tx, np.float64)
+    return out
 
 
 def diffs(a, b):
@@ -47,34 +74,46 @@ def diffs(a, b):
                            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))])
 
 
-def max_diff(a, b):
-    return float(diffs(a, b).max())
+def figures(prefix, one, eight, exact):
+    d = diffs(one, eight)
+    e1, e8 = diffs(one, exact), diffs(eight, exact)
+    scale = float(np.max(np.abs(np.concatenate([np.ravel(x) for x in jax.tree.leaves(exact)]))))
+    return {f"{prefix}_max": float(d.max()), f"{prefix}_frac_above_1e-4": float(np.mean(d > 1e-4)),
+            f"{prefix}_one_vs_f64_max": float(e1.max()), f"{prefix}_eight_vs_f64_max": float(e8.max()),
+            f"{prefix}_one_vs_f64_rms": float(np.sqrt(np.mean(e1 ** 2))),
+            f"{prefix}_eight_vs_f64_rms": float(np.sqrt(np.mean(e8 ** 2))), f"{prefix}_scale": scale,
+            f"{prefix}_count": int(d.size)}
 
 
 def main() -> None:
+    sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))
     assert jax.device_count() == 8, jax.devices()
     one, eight = sharding.make_mesh(jax.devices()[:1]), sharding.make_mesh()
     out = {}
+    labels = np.arange(16, dtype=np.int32)
+    split = sharding.shard_batch({"label": labels}, eight)["label"]
+    out["batch_shards"] = sorted([int(s.device.id), np.asarray(s.data).tolist()] for s in split.addressable_shards)
+
     imc = make_imc_classifier("tiny", num_classes=tiny.NUM_CLASSES)
+    imc64 = make_imc_classifier("tiny", num_classes=tiny.NUM_CLASSES, dtype=jnp.float64)
     recs = tiny.imc_records(24, 0)
     batches = [{"image": np.stack([r["image"] for r in recs[i:i + 8]]),
                 "label": np.array([r["label"] for r in recs[i:i + 8]], np.int32)} for i in (0, 8, 16)]
     variables = init_variables(imc, 0)
     for name, tx in (("sgd", optax.sgd(0.1)), ("adam", optax.adam(LR_ADAM))):
-        a, _ = run(imc, imc_cross_entropy, variables, batches, one, tx)
-        b, state = run(imc, imc_cross_entropy, variables, batches, eight, tx)
-        d = diffs(a, b)
-        out[f"imc_{name}_max"] = float(d.max())
-        out[f"imc_{name}_frac_above_1e-5"] = float(np.mean(d > 1e-5))
-        out[f"imc_{name}_frac_above_1e-4"] = float(np.mean(d > 1e-4))
+        a, _ = run(imc, imc_loss, variables, batches, one, tx)
+        b, state = run(imc, imc_loss, variables, batches, eight, tx)
+        out.update(figures(f"imc_{name}", a, b, run64(imc64, imc_loss, variables, batches, one, tx)))
     out["imc_sharding"] = str(state.params["Featex"]["b2c1"]["kernel"].sharding.spec)
+
     toy = ToyNet()
     variables = toy.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
     batches = [{k: v for k, v in mask_batch(s, b=8).items() if k != "kind"} for s in range(3)]
-    a, _ = run(toy, pixel_bce, variables, batches, one, optax.adam(LR_ADAM))
-    b, _ = run(toy, pixel_bce, variables, batches, eight, optax.adam(LR_ADAM))
-    out["toy"] = max_diff(a, b)
-    out["toy_stats_moved"] = max_diff(a["batch_stats"], variables["batch_stats"])
+    tx = optax.sgd(0.1)
+    a, _ = run(toy, bce_loss, variables, batches, one, tx)
+    b, _ = run(toy, bce_loss, variables, batches, eight, tx)
+    out.update(figures("toy", a, b, run64(toy, bce_loss, variables, batches, one, tx)))
+    out["toy_stats_moved"] = float(diffs(a["batch_stats"], variables["batch_stats"]).max())
     print("RESULT " + json.dumps(out))
 
 

@@ -87,3 +87,35 @@ def test_settings_are_data_and_a_config_can_set_any_group_rate():
     assert end_to_end_setting("HR", featex_learning_rate=2e-5).learning_rates == {"Featex": 2e-5}
     with pytest.raises(ValueError, match=">= 0"):
         end_to_end_setting("FR", learning_rates={"LADN": -1.0})
+
+
+@pytest.mark.parametrize("setting", ["FR", "HR"])
+def test_bayar_kernel_stays_projected_in_a_localisation_run_and_the_forward_uses_it(setting):
+    from mantra_jax.models.mantranet import ManTraNet
+    from mantra_jax.train.state import create_train_state
+    from mantra_jax.train.step import make_train_step
+    from mantra_jax.train.tasks import localisation_task
+    from tests.infer.conftest import init
+    from tests.train.test_reference_step import conv
+
+    model = ManTraNet(plain_filters=2, trunk=((4,),), transform_features=8, windows=(3,))
+    s = end_to_end_setting(setting, learning_rate=1e-2, featex_learning_rate=1e-2)
+    rng = np.random.default_rng(2)
+    batch = {"image": rng.uniform(-1, 1, (2, 12, 12, 3)).astype(np.float32),
+             "mask": (rng.uniform(size=(2, 12, 12, 1)) < 0.3).astype(np.float32), "kind": np.zeros(2, np.int32)}
+    state = create_train_state(init(model, 5), s.tx, 0)
+    k0 = np.asarray(state.params["Featex"]["b1c1"]["bayar_kernel"])
+    step = jax.jit(make_train_step(model, localisation_task().loss_fn, s.tx, frozen=s.frozen))
+    for _ in range(2):
+        state, _ = step(state, batch)
+    k = np.asarray(state.params["Featex"]["b1c1"]["bayar_kernel"], np.float64)
+    assert np.abs(k - k0).max() > 1e-3  # it was trained ...
+    np.testing.assert_allclose(k[2, 2], -1.0, atol=1e-6)  # ... and projected: centre -1,
+    off = k.sum(axis=(0, 1)) - k[2, 2]
+    np.testing.assert_allclose(off, 1.0, atol=1e-5)  # the other taps of each filter sum to 1
+    # The forward pass reads that kernel: the Bayar channels of b1c1 (the last 3) are relu(conv(x, k)).
+    _, inter = model.apply({"params": state.params, "batch_stats": state.batch_stats}, jnp.asarray(batch["image"]),
+                           mutable=["intermediates"])
+    act = np.asarray(inter["intermediates"]["Featex"]["b1c1_act"][0])[..., -3:]
+    by_hand = np.maximum(np.asarray(conv(jnp.asarray(batch["image"]), jnp.asarray(k, jnp.float32))), 0)
+    np.testing.assert_allclose(act, by_hand, atol=1e-5)

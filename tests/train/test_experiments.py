@@ -67,6 +67,7 @@ def imc_workdir(tmp_path_factory):
     return workdir, summary
 
 
+@pytest.mark.slow
 def test_imc385_runs_on_the_real_pipeline(imc_workdir):
     workdir, summary = imc_workdir
     assert summary["steps"] == 2 and np.isfinite(summary["val"]["loss"])

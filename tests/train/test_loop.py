@@ -18,6 +18,7 @@ from mantra_jax.train.writers import read_jsonl
 
 HERE = pathlib.Path(__file__).parent
 STEPS, KILL_AFTER = 8, 4
+pytestmark = pytest.mark.slow  # every test here reads subprocess training runs (34 s CPU for the first three)
 
 
 def _env(cache: pathlib.Path) -> dict:
@@ -26,10 +27,12 @@ def _env(cache: pathlib.Path) -> dict:
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
-def _tiny(workdir, steps, env, hold_after=None) -> subprocess.Popen:
-    cmd = [sys.executable, str(HERE / "tiny.py"), "--workdir", str(workdir), "--steps", str(steps)]
+def _tiny(workdir, steps, env, hold_after=None, kill_in_save=None, task="imc") -> subprocess.Popen:
+    cmd = [sys.executable, str(HERE / "tiny.py"), "--workdir", str(workdir), "--steps", str(steps), "--task", task]
     if hold_after is not None:
         cmd += ["--hold_after", str(hold_after)]
+    if kill_in_save is not None:
+        cmd += ["--kill_in_save", str(kill_in_save)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -100,3 +103,43 @@ def test_rerunning_a_finished_run_trains_nothing(runs):
     out, err = proc.communicate(timeout=400)
     assert proc.returncode == 0, err[-3000:]
     assert f"from step {STEPS}" in out and "CHECKPOINT" not in out
+
+
+@pytest.fixture(scope="module", params=["imc", "loc"])
+def killed_in_save(request, runs):
+    """A run SIGKILLed from inside the save of checkpoint KILL_AFTER, then restarted; and (localisation) an
+    uninterrupted run to compare with (IMC compares with ``runs``' plain run)."""
+    task = request.param
+    root = runs["root"] / f"in_save_{task}"
+    env = _env(runs["root"] / "cache")
+    killed = _tiny(root / "killed", STEPS, env, kill_in_save=KILL_AFTER, task=task)
+    out, err = killed.communicate(timeout=400)
+    assert killed.returncode == -signal.SIGKILL and f"KILLED IN SAVE {KILL_AFTER}" in out, err[-3000:]
+    visible = sorted(int(p.name) for p in (root / "killed" / "checkpoints").iterdir() if p.name.isdigit())
+    leftovers = [p.name for p in (root / "killed" / "checkpoints").iterdir() if not p.name.isdigit()]
+    resumed = _tiny(root / "killed", STEPS, env, task=task)
+    resumed_out, err = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, err[-3000:]
+    if task == "imc":
+        plain = runs["root"] / "plain"
+    else:
+        plain = root / "plain"
+        proc = _tiny(plain, STEPS, env, task=task)
+        _, err = proc.communicate(timeout=400)
+        assert proc.returncode == 0, err[-3000:]
+    return {"killed": root / "killed", "plain": plain, "visible": visible, "leftovers": leftovers,
+            "resumed_out": resumed_out}
+
+
+def test_kill_during_a_checkpoint_save_leaves_no_visible_step(killed_in_save):
+    assert killed_in_save["visible"] == [KILL_AFTER - 2]  # the half-written step is not a checkpoint
+    assert killed_in_save["leftovers"], "expected the interrupted save's temporary directory"
+
+
+def test_run_killed_during_a_save_resumes_to_the_uninterrupted_state(killed_in_save):
+    r = killed_in_save
+    assert f"from step {KILL_AFTER - 2}" in r["resumed_out"]
+    a, b = _state_tree(r["killed"], STEPS), _state_tree(r["plain"], STEPS)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    assert _train_losses(r["killed"]) == _train_losses(r["plain"])

@@ -4,7 +4,11 @@ Classes are separable by construction: class c images are noise plus a colour of
 few steps of the tiny IMC classifier lower the loss. Data are in-memory grain datasets (real grain
 iterators with get_state/set_state), independent of mantra_jax.data.
 
-    python tests/train/tiny.py --workdir DIR --steps 6 [--hold_after 2]
+    python tests/train/tiny.py --workdir DIR --steps 6 [--hold_after 2] [--kill_in_save 4] [--task loc]
+
+``--kill_in_save N`` SIGKILLs the process from inside the save of checkpoint N (while Orbax writes its JSON
+items into the step's temporary directory). ``--task loc`` trains the tiny ManTraNet on synthetic masks
+(a bright square is the forged region) with the localisation task instead of the IMC classifier.
 """
 
 from __future__ import annotations
@@ -48,13 +52,56 @@ def loader(records, batch: int, seed: int, repeat: bool = True):
     return ds.batch(batch, drop_remainder=True).to_iter_dataset()
 
 
+def loc_records(n: int, seed: int, size: int = SIZE) -> list[dict[str, np.ndarray]]:
+    """Noise images with a brightened square (the mask) at a random place."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        image = rng.uniform(-0.5, 0.3, (size, size, 3)).astype(np.float32)
+        mask = np.zeros((size, size, 1), np.float32)
+        y, x = rng.integers(0, size // 2, 2)
+        mask[y:y + size // 2, x:x + size // 2] = 1
+        out.append({"image": np.clip(image + 0.6 * mask, -1, 1), "mask": mask, "kind": np.int32(0)})
+    return out
+
+
+def kill_in_save(step: int) -> None:
+    """SIGKILL this process when Orbax writes the JSON items of checkpoint ``step`` (mid-save)."""
+    import os
+    import signal
+
+    import orbax.checkpoint as ocp
+
+    handler = ocp.handlers.JsonCheckpointHandler
+    for name in ("save", "async_save"):
+        original = getattr(handler, name)
+
+        def wrapped(self, directory, *args, _original=original, **kwargs):
+            path = str(directory) + "/"
+            if f"/checkpoints/{step}.orbax-checkpoint-tmp" in path or f"/checkpoints/{step}/" in path:
+                print(f"KILLED IN SAVE {step}", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return _original(self, directory, *args, **kwargs)
+
+        setattr(handler, name, wrapped)
+
+
 def run(workdir: str, steps: int, hold_after: int | None = None, steps_per_epoch: int = 2,
-        checkpoint_every: int = 2, progress: bool = False) -> dict:
-    from mantra_jax.models.variants import make_imc_classifier
+        checkpoint_every: int = 2, progress: bool = False, task: str = "imc") -> dict:
+    from mantra_jax.models.variants import make_imc_classifier, make_mantranet
     from mantra_jax.train.loop import LoopConfig, train
     from mantra_jax.train.optimizer import adam
-    from mantra_jax.train.tasks import imc_task
+    from mantra_jax.train.tasks import imc_task, localisation_task
 
+    if task == "loc":
+        model = make_mantranet("tiny")
+        config = LoopConfig(num_steps=steps, steps_per_epoch=steps_per_epoch,
+                            checkpoint_every_steps=checkpoint_every, keep=2, patience=1, log_every_steps=1,
+                            seed=0, progress=progress)
+        return train(model=model, model_config={"kind": "mantranet", "variant": "tiny"}, task=localisation_task(),
+                     tx=adam(1e-3), train_data=loader(loc_records(16, 0), BATCH // 2, seed=1),
+                     eval_data=loader(loc_records(4, 1), BATCH // 2, seed=0, repeat=False),
+                     workdir=workdir, config=config)
     model = make_imc_classifier("tiny", num_classes=NUM_CLASSES)
     config = LoopConfig(num_steps=steps, steps_per_epoch=steps_per_epoch, checkpoint_every_steps=checkpoint_every,
                         keep=2, patience=1, log_every_steps=1, seed=0, progress=progress)
@@ -76,8 +123,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("--hold_after", type=int, default=None, help="sleep after this checkpoint (to be killed)")
+    parser.add_argument("--kill_in_save", type=int, default=None, help="SIGKILL inside this checkpoint's save")
+    parser.add_argument("--task", choices=("imc", "loc"), default="imc")
     args = parser.parse_args(argv)
-    run(args.workdir, args.steps, args.hold_after)
+    if args.kill_in_save is not None:
+        kill_in_save(args.kill_in_save)
+    run(args.workdir, args.steps, args.hold_after, task=args.task)
 
 
 if __name__ == "__main__":
