@@ -27,7 +27,11 @@ from mantra_jax.train.config_blocks import base_config, data_block, train_block
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("imc385", arg)
-    c.model = ml_collections.ConfigDict({"variant": "ptrain4", "num_classes": 385})
+    # hierarchy_level (HL0..HL5) or num_classes (7 / 25 / 49 / 96 / 185 / 385): either sets the other;
+    # neither: HL5, 385 classes (mantra_jax.train.hierarchy_levels)
+    placeholder = ml_collections.config_dict.placeholder
+    c.model = ml_collections.ConfigDict({"variant": "ptrain4", "num_classes": placeholder(int),
+                                         "hierarchy_level": placeholder(str)})
     if arg == "paper":
         c.data = data_block(patch_size=256, crop_size=128, val_records=6400)
         c.data.worker_count = 8
