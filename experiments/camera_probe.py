@@ -46,7 +46,13 @@ def run(args: argparse.Namespace) -> dict:
             else cp.camera_folders(args.images))
     model, variables, cfg = load_model(args.checkpoint)
     start = time.perf_counter()
-    feats = cp.camera_features(cp.feature_extractor_fn(model, variables), cams.paths, args.crop)
+    n = len(cams.paths)
+
+    def progress(i: int) -> None:
+        if i % 25 == 0 or i == n:
+            print(f"features: {i}/{n} photos, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    feats = cp.camera_features(cp.feature_extractor_fn(model, variables), cams.paths, args.crop, progress)
     result = cp.probe_accuracy(feats, cams.labels, k=args.k, seed=args.seed, cameras=cams.cameras)
     result.update(images=str(args.images), checkpoint=str(args.checkpoint), model=cfg, crop=args.crop,
                   photos={c: int((cams.labels == i).sum()) for i, c in enumerate(cams.cameras)},
