@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from mantra_jax.io.atomic import write_text_atomic
+from mantra_jax.train.hierarchy_levels import level_classes
 
 ROW_RESULT = "study_row.json"
 
@@ -89,11 +90,12 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
         Column("SRMConv2D", "imc-vgg+srm", "HL0", _paper(_T3, (3, 5, 95.2, 93.1, 57.1))),
         Column("Combined", "imc-vgg+combined", "HL0", _paper(_T3, ("10+3+3", 5, 95.5, 93.4, 57.2)))), _T3),
     Study("hierarchy", "Table 4", tuple(
-        Column(f"{hl} ({n})", "imc-vgg+combined", hl,
+        Column(hl, "imc-vgg+combined", hl,
                {**{_acc(ev): _T4_VALID[j][i] for j, ev in enumerate(_HL) if _T4_VALID[j][i] is not None},
                 "kcmi": _T4_KCMI[i]})
         for i, (hl, n) in enumerate(zip(_HL, _PAPER_CLASSES))),
-        tuple((_acc(hl), f"IMC-{n} Valid. Acc.") for hl, n in zip(_HL, _PAPER_CLASSES)) + (("kcmi", "KCMI Test Acc."),)),
+        tuple((_acc(hl), f"IMC-{n} Valid. Acc. ({level_classes(hl)} here)") for hl, n in zip(_HL, _PAPER_CLASSES))
+        + (("kcmi", "KCMI Test Acc."),)),
     Study("width_depth", "Table 5", (
         Column("Baseline", "imc-vgg+combined", "HL5", _paper(_T5, (11, 23, 47.3, 66.5, 75.3, 85.8, 82.6))),
         Column("Wider(W)", "imc-vgg-wider+combined", "HL5", _paper(_T5, (11, 23, 48.6, 69.9, 79.5, 90.7, 83.1))),
@@ -126,7 +128,6 @@ def architecture(column: Column, width_divisor: int = 1) -> dict[str, Any]:
     from mantra_jax.models import backbones
     from mantra_jax.models.first_layer import first_layer_features, first_layer_kernel
     from mantra_jax.models.variants import get_variant
-    from mantra_jax.train.hierarchy_levels import level_classes
 
     featex = get_variant(variant_name(column, width_divisor)).featex
     return {"convs": backbones.num_conv2d(featex),
@@ -173,7 +174,7 @@ def train_column(column: Column, *, workdir: pathlib.Path, budget: Budget, width
     """Trains one column (or resumes it; a finished one is only scored once) and returns its results:
     ``architecture`` rows, ``val/...`` and ``train/...`` accuracies, ``kcmi`` (when ``probe``), seconds."""
     from mantra_jax.io.checkpoints import check_config, load_model, model_from_config
-    from mantra_jax.train.hierarchy_levels import level_classes, level_task
+    from mantra_jax.train.hierarchy_levels import level_task
     from mantra_jax.train.loop import LoopConfig, train
     from mantra_jax.train.optimizer import adam
 

@@ -12,7 +12,8 @@ def test_studies_hold_the_papers_tables():
     assert [c.variant for c in st.get_study("first_layer").columns] == [
         "imc-vgg+plain3", "imc-vgg+plain5", "imc-vgg+bayar", "imc-vgg+srm", "imc-vgg+combined"]
     h = st.get_study("hierarchy")
-    assert [c.level for c in h.columns] == ["HL0", "HL1", "HL2", "HL3", "HL4", "HL5"]
+    assert [c.level for c in h.columns] == [c.label for c in h.columns] == ["HL0", "HL1", "HL2", "HL3", "HL4", "HL5"]
+    assert h.rows[1][1] == "IMC-25 Valid. Acc. (28 here)"
     assert h.columns[5].paper["val/HL0/top1"] == 96.2 and "val/HL1/top1" not in h.columns[0].paper
     assert st.get_study("width_depth").columns[3].paper["val/HL5/top10"] == 93.1
     with pytest.raises(ValueError, match="unknown study"):
