@@ -23,12 +23,14 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.configs.blocks import base_config, data_block, model_block, train_block
-from mantra_jax.manipulations.catalogue import CATALOGUE
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("imc385", arg)
-    c.model = model_block("ptrain4", num_classes=len(CATALOGUE))
+    # hierarchy_level (HL0..HL5) or num_classes (7 / 25 / 49 / 96 / 185 / 385): either sets the other;
+    # neither: HL5, the catalogue's len(CATALOGUE) = 385 classes (mantra_jax.train.hierarchy_levels)
+    placeholder = ml_collections.config_dict.placeholder
+    c.model = model_block("ptrain4", num_classes=placeholder(int), hierarchy_level=placeholder(str))
     if arg == "paper":
         c.data = data_block(patch_size=256, crop_size=128, val_records=6400)
         c.data.worker_count = 8

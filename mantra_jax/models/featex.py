@@ -1,28 +1,102 @@
-"""The manipulation-trace feature extractor ("Featex"): combined first layer and the VGG-style trunk.
+"""The manipulation-trace feature extractor ("Featex"): a first layer, a trunk of 3x3 blocks, an
+L2-normalised ``transform`` convolution. No layer downsamples; every convolution pads symmetrically (see
+``mantra_jax.ops.conv``).
 
-Parameters mirror the release's names: ``b1c1/{regular_kernel, bayar_kernel}`` (the SRM part is a fixed
-constant, not a parameter), ``b{i}c{j}/{kernel, bias}`` for the trunk and ``transform/{kernel, bias}``.
-No layer downsamples; every convolution pads symmetrically (see ``mantra_jax.ops.conv``).
+The architecture is a ``FeatexConfig`` (plain data); ``FeatureExtractor`` owns its parameters. With the
+defaults (the combined first layer, every block plain conv + ReLU) it is the release's network, whose
+parameter names it mirrors: ``b1c1/{regular_kernel, bayar_kernel}`` (the SRM part is a fixed constant, not
+a parameter), ``b{i}c{j}/{kernel, bias}`` for the trunk and ``transform/{kernel, bias}``. Other first layers:
+``mantra_jax.models.first_layer``; the paper's Table 2 / 5 backbones: ``mantra_jax.models.backbones``.
+
+Trunk block units (``FeatexConfig.units``, one per block; empty: all ``conv``):
+
+* ``conv``: each width a 3x3 conv + ReLU (VGG; the release).
+* ``bn``: each width a 3x3 conv + batch norm + ReLU (DnCNN); batch norm ``b{i}c{j}_bn/{scale, bias}``
+  with moving statistics ``batch_stats/b{i}c{j}_bn/{mean, var}`` (Keras' momentum 0.99, epsilon 1e-3).
+* ``residual``: widths taken in pairs (a, b): ``relu(bn(conv_b(relu(conv_a(x)))) + shortcut(x))``, the
+  shortcut a 1x1 projection ``b{i}c{j}_proj/{kernel, bias}`` when the width changes, else the identity
+  (ResNet with projection shortcuts).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import dataclasses
+from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from mantra_jax.ops.constraints import bayar_project
+from mantra_jax.models.first_layer import DEFAULT_FIRST_LAYER, FirstLayer, check_first_layer, first_layer_kernel
+from mantra_jax.ops import batchnorm
 from mantra_jax.ops.conv import conv2d_symmetric, l2_normalize
-from mantra_jax.ops.srm import SRM_CHANNELS, srm_kernel
 
 RELEASE_TRUNK: tuple[tuple[int, ...], ...] = ((32,), (64, 64), (128, 128, 128), (256, 256, 256), (256, 256))
-BAYAR_CHANNELS = 3
+UNITS: tuple[str, ...] = ("conv", "bn", "residual")
+TRANSFORM_ACTIVATIONS: tuple[str, ...] = ("none", "tanh")
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-3
 
 
-def _bayar_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
-    return bayar_project(nn.initializers.glorot_uniform()(key, shape, dtype))
+@dataclasses.dataclass(frozen=True)
+class FeatexConfig:
+    """Architecture of the feature extractor (hashable, so a module attribute).
+
+    Attributes:
+      plain_filters: trainable plain filters of the first layer (4 for Ptrain2-4, 20 for Ptrain0-1; 0 for
+        the Bayar-only and SRM-only layers).
+      trunk: output widths per block; block 1 lists only b1c2, b1c3, ... (b1c1 is the first layer).
+      transform_features: width of the final (L2-normalised) ``transform`` convolution.
+      transform_activation: "none" or "tanh" (Ptrain0).
+      first_layer: a name of ``mantra_jax.models.first_layer.FIRST_LAYERS`` ("combined": the release's).
+      units: one of ``UNITS`` per trunk block; empty means all "conv" (the release).
+    """
+
+    plain_filters: int = 4
+    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
+    transform_features: int = 256
+    transform_activation: str = "none"
+    first_layer: str = DEFAULT_FIRST_LAYER
+    units: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trunk", tuple(tuple(int(w) for w in block) for block in self.trunk))
+        object.__setattr__(self, "units", tuple(self.units))
+        check_first_layer(self.first_layer, self.plain_filters)
+        if self.transform_activation not in TRANSFORM_ACTIVATIONS:
+            raise ValueError(f"transform_activation must be 'none' or 'tanh', got {self.transform_activation!r}")
+        if self.units and len(self.units) != len(self.trunk):
+            raise ValueError(f"units lists {len(self.units)} blocks, the trunk has {len(self.trunk)}")
+        for block, unit in zip(self.trunk, self.block_units):
+            if unit not in UNITS:
+                raise ValueError(f"unknown block unit {unit!r}; known: {', '.join(UNITS)}")
+            if unit == "residual" and len(block) % 2:
+                raise ValueError(f"a residual block lists widths in pairs, got {block}")
+        if min((w for block in self.trunk for w in block), default=1) < 1 or self.transform_features < 1:
+            raise ValueError("every width must be >= 1")
+
+    @property
+    def block_units(self) -> tuple[str, ...]:
+        return self.units or ("conv",) * len(self.trunk)
+
+    @property
+    def num_convs(self) -> int:
+        """3x3 / 5x5 convolutions on the longest path: first layer, trunk, transform (no 1x1 shortcuts)."""
+        return 1 + sum(len(block) for block in self.trunk) + 1
+
+    @property
+    def receptive_field(self) -> int:
+        """Side in pixels of the input square one output pixel depends on (analytic: first kernel, plus 2
+        per 3x3 convolution of the longest path)."""
+        return first_layer_kernel(self.first_layer) + 2 * (self.num_convs - 1)
+
+    @property
+    def radius(self) -> int:
+        """Pixels one output pixel reads on each side, ``(receptive_field - 1) // 2``."""
+        return (self.receptive_field - 1) // 2
+
+    def module(self, *, dtype: Any = jnp.float32, kernel_grad: str = "xla", name: str | None = "Featex"
+               ) -> "FeatureExtractor":
+        return FeatureExtractor(self, dtype, kernel_grad, name=name)
 
 
 class SymConv(nn.Module):
@@ -42,62 +116,86 @@ class SymConv(nn.Module):
                                 kernel_grad=self.kernel_grad)
 
 
-class CombinedFirstLayer(nn.Module):
-    """b1c1: 5x5 plain (trainable) + SRM (fixed) + Bayar (constrained) kernels, no bias, ReLU.
+class BatchNorm(nn.Module):
+    """Keras-style batch norm over all but the last axis, with scale and offset. (..., C) -> (..., C)."""
 
-    (B, H, W, 3) -> (B, H, W, plain_filters + 12), channels ordered plain, SRM, Bayar.
-    """
-
-    plain_filters: int = 4
-    dtype: Any = jnp.float32
+    momentum: float = BN_MOMENTUM
+    epsilon: float = BN_EPSILON
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        regular = self.param("regular_kernel", nn.initializers.glorot_uniform(), (5, 5, 3, self.plain_filters))
-        bayar = self.param("bayar_kernel", _bayar_init, (5, 5, 3, BAYAR_CHANNELS))
-        srm = jnp.asarray(srm_kernel())
-        kernel = jnp.concatenate([regular, srm, bayar], axis=-1).astype(self.dtype)
-        return nn.relu(conv2d_symmetric(x.astype(self.dtype), kernel))
+    def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones_init(), (c,))
+        bias = self.param("bias", nn.initializers.zeros_init(), (c,))
+        mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
+        var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
+        x32 = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        if train:
+            m, v = batchnorm.batch_moments(x32)
+            if not self.is_initializing():
+                mean.value = batchnorm.ema_update(mean.value, m, self.momentum)
+                var.value = batchnorm.ema_update(var.value, v, self.momentum)
+        else:
+            m, v = mean.value, var.value
+        return (batchnorm.normalize(x32, m, v, self.epsilon) * scale + bias).astype(x.dtype)
 
 
 class FeatureExtractor(nn.Module):
     """Featex: (B, H, W, 3) in [-1, 1] -> (B, H, W, transform_features), unit L2 norm per pixel.
 
     Attributes:
-      plain_filters: trainable first-layer filters (4 for Ptrain2-4, 20 for Ptrain0-1).
-      trunk: output widths per block; block 1 lists only b1c2 (b1c1 is the first layer).
-      transform_features: width of the final ``transform`` convolution.
-      transform_activation: "none" or "tanh" (Ptrain0).
+      config: the architecture (``FeatexConfig``; its fields read as attributes of the module too).
       dtype: computation dtype of the trunk convolutions (the first layer, the parameters and the output
         stay float32).
       kernel_grad: how trunk kernel gradients are computed: "auto" (per-tap matmuls on CPU where faster),
         "xla" or "matmul"; see ``mantra_jax.ops.conv.conv2d_symmetric``. The forward pass is identical.
     """
 
-    plain_filters: int = 4
-    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
-    transform_features: int = 256
-    transform_activation: str = "none"
+    config: FeatexConfig = FeatexConfig()
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
 
+    plain_filters = property(lambda self: self.config.plain_filters)
+    trunk = property(lambda self: self.config.trunk)
+    transform_features = property(lambda self: self.config.transform_features)
+    transform_activation = property(lambda self: self.config.transform_activation)
+    first_layer = property(lambda self: self.config.first_layer)
+
     @nn.compact
-    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+        """x: (B, H, W, 3). train: batch statistics in the batch norms (``bn`` / ``residual`` units)."""
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"Featex expects (B, H, W, 3) images, got shape {x.shape}")
-        if self.transform_activation not in ("none", "tanh"):
-            raise ValueError(f"transform_activation must be 'none' or 'tanh', got {self.transform_activation!r}")
+        cfg = self.config
+
+        def conv(h: jnp.ndarray, width: int, name: str) -> jnp.ndarray:
+            return SymConv(width, 3, self.dtype, self.kernel_grad, name=name)(h)
+
         # float32 whatever self.dtype: raw-pixel SRM / Bayar residuals are small differences of large values
         # (0.03 % of the FLOPs); the trunk casts its input to self.dtype
-        y = CombinedFirstLayer(self.plain_filters, jnp.float32, name="b1c1")(x)
+        y = FirstLayer(cfg.first_layer, cfg.plain_filters, jnp.float32, name="b1c1")(x)
         self.sow("intermediates", "b1c1_act", y)
-        for block, widths in enumerate(self.trunk, start=1):
+        for block, (widths, unit) in enumerate(zip(cfg.trunk, cfg.block_units), start=1):
             first = 2 if block == 1 else 1
-            for j, width in enumerate(widths, start=first):
-                name = f"b{block}c{j}"
-                y = nn.relu(SymConv(width, 3, self.dtype, self.kernel_grad, name=name)(y))
+            names = [f"b{block}c{j}" for j in range(first, first + len(widths))]
+            if unit == "residual":
+                for i in range(0, len(widths), 2):
+                    a, b = names[i], names[i + 1]
+                    h = nn.relu(conv(y, widths[i], a))
+                    self.sow("intermediates", f"{a}_act", h)
+                    h = BatchNorm(name=f"{b}_bn")(conv(h, widths[i + 1], b), train)
+                    shortcut = y if y.shape[-1] == widths[i + 1] else SymConv(
+                        widths[i + 1], 1, self.dtype, self.kernel_grad, name=f"{b}_proj")(y)
+                    y = nn.relu(h + shortcut.astype(h.dtype))
+                    self.sow("intermediates", f"{b}_act", y)
+                continue
+            for name, width in zip(names, widths):
+                y = conv(y, width, name)
+                if unit == "bn":
+                    y = BatchNorm(name=f"{name}_bn")(y, train)
+                y = nn.relu(y)
                 self.sow("intermediates", f"{name}_act", y)
-        y = SymConv(self.transform_features, 3, self.dtype, self.kernel_grad, name="transform")(y)
-        if self.transform_activation == "tanh":
+        y = SymConv(cfg.transform_features, 3, self.dtype, self.kernel_grad, name="transform")(y)
+        if cfg.transform_activation == "tanh":
             y = jnp.tanh(y)
         return l2_normalize(y.astype(jnp.promote_types(y.dtype, jnp.float32)), axis=-1)

@@ -28,7 +28,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mantra_jax.models.featex import RELEASE_TRUNK, FeatureExtractor
+from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.anomaly import AnomalyFeature
 from mantra_jax.ops.conv import conv2d_symmetric, conv2d_symmetric_mean
@@ -41,13 +41,23 @@ def _check_images(x: jnp.ndarray) -> None:
         raise ValueError(f"expected float images in [-1, 1] (see mantra_jax.preprocess), got dtype {x.dtype}")
 
 
-class ManTraNet(nn.Module):
-    """Feature extractor + local anomaly detection network. See the module docstring for outputs."""
+class _ComposesFeatex:
+    """The feature extractor's architecture fields, read through ``featex`` (a ``FeatexConfig``)."""
 
-    plain_filters: int = 4
-    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
-    transform_features: int = 256
-    transform_activation: str = "none"
+    plain_filters = property(lambda self: self.featex.plain_filters)
+    trunk = property(lambda self: self.featex.trunk)
+    transform_features = property(lambda self: self.featex.transform_features)
+    transform_activation = property(lambda self: self.featex.transform_activation)
+    first_layer = property(lambda self: self.featex.first_layer)
+
+
+class ManTraNet(_ComposesFeatex, nn.Module):
+    """Feature extractor + local anomaly detection network. See the module docstring for outputs.
+
+    ``featex``: the feature extractor's architecture; ``dtype`` / ``kernel_grad``: its computation (see
+    ``mantra_jax.models.featex.FeatureExtractor``)."""
+
+    featex: FeatexConfig = FeatexConfig()
     windows: tuple[int, ...] = (7, 15, 31)
     anomaly_feature: str | AnomalyFeature = "time_z"
     dtype: Any = jnp.float32
@@ -58,28 +68,24 @@ class ManTraNet(nn.Module):
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
         """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``."""
         _check_images(x)
-        featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
-                                  self.transform_activation, self.dtype, self.kernel_grad, name="Featex")(x)
+        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad)(x, train=train)
         out = {"featex": featex}
         out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
                                    name="LADN")(featex, train=train, global_stats=global_stats))
         return out
 
 
-class IMCClassifier(nn.Module):
+class IMCClassifier(_ComposesFeatex, nn.Module):
     """Feature extractor + decision block for IMC pre-training: 3x3 conv to classes, global average pool.
 
     Returns ``featex`` (B, H, W, D), ``logits_map`` (B, H, W, N) and ``logits`` (B, N).
     Variables: ``params = {"Featex": ..., "IMCHead": {"kernel", "bias"}}``. ``fused_head_mean``: compute
     ``logits`` with ``conv2d_symmetric_mean`` (same values, about a fifth fewer training FLOPs for Ptrain4)
-    rather than as the mean of ``logits_map``.
+    rather than as the mean of ``logits_map``. ``featex``, ``dtype``, ``kernel_grad``: see ``ManTraNet``.
     """
 
     num_classes: int = 385
-    plain_filters: int = 4
-    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
-    transform_features: int = 256
-    transform_activation: str = "none"
+    featex: FeatexConfig = FeatexConfig()
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
     fused_head_mean: bool = True
@@ -87,8 +93,7 @@ class IMCClassifier(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
         _check_images(x)
-        featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
-                                  self.transform_activation, self.dtype, self.kernel_grad, name="Featex")(x)
+        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad)(x, train=train)
         head = self.param("IMCHead", lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})

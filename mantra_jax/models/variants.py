@@ -11,6 +11,11 @@
 
 ``tiny`` is not a release model: a narrow trunk (about 1/16 of the compute) for tests and CPU smoke
 training; its transform width is 64.
+
+The paper's Section 3 backbones (``mantra_jax.models.backbones``) are variants too, named
+``<backbone>[+<first layer>][/<divisor>]``: e.g. ``imc-vgg`` (Table 2's IMC-VGG), ``imc-vgg+srm`` (its
+SRM-only first layer, Table 3), ``imc-vgg-wd+combined/4`` (Table 5's W&D with the combined first layer,
+every width divided by 4 for a CPU run). Their default windows are ptrain4's.
 """
 
 from __future__ import annotations
@@ -20,40 +25,62 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from mantra_jax.models.featex import RELEASE_TRUNK
+from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
 from mantra_jax.ops.anomaly import AnomalyFeature
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
+    """A named model preset: the feature extractor's architecture and the detector's windows."""
+
     name: str
-    plain_filters: int
-    transform_activation: str
-    windows: tuple[int, ...]
-    trunk: tuple[tuple[int, ...], ...] = RELEASE_TRUNK
-    transform_features: int = 256
+    featex: FeatexConfig
+    windows: tuple[int, ...] = (7, 15, 31)
+
+    plain_filters = property(lambda self: self.featex.plain_filters)
+    trunk = property(lambda self: self.featex.trunk)
+    transform_features = property(lambda self: self.featex.transform_features)
+    transform_activation = property(lambda self: self.featex.transform_activation)
 
 
 TINY_TRUNK: tuple[tuple[int, ...], ...] = ((16,), (32, 32), (32, 32, 32), (64, 64, 64), (64, 64))
 
 VARIANTS: dict[str, Variant] = {
-    "ptrain0": Variant("ptrain0", 20, "tanh", (7, 15, 31, 63)),
-    "ptrain1": Variant("ptrain1", 20, "none", (7, 15, 31, 63)),
-    "ptrain2": Variant("ptrain2", 4, "none", (7, 15, 31, 63)),
-    "ptrain3": Variant("ptrain3", 4, "none", (7, 15, 31, 63)),
-    "ptrain4": Variant("ptrain4", 4, "none", (7, 15, 31)),
-    "tiny": Variant("tiny", 4, "none", (7, 15, 31), TINY_TRUNK, 64),
+    "ptrain0": Variant("ptrain0", FeatexConfig(20, transform_activation="tanh"), (7, 15, 31, 63)),
+    "ptrain1": Variant("ptrain1", FeatexConfig(20), (7, 15, 31, 63)),
+    "ptrain2": Variant("ptrain2", FeatexConfig(4), (7, 15, 31, 63)),
+    "ptrain3": Variant("ptrain3", FeatexConfig(4), (7, 15, 31, 63)),
+    "ptrain4": Variant("ptrain4", FeatexConfig(4), (7, 15, 31)),
+    "tiny": Variant("tiny", FeatexConfig(4, TINY_TRUNK, 64), (7, 15, 31)),
 }
 
 
+def _study_variant(name: str) -> Variant:
+    """``<backbone>[+<first layer>][/<divisor>]`` (see the module docstring); ValueError when malformed."""
+    from mantra_jax.models.backbones import get_backbone
+
+    rest, _, divisor = name.partition("/")
+    backbone, _, first_layer = rest.partition("+")
+    if divisor and not divisor.isdigit():
+        raise ValueError(f"variant {name!r}: the width divisor after '/' must be a positive integer")
+    featex = get_backbone(backbone).featex(first_layer or None, int(divisor or 1))
+    return Variant(name, featex)
+
+
 def get_variant(variant: str | Variant) -> Variant:
+    """A release preset by name (case-insensitive), a study backbone (see the module docstring), or a
+    ``Variant`` as given."""
     if isinstance(variant, Variant):
         return variant
+    key = variant.lower()
+    if key in VARIANTS:
+        return VARIANTS[key]
     try:
-        return VARIANTS[variant.lower()]
-    except KeyError:
-        raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}") from None
+        return _study_variant(key)
+    except ValueError as e:
+        raise ValueError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)} or a study backbone "
+                         f"<backbone>[+<first layer>][/<divisor>] ({e})") from None
 
 
 def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ...] | None = None,
@@ -65,8 +92,7 @@ def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ..
     matmuls on CPU for layers of 64 or more input channels, where they are faster; XLA's own elsewhere; see
     ``mantra_jax.ops.conv_grad``); the forward pass is the same."""
     v = get_variant(variant)
-    return ManTraNet(plain_filters=v.plain_filters, trunk=v.trunk, transform_features=v.transform_features,
-                     transform_activation=v.transform_activation,
+    return ManTraNet(featex=v.featex,
                      windows=tuple(windows) if windows is not None else v.windows,
                      anomaly_feature=anomaly_feature, dtype=dtype, kernel_grad=kernel_grad)
 
@@ -77,6 +103,5 @@ def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int 
     """Builds the IMC pre-training classifier sharing the preset's feature extractor (``kernel_grad``: see
     ``make_mantranet``; ``fused_head_mean``: see ``IMCClassifier``)."""
     v = get_variant(variant)
-    return IMCClassifier(num_classes=num_classes, plain_filters=v.plain_filters, trunk=v.trunk,
-                         transform_features=v.transform_features, transform_activation=v.transform_activation,
-                         dtype=dtype, kernel_grad=kernel_grad, fused_head_mean=fused_head_mean)
+    return IMCClassifier(num_classes=num_classes, featex=v.featex, dtype=dtype, kernel_grad=kernel_grad,
+                         fused_head_mean=fused_head_mean)

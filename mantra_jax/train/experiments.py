@@ -75,19 +75,20 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     from mantra_jax.train.inputs import imc_inputs
     from mantra_jax.train.loop import train
     from mantra_jax.train.optimizer import adam
-    from mantra_jax.train.tasks import imc_task
+    from mantra_jax.train.hierarchy_levels import level_task, resolve_level
 
     cfg = _cfg_dict(config)
     setup_distributed(cfg["distributed"])
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
-    model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"],
-                                 "num_classes": int(cfg["model"]["num_classes"]), "dtype": cfg["model"]["dtype"]})
+    # the classifier's level (HL0..HL5) and its class count follow each other (Table 4)
+    level, num_classes = resolve_level(cfg["model"]["hierarchy_level"], cfg["model"]["num_classes"])
+    model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"], "num_classes": num_classes,
+                                 "dtype": cfg["model"]["dtype"]})
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
     train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]))
     return train(model=model_from_config(model_config), model_config=model_config,
-                 task=imc_task(num_classes=model_config["num_classes"],
-                               hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
+                 task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
                  workdir=workdir, config=loop_config(cfg["train"], cfg["progress"]), mesh=mesh,
                  name="imc385")

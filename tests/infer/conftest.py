@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
 
@@ -59,5 +60,5 @@ def tiny():
 
 @pytest.fixture(scope="session")
 def micro():
-    model = ManTraNet(plain_filters=4, trunk=((4,), (8,)), transform_features=8, windows=(3,))
+    model = ManTraNet(featex=FeatexConfig(plain_filters=4, trunk=((4,), (8,)), transform_features=8), windows=(3,))
     return model, sharpened(init(model, 1))

@@ -14,6 +14,7 @@ from mantra_jax.infer.tiled import _registered_reach
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.images import preprocess
 from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
 from tests.infer.conftest import image, init, sharpened
@@ -80,16 +81,15 @@ def test_tiled_equals_whole_when_both_axes_are_tiled(micro):
 # Release-like LADNs on a two-layer trunk (cheap to compile): Ptrain4's windows (T = 4) and Ptrain0's (window
 # 63, T = 5, tanh transform, 20 plain filters); W is tiled, H (even / odd) fits one region.
 RELEASE_LIKE = {
-    "ptrain4_like": (dict(windows=(7, 15, 31)), (23, 101), 24, (5, 24)),
-    "ptrain0_like": (dict(windows=(7, 15, 31, 63), transform_activation="tanh", plain_filters=20), (20, 130), 24,
-                     (5, 40)),
+    "ptrain4_like": ((7, 15, 31), {}, (23, 101), 24, (5, 24)),
+    "ptrain0_like": ((7, 15, 31, 63), dict(transform_activation="tanh", plain_filters=20), (20, 130), 24, (5, 40)),
 }
 
 
 @pytest.fixture(scope="module", params=[pytest.param("ptrain0_like", marks=pytest.mark.slow), "ptrain4_like"])
 def release_like(request):
-    kwargs, (h, w), tile, halos = RELEASE_LIKE[request.param]
-    model = ManTraNet(trunk=((4,), (8,)), transform_features=8, **kwargs)
+    windows, fx, (h, w), tile, halos = RELEASE_LIKE[request.param]
+    model = ManTraNet(featex=FeatexConfig(trunk=((4,), (8,)), transform_features=8, **fx), windows=windows)
     v = sharpened(init(model, 3))
     img = image(h, w, 8)
     return model, v, img, tile, halos, predict(model, v, img)

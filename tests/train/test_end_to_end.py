@@ -91,6 +91,7 @@ def test_settings_are_data_and_a_config_can_set_any_group_rate():
 
 @pytest.mark.parametrize("setting", ["FR", "HR"])
 def test_bayar_kernel_stays_projected_in_a_localisation_run_and_the_forward_uses_it(setting):
+    from mantra_jax.models.featex import FeatexConfig
     from mantra_jax.models.mantranet import ManTraNet
     from mantra_jax.train.state import create_train_state
     from mantra_jax.train.step import make_train_step
@@ -98,7 +99,7 @@ def test_bayar_kernel_stays_projected_in_a_localisation_run_and_the_forward_uses
     from tests.infer.conftest import init
     from tests.train.test_reference_step import conv
 
-    model = ManTraNet(plain_filters=2, trunk=((4,),), transform_features=8, windows=(3,))
+    model = ManTraNet(featex=FeatexConfig(plain_filters=2, trunk=((4,),), transform_features=8), windows=(3,))
     s = end_to_end_setting(setting, learning_rate=1e-2, featex_learning_rate=1e-2)
     rng = np.random.default_rng(2)
     batch = {"image": rng.uniform(-1, 1, (2, 12, 12, 3)).astype(np.float32),

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 import pytest
 
+from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
 from mantra_jax.ops.srm import srm_kernel
 from mantra_jax.train.state import create_train_state
@@ -129,7 +130,7 @@ def check_step(p0, p1, g64, longest_sum, depth, constrained):
 @pytest.mark.slow
 def test_imc_step_matches_float64_hand_written_gradient():
     trunk = ((4,), (4,))
-    model = IMCClassifier(num_classes=3, plain_filters=2, trunk=trunk, transform_features=8)
+    model = IMCClassifier(num_classes=3, featex=FeatexConfig(plain_filters=2, trunk=trunk, transform_features=8))
     v = init(model, 3)
     rng = np.random.default_rng(0)
     batch = {"image": rng.uniform(-1, 1, (B, S, S, 3)).astype(np.float32), "label": np.array([0, 2], np.int32)}
@@ -142,7 +143,7 @@ def test_imc_step_matches_float64_hand_written_gradient():
 @pytest.mark.slow
 def test_localisation_step_matches_float64_hand_written_gradient():
     trunk, windows = ((4,),), (3, 5)
-    model = ManTraNet(plain_filters=2, trunk=trunk, transform_features=8, windows=windows)
+    model = ManTraNet(featex=FeatexConfig(plain_filters=2, trunk=trunk, transform_features=8), windows=windows)
     v = init(model, 4)
     rng = np.random.default_rng(1)
     mask = np.zeros((B, S, S, 1), np.float32)
