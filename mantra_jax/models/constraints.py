@@ -39,6 +39,13 @@ def under(prefix: str, table: ConstraintTable) -> dict[str, Projection]:
 
 
 RELEASE_CONSTRAINTS: dict[str, Projection] = {**under(FEATEX, FEATEX_CONSTRAINTS), **under(LADN, LADN_CONSTRAINTS)}
+BAYAR_FIRST_LAYERS = ("combined", "bayar")  # the first layers (models.first_layer) holding a bayar_kernel
+
+
+def featex_constraints(first_layer: str = "combined") -> dict[str, Projection]:
+    """The feature extractor's table for its first layer: the Bayar projection where it has a Bayar kernel
+    (Table 3's ``plain3`` / ``plain5`` / ``srm`` first layers have nothing constrained)."""
+    return dict(FEATEX_CONSTRAINTS) if first_layer in BAYAR_FIRST_LAYERS else {}
 
 
 def constraint_table(model: Any) -> dict[str, Projection]:
@@ -53,11 +60,11 @@ def constraint_table(model: Any) -> dict[str, Projection]:
     if own is not None:
         return dict(own() if callable(own) else own)
     if isinstance(model, ManTraNet):
-        return dict(RELEASE_CONSTRAINTS)
+        return {**under(FEATEX, featex_constraints(model.featex.first_layer)), **under(LADN, LADN_CONSTRAINTS)}
     if isinstance(model, IMCClassifier):
-        return under(FEATEX, FEATEX_CONSTRAINTS)
+        return under(FEATEX, featex_constraints(model.featex.first_layer))
     if isinstance(model, FeatureExtractor):
-        return dict(FEATEX_CONSTRAINTS)
+        return featex_constraints(model.config.first_layer)
     if isinstance(model, AnomalyDetector):
         return dict(LADN_CONSTRAINTS)
     return dict(RELEASE_CONSTRAINTS)

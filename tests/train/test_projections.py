@@ -78,3 +78,21 @@ def test_constrain_after_the_optimiser_lands_on_the_projected_weights_and_skips_
         jax.tree.map(np.testing.assert_array_equal, new["LADN"][k], stepped["LADN"][k])
     with pytest.raises(ValueError, match="needs the params"):
         constrain().update(grads, optax.EmptyState())
+
+
+def test_first_layers_without_a_bayar_kernel_train_with_no_featex_constraint():
+    import jax.numpy as jnp
+
+    from mantra_jax.models.constraints import constraint_table
+    from mantra_jax.models.featex import FeatexConfig
+    from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
+
+    for kind, has_bayar in [("srm", False), ("plain3", False), ("bayar", True), ("combined", True)]:
+        fx = FeatexConfig(first_layer=kind, plain_filters=0 if kind in ("srm", "bayar") else 2, trunk=((4,),),
+                          transform_features=8)
+        for model in (IMCClassifier(num_classes=3, featex=fx), ManTraNet(featex=fx, windows=(3,))):
+            table = constraint_table(model)
+            assert ("Featex/b1c1/bayar_kernel" in table) == has_bayar
+            params = jax.eval_shape(lambda m=model: m.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))))["params"]
+            params = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), params)
+            constrain(table).update(jax.tree.map(jnp.zeros_like, params), optax.EmptyState(), params)  # no error
