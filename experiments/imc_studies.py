@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import time
 
 from absl import flags
 
-from mantra_jax.train.experiments import experiment_main
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+
+from experiments.launch import experiment_main  # noqa: E402
 
 STUDY = flags.DEFINE_enum("study", None, ["backbone", "first_layer", "hierarchy", "width_depth"],
                           "Which table to rerun (overrides --config.study).")

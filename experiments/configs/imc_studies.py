@@ -20,7 +20,7 @@ import pathlib
 
 import ml_collections
 
-from mantra_jax.train.config_blocks import base_config, data_block
+from experiments.configs.blocks import base_config, data_block
 
 DRESDEN_PATTERN = r"^(.+?)_\d+_\d+\."
 

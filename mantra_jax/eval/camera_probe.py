@@ -83,7 +83,7 @@ class CameraSet:
 
 
 def _is_image(p: pathlib.Path) -> bool:
-    from mantra_jax.infer.detect import IMAGE_EXTENSIONS
+    from mantra_jax.io.images import IMAGE_EXTENSIONS
 
     return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
 

@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))  # the repository root, for tests.conftest
 import tiny  # noqa: E402
 from conftest import ToyNet, mask_batch  # noqa: E402
 

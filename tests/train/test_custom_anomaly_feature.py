@@ -63,7 +63,7 @@ def test_a_feature_given_by_import_path_trains_saves_reloads_and_tiles_exactly(t
     _, again, cfg2 = load_model(tmp_path / "custom.msgpack")
     assert cfg2 == config
 
-    assert receptive_halo(model).window == 0  # asked of the feature (pointwise), not assumed from windows
+    assert receptive_halo(model).reach == (0,)  # asked of the feature (pointwise), not assumed from windows
     tiled = predict_tiled(model, again, image, tile=16)
     np.testing.assert_allclose(tiled, want, atol=2e-5)
 

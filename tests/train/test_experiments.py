@@ -32,7 +32,10 @@ def test_each_default_has_one_home():
     from mantra_jax.manipulations.catalogue import CATALOGUE
     from mantra_jax.train.plateau import PAPER_PATIENCE
 
-    assert _config("imc385").model.num_classes == len(CATALOGUE)
+    from mantra_jax.train.hierarchy_levels import resolve_level
+
+    m = _config("imc385").model  # neither level nor class count set: the leaf level, the catalogue's size
+    assert resolve_level(m.hierarchy_level, m.num_classes) == ("HL5", len(CATALOGUE))
     assert _config("ladn", "paper").train.patience == PAPER_PATIENCE
     for name in ("imc385", "ladn", "ablation_anomaly"):
         assert _config(name).model.dtype == "float32"

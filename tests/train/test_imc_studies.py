@@ -53,7 +53,7 @@ def _cameras(root):
 
 @pytest.mark.slow
 def test_one_column_trains_scores_and_reads_back(tmp_path):
-    from mantra_jax.train.config_blocks import data_block
+    from experiments.configs.blocks import data_block
 
     data = data_block(patch_size=32, crop_size=16, val_records=2).to_dict()
     budget = st.Budget(steps=2, batch_size=2, learning_rate=1e-3, log_every_steps=1, progress=False)
