@@ -32,6 +32,7 @@ class SymConv(nn.Module):
     kernel_size: int = 3
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -39,7 +40,7 @@ class SymConv(nn.Module):
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         return conv2d_symmetric(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype),
-                                kernel_grad=self.kernel_grad)
+                                kernel_grad=self.kernel_grad, algorithm=self.conv_algorithm)
 
 
 class CombinedFirstLayer(nn.Module):
@@ -71,6 +72,9 @@ class FeatureExtractor(nn.Module):
       dtype: computation dtype of the convolutions (parameters stay float32; the output is float32).
       kernel_grad: how trunk kernel gradients are computed: "auto" (per-tap matmuls on CPU where faster),
         "xla" or "matmul"; see ``mantra_jax.ops.conv.conv2d_symmetric``. The forward pass is identical.
+      conv_algorithm: how the 3 x 3 trunk convolutions are computed: "auto" (Winograd F(4x4, 3x3) on CPU
+        for float32 layers of 64 or more input channels, where it is faster; direct elsewhere), "direct",
+        "winograd2" or "winograd4"; see ``mantra_jax.ops.conv.resolve_algorithm``. Equal up to float rounding.
     """
 
     plain_filters: int = 4
@@ -79,6 +83,7 @@ class FeatureExtractor(nn.Module):
     transform_activation: str = "none"
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -92,9 +97,10 @@ class FeatureExtractor(nn.Module):
             first = 2 if block == 1 else 1
             for j, width in enumerate(widths, start=first):
                 name = f"b{block}c{j}"
-                y = nn.relu(SymConv(width, 3, self.dtype, self.kernel_grad, name=name)(y))
+                y = nn.relu(SymConv(width, 3, self.dtype, self.kernel_grad, self.conv_algorithm, name=name)(y))
                 self.sow("intermediates", f"{name}_act", y)
-        y = SymConv(self.transform_features, 3, self.dtype, self.kernel_grad, name="transform")(y)
+        y = SymConv(self.transform_features, 3, self.dtype, self.kernel_grad, self.conv_algorithm,
+                    name="transform")(y)
         if self.transform_activation == "tanh":
             y = jnp.tanh(y)
         return l2_normalize(y.astype(jnp.promote_types(y.dtype, jnp.float32)), axis=-1)

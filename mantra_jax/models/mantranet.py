@@ -57,6 +57,7 @@ class ManTraNet(nn.Module):
     anomaly_feature: str | AnomalyFeature = "time_z"
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False,
@@ -64,7 +65,8 @@ class ManTraNet(nn.Module):
         """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``."""
         _check_images(x)
         featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
-                                  self.transform_activation, self.dtype, self.kernel_grad, name="Featex")(x)
+                                  self.transform_activation, self.dtype, self.kernel_grad,
+                                  conv_algorithm=self.conv_algorithm, name="Featex")(x)
         out = {"featex": featex}
         out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
                                    name="LADN")(featex, train=train, global_stats=global_stats))
@@ -88,12 +90,14 @@ class IMCClassifier(nn.Module):
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
     fused_head_mean: bool = True
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
         _check_images(x)
         featex = FeatureExtractor(self.plain_filters, self.trunk, self.transform_features,
-                                  self.transform_activation, self.dtype, self.kernel_grad, name="Featex")(x)
+                                  self.transform_activation, self.dtype, self.kernel_grad,
+                                  conv_algorithm=self.conv_algorithm, name="Featex")(x)
         head = self.param("IMCHead", lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})
