@@ -36,8 +36,9 @@ def test_winograd_is_within_the_float32_error_bound_of_float64(m):
     bound = winograd.error_bound(xp, k, m, U32)
     assert y.shape == (2, 13, 11, 5)
     assert (err <= bound).all(), float((err / bound).max())
-    # the bound is a float32-sized one, not vacuous: ~1e-5 of the output scale
-    assert bound.max() < 1e-4 * np.abs(_valid_ref(xp, k)).max()
+    # the bound is float32-sized, not vacuous (a wrong transform is off by O(scale)): 2e-6 (F2) to 6e-4
+    # (F3, whose |transforms| are the largest) of the output scale
+    assert bound.max() < 1e-3 * np.abs(_valid_ref(xp, k)).max()
 
 
 def test_chosen_f4_points_have_smaller_error_than_lavins():
