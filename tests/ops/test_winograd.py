@@ -58,6 +58,7 @@ def test_chosen_f4_points_have_smaller_error_than_lavins():
     assert errs[0] < errs[1]
 
 
+@pytest.mark.slow  # ~8-20 s on 2 shared cores: compiles value and gradient for three algorithms
 def test_conv2d_symmetric_winograd_values_and_gradients_match_direct():
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.normal(size=(2, 9, 14, 32)), jnp.float32)
