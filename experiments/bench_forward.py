@@ -1,11 +1,13 @@
-"""Forward-pass benchmark: seconds per megapixel and achieved GFLOP/s of the whole ManTra-Net.
+"""Forward-pass benchmark: per-layer and whole-model seconds, GFLOP/s and share of the ``jnp.dot`` peak.
 
-For each square size (batch 1) it reports compile time apart from run time, XLA's FLOP count for the
-compiled forward (cost analysis), the achieved GFLOP/s, and the float32 ``jnp.dot`` peak measured in the
-same run, so the fraction of peak is comparable across machines. ``--dtype bfloat16`` runs the feature
-extractor in bf16 and also reports the largest deviation of ``pred`` from float32.
+For each square size (batch 1) it times every convolution of the feature extractor on the path the model
+uses (``conv_algorithm``, "auto" by default: Winograd on CPU for wide 3 x 3 layers) and on the direct
+path, the LADN parts (1x1 outlierTrans, window means, ConvLSTM, 7x7 pred), and the whole jitted forward
+(compile time apart). GFLOP/s are effective: direct-convolution FLOPs (2 k^2 I O per output pixel) over
+seconds, whatever the algorithm, so they compare with the float32 ``jnp.dot`` peak measured in the same
+run. Prints one JSON line per layer and a JSON summary.
 
-    python experiments/bench_forward.py --sizes 256,512,1024 --out bench_forward.json
+    python experiments/bench_forward.py --sizes 256,512 --out bench_forward.json
 """
 
 from __future__ import annotations
@@ -21,52 +23,117 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mantra_jax.models.variants import make_mantranet
-from mantra_jax.perf import best_time, compiled_flops, dot_peak_gflops
+from mantra_jax.models.variants import get_variant, make_mantranet
+from mantra_jax.ops.box import window_mean
+from mantra_jax.ops.conv import conv2d, conv2d_same, conv2d_symmetric, resolve_algorithm
+from mantra_jax.ops.convlstm import convlstm
+from mantra_jax.perf import best_time, conv_flops, dot_peak_gflops
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("variant", "ptrain4", "model preset")
-flags.DEFINE_string("sizes", "256,512,1024", "comma-separated square sizes")
-flags.DEFINE_integer("repeats", 3, "timed runs per size (best is reported)")
-flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "feature-extractor compute dtype")
+flags.DEFINE_string("sizes", "256,512", "comma-separated square sizes")
+flags.DEFINE_integer("repeats", 3, "timed runs (best is reported)")
+flags.DEFINE_enum("conv_algorithm", "auto", ["auto", "direct", "winograd2", "winograd3", "winograd4"],
+                  "trunk convolution algorithm of the model")
+flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "feature-extractor compute dtype (model rows)")
+flags.DEFINE_boolean("layers", True, "also time every layer alone")
 flags.DEFINE_integer("dot_size", 2048, "matrix size for the jnp.dot peak")
 flags.DEFINE_string("out", "", "JSON output path (default: print only)")
 
 
-def bench_size(model, variables, size: int, repeats: int, ref_model=None) -> dict:
+def _rand(shape, seed):
+    return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
+
+
+def _time(fn, *args, repeats):
+    f = jax.jit(fn)
+    jax.block_until_ready(f(*args))
+    return best_time(lambda: jax.block_until_ready(f(*args)), repeats)
+
+
+def featex_layers(variant):
+    """(name, k, in, out) of every feature-extractor convolution."""
+    v = get_variant(variant)
+    layers = [("b1c1", 5, 3, v.plain_filters + 12)]
+    cin = v.plain_filters + 12
+    for block, widths in enumerate(v.trunk, start=1):
+        for j, width in enumerate(widths, start=2 if block == 1 else 1):
+            layers.append((f"b{block}c{j}", 3, cin, width))
+            cin = width
+    return layers + [("transform", 3, cin, v.transform_features)]
+
+
+def layer_rows(variant, size, algorithm, repeats, peak):
+    rows = []
+    for name, k, cin, cout in featex_layers(variant):
+        x, w = _rand((1, size, size, cin), 1), _rand((k, k, cin, cout), 2)
+        algo = resolve_algorithm(algorithm, w.shape, x.dtype)
+        t = _time(lambda a, b, al=algo: conv2d_symmetric(a, b, algorithm=al), x, w, repeats=repeats)
+        t_direct = t if algo == "direct" else _time(
+            lambda a, b: conv2d_symmetric(a, b, algorithm="direct"), x, w, repeats=repeats)
+        rows.append({"layer": name, "shape": f"{k}x{k} {cin}->{cout}", "algorithm": algo,
+                     "flops": conv_flops(size, size, k, cin, cout), "s": t, "direct_s": t_direct})
+    m = make_mantranet(variant)
+    c, f, win = m.transform_features, 8, tuple(m.windows)
+    t_steps = len(win) + 1
+    feat, z = _rand((1, size, size, c), 3), _rand((1, t_steps, size, size, 64), 4)
+    rows.append({"layer": "outlierTrans", "shape": f"1x1 {c}->64", "flops": conv_flops(size, size, 1, c, 64),
+                 "s": _time(conv2d, feat, _rand((1, 1, c, 64), 5), repeats=repeats)})
+    rows.append({"layer": "window_means", "shape": f"{win} x 64", "flops": 0,
+                 "s": _time(lambda a: [window_mean(a, n) for n in win], z[:, 0], repeats=repeats)})
+    kx, kh, b = _rand((7, 7, 64, 4 * f), 6), _rand((7, 7, f, 4 * f), 7), _rand((4 * f,), 8)
+    rows.append({"layer": "cLSTM", "shape": f"7x7 64->32 x{t_steps} + 7x7 8->32 x{t_steps - 1}",
+                 "flops": t_steps * conv_flops(size, size, 7, 64, 4 * f)
+                 + (t_steps - 1) * conv_flops(size, size, 7, f, 4 * f),
+                 "s": _time(convlstm, z, kx, kh, b, repeats=repeats)})
+    rows.append({"layer": "pred", "shape": "7x7 8->1", "flops": conv_flops(size, size, 7, f, 1),
+                 "s": _time(conv2d_same, _rand((1, size, size, f), 9), _rand((7, 7, f, 1), 10), repeats=repeats)})
+    for r in rows:
+        r["size"] = size
+        r["gflops_per_s"] = r["flops"] / r["s"] / 1e9
+        r["share_of_dot_peak"] = r["gflops_per_s"] / peak
+    return rows
+
+
+def model_row(variant, size, algorithm, repeats, peak, dtype=jnp.float32):
+    model = make_mantranet(variant, conv_algorithm=algorithm, dtype=dtype)
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     x = jnp.asarray(np.random.default_rng(size).uniform(-1, 1, (1, size, size, 3)), jnp.float32)
-    fwd = lambda v, a: model.apply(v, a)["pred"]  # noqa: E731
     t0 = time.perf_counter()
-    compiled = jax.jit(fwd).lower(variables, x).compile()
+    compiled = jax.jit(lambda v, a: model.apply(v, a)["pred"]).lower(variables, x).compile()
     compile_s = time.perf_counter() - t0
-    pred = compiled(variables, x).block_until_ready()
-    run_s = best_time(lambda: compiled(variables, x).block_until_ready(), repeats)
-    flops = compiled_flops(compiled)
-    mp = size * size / 1e6
-    row = {"size": size, "compile_s": compile_s, "run_s": run_s, "s_per_megapixel": run_s / mp,
-           "flops": flops, "gflops_per_s": flops / run_s / 1e9 if flops else None}
-    if ref_model is not None:
-        ref = jax.jit(lambda v, a: ref_model.apply(v, a)["pred"])(variables, x)
-        row["max_abs_pred_deviation_from_float32"] = float(jnp.abs(pred - ref).max())
-    return row
+    jax.block_until_ready(compiled(variables, x))
+    run_s = best_time(lambda: jax.block_until_ready(compiled(variables, x)), repeats)
+    flops = sum(conv_flops(size, size, k, i, o) for _, k, i, o in featex_layers(variant))
+    flops += conv_flops(size, size, 1, model.transform_features, 64)
+    t_steps = len(model.windows) + 1
+    flops += t_steps * conv_flops(size, size, 7, 64, 32) + (t_steps - 1) * conv_flops(size, size, 7, 8, 32)
+    flops += conv_flops(size, size, 7, 8, 1)
+    gf = flops / run_s / 1e9
+    return {"size": size, "conv_algorithm": algorithm, "compile_s": compile_s, "run_s": run_s,
+            "s_per_megapixel": run_s / (size * size / 1e6), "direct_conv_flops": flops, "gflops_per_s": gf,
+            "share_of_dot_peak": gf / peak}
 
 
 def main(argv):
     del argv
-    dtype = jnp.bfloat16 if FLAGS.dtype == "bfloat16" else jnp.float32
-    model = make_mantranet(FLAGS.variant, dtype=dtype)
-    ref_model = make_mantranet(FLAGS.variant) if dtype != jnp.float32 else None
-    variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     peak = dot_peak_gflops(FLAGS.dot_size)
-    rows = []
-    for size in (int(s) for s in FLAGS.sizes.split(",")):
-        row = bench_size(model, variables, size, FLAGS.repeats, ref_model)
-        row["fraction_of_dot_peak"] = row["gflops_per_s"] / peak if row["gflops_per_s"] else None
-        rows.append(row)
-        print(json.dumps(row), flush=True)
     result = {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-              "jax": jax.__version__, "variant": FLAGS.variant, "dtype": FLAGS.dtype,
-              "dot_peak_gflops_float32": peak, "results": rows}
+              "jax": jax.__version__, "variant": FLAGS.variant, "dtype": FLAGS.dtype, "dot_peak_gflops_float32": peak,
+              "layers": [], "totals": []}
+    for size in (int(s) for s in FLAGS.sizes.split(",")):
+        if FLAGS.layers:
+            for row in layer_rows(FLAGS.variant, size, FLAGS.conv_algorithm, FLAGS.repeats, peak):
+                result["layers"].append(row)
+                print(json.dumps(row), flush=True)
+            layer_s = sum(r["s"] for r in result["layers"] if r["size"] == size)
+        for algorithm in dict.fromkeys([FLAGS.conv_algorithm, "direct"]):
+            row = model_row(FLAGS.variant, size, algorithm, FLAGS.repeats, peak,
+                            jnp.bfloat16 if FLAGS.dtype == "bfloat16" else jnp.float32)
+            if FLAGS.layers:
+                row["sum_of_layer_s"] = layer_s if algorithm == FLAGS.conv_algorithm else None
+            result["totals"].append(row)
+            print(json.dumps(row), flush=True)
     print(json.dumps(result, indent=2))
     if FLAGS.out:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(FLAGS.out)) or ".")

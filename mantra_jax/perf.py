@@ -40,3 +40,9 @@ def dot_peak_gflops(n: int = 2048, dtype: Any = jnp.float32, repeats: int = 5) -
     f = jax.jit(lambda x, y: x @ y)
     f(a, a).block_until_ready()
     return 2 * n ** 3 / best_time(lambda: f(a, a).block_until_ready(), repeats) / 1e9
+
+
+def conv_flops(height: int, width: int, kernel: int, in_channels: int, out_channels: int) -> float:
+    """FLOPs of a direct stride-1 k x k convolution with H x W outputs: 2 k^2 I O per output pixel (the
+    count effective GFLOP/s use whatever algorithm computes it)."""
+    return 2.0 * height * width * kernel * kernel * in_channels * out_channels

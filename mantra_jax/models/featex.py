@@ -94,9 +94,9 @@ class FeatexConfig:
         """Pixels one output pixel reads on each side, ``(receptive_field - 1) // 2``."""
         return (self.receptive_field - 1) // 2
 
-    def module(self, *, dtype: Any = jnp.float32, kernel_grad: str = "xla", name: str | None = "Featex"
-               ) -> "FeatureExtractor":
-        return FeatureExtractor(self, dtype, kernel_grad, name=name)
+    def module(self, *, dtype: Any = jnp.float32, kernel_grad: str = "xla", conv_algorithm: str = "auto",
+               name: str | None = "Featex") -> "FeatureExtractor":
+        return FeatureExtractor(self, dtype, kernel_grad, conv_algorithm, name=name)
 
 
 class SymConv(nn.Module):
@@ -106,6 +106,7 @@ class SymConv(nn.Module):
     kernel_size: int = 3
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -113,7 +114,7 @@ class SymConv(nn.Module):
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         return conv2d_symmetric(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype),
-                                kernel_grad=self.kernel_grad)
+                                kernel_grad=self.kernel_grad, algorithm=self.conv_algorithm)
 
 
 class BatchNorm(nn.Module):
@@ -149,11 +150,15 @@ class FeatureExtractor(nn.Module):
         stay float32).
       kernel_grad: how trunk kernel gradients are computed: "auto" (per-tap matmuls on CPU where faster),
         "xla" or "matmul"; see ``mantra_jax.ops.conv.conv2d_symmetric``. The forward pass is identical.
+      conv_algorithm: how the 3 x 3 trunk convolutions are computed: "auto" (Winograd F(4x4, 3x3) on CPU
+        for float32 layers of 64 or more input channels, where it is faster; direct elsewhere), "direct",
+        "winograd2" or "winograd4"; see ``mantra_jax.ops.conv.resolve_algorithm``. Equal up to float rounding.
     """
 
     config: FeatexConfig = FeatexConfig()
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    conv_algorithm: str = "auto"
 
     plain_filters = property(lambda self: self.config.plain_filters)
     trunk = property(lambda self: self.config.trunk)
@@ -169,7 +174,7 @@ class FeatureExtractor(nn.Module):
         cfg = self.config
 
         def conv(h: jnp.ndarray, width: int, name: str) -> jnp.ndarray:
-            return SymConv(width, 3, self.dtype, self.kernel_grad, name=name)(h)
+            return SymConv(width, 3, self.dtype, self.kernel_grad, self.conv_algorithm, name=name)(h)
 
         # float32 whatever self.dtype: raw-pixel SRM / Bayar residuals are small differences of large values
         # (0.03 % of the FLOPs); the trunk casts its input to self.dtype
@@ -195,7 +200,8 @@ class FeatureExtractor(nn.Module):
                     y = BatchNorm(name=f"{name}_bn")(y, train)
                 y = nn.relu(y)
                 self.sow("intermediates", f"{name}_act", y)
-        y = SymConv(cfg.transform_features, 3, self.dtype, self.kernel_grad, name="transform")(y)
+        y = SymConv(cfg.transform_features, 3, self.dtype, self.kernel_grad, self.conv_algorithm,
+                    name="transform")(y)
         if cfg.transform_activation == "tanh":
             y = jnp.tanh(y)
         return l2_normalize(y.astype(jnp.promote_types(y.dtype, jnp.float32)), axis=-1)

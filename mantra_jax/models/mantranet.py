@@ -62,13 +62,15 @@ class ManTraNet(_ComposesFeatex, nn.Module):
     anomaly_feature: str | AnomalyFeature = "time_z"
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False,
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
         """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``."""
         _check_images(x)
-        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad)(x, train=train)
+        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad,
+                                    conv_algorithm=self.conv_algorithm)(x, train=train)
         out = {"featex": featex}
         out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
                                    name="LADN")(featex, train=train, global_stats=global_stats))
@@ -89,11 +91,13 @@ class IMCClassifier(_ComposesFeatex, nn.Module):
     dtype: Any = jnp.float32
     kernel_grad: str = "xla"
     fused_head_mean: bool = True
+    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
         _check_images(x)
-        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad)(x, train=train)
+        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad,
+                                    conv_algorithm=self.conv_algorithm)(x, train=train)
         head = self.param("IMCHead", lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})

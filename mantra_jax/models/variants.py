@@ -85,16 +85,19 @@ def get_variant(variant: str | Variant) -> Variant:
 
 def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ...] | None = None,
                    anomaly_feature: str | AnomalyFeature = "time_z", dtype: Any = jnp.float32,
-                   kernel_grad: str = "auto") -> ManTraNet:
+                   kernel_grad: str = "auto", conv_algorithm: str = "auto") -> ManTraNet:
     """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature.
 
     ``kernel_grad`` only changes how training computes the trunk's kernel gradients ("auto": per-tap
     matmuls on CPU for layers of 64 or more input channels, where they are faster; XLA's own elsewhere; see
-    ``mantra_jax.ops.conv_grad``); the forward pass is the same."""
+    ``mantra_jax.ops.conv_grad``); the forward pass is the same. ``conv_algorithm``: how the 3 x 3 trunk
+    convolutions are computed ("auto": Winograd F(4x4, 3x3) on CPU where faster; see
+    ``mantra_jax.models.featex.FeatureExtractor``), equal up to float rounding."""
     v = get_variant(variant)
     return ManTraNet(featex=v.featex,
                      windows=tuple(windows) if windows is not None else v.windows,
-                     anomaly_feature=anomaly_feature, dtype=dtype, kernel_grad=kernel_grad)
+                     anomaly_feature=anomaly_feature, dtype=dtype, kernel_grad=kernel_grad,
+                     conv_algorithm=conv_algorithm)
 
 
 def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int = 385,

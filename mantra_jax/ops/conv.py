@@ -7,11 +7,13 @@ Symmetric padding repeats the edge sample (numpy ``mode='symmetric'``: ``[b a | 
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, resolve_kernel_grad
+from mantra_jax.ops.winograd import winograd_conv3x3
 
 # When "auto" picks the per-tap matmul kernel gradient on CPU (measured with jax 0.12 on 2 cores, see
 # experiments/bench_train.py): XLA's own kernel gradient runs at about 50 GFLOP/s for batch x height x
@@ -29,6 +31,32 @@ def auto_uses_matmul(input_channels: int, output_pixels: int) -> bool:
         input_channels >= MATMUL_GRAD_MIN_CHANNELS_LARGE and output_pixels >= MATMUL_GRAD_LARGE_PIXELS)
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
+
+ALGORITHMS = ("auto", "direct", "winograd2", "winograd3", "winograd4")
+# What "auto" picks on the CPU backend for float32 3 x 3 layers (measured side by side on 2 cores, whole
+# Ptrain4 at 256 x 256, see experiments/bench_forward.py): Winograd F(2x2, 3x3) from 32 input channels
+# (2.25x fewer multiplications; its float32 error is that of the direct convolution) and F(4x4, 3x3)
+# from 256 (4x fewer; 3-5x the float32 error, so only where most FLOPs are: with F(4x4) on every layer
+# from 64 channels the 23 x 37 reference case exceeds its 2e-5 bound in cLSTM). Direct below 32
+# channels (the transforms cost more than they save), for every other kernel size, dtype and backend.
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD4_MIN_CHANNELS = 256
+
+
+def resolve_algorithm(algorithm: str, kernel_shape: tuple[int, ...], dtype) -> str:
+    """The convolution algorithm ``conv2d_symmetric`` runs for ``algorithm`` ("auto", "direct",
+    "winograd2", "winograd4") and an HWIO kernel shape; Winograd only applies to 3 x 3 kernels."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"conv algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if tuple(kernel_shape[:2]) != (3, 3):
+        return "direct"
+    if algorithm == "auto":
+        if jax.default_backend() != "cpu" or jnp.dtype(dtype) != jnp.float32:
+            return "direct"
+        if kernel_shape[2] >= WINOGRAD4_MIN_CHANNELS:
+            return "winograd4"
+        return "winograd2" if kernel_shape[2] >= WINOGRAD_MIN_CHANNELS else "direct"
+    return algorithm
 
 
 def _check(x: jnp.ndarray, kernel: jnp.ndarray) -> None:
@@ -70,16 +98,24 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, padding: str = "VALID",
 
 
 def conv2d_symmetric(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | None = None,
-                     precision: lax.Precision | None = None, kernel_grad: str = "xla") -> jnp.ndarray:
+                     precision: lax.Precision | None = None, kernel_grad: str = "xla",
+                     algorithm: str = "direct") -> jnp.ndarray:
     """Feature-extractor convolution: pad k//2 symmetrically, then VALID. (B,H,W,I) -> (B,H,W,O).
 
-    ``kernel_grad``: "xla" (autodiff), "matmul" (kernel gradient as per-tap matmuls, faster on CPU, see
+    ``algorithm``: "direct" (XLA's convolution), "winograd2" / "winograd4" (3 x 3 kernels: Winograd
+    F(2x2, 3x3) / F(4x4, 3x3) as matmuls, ``mantra_jax.ops.winograd``; equal up to float rounding) or
+    "auto" (``resolve_algorithm``: F(4x4) on CPU where it is faster). ``kernel_grad`` (direct path only):
+    "xla" (autodiff), "matmul" (kernel gradient as per-tap matmuls, faster on CPU, see
     ``mantra_jax.ops.conv_grad``) or "auto" (matmul on the CPU backend for the layers where it is faster,
-    ``auto_uses_matmul``; XLA elsewhere).
+    ``auto_uses_matmul``; XLA elsewhere). Winograd's gradients are autodiff's.
     """
     _check(x, kernel)
     kh, kw = kernel.shape[:2]
     xp = symmetric_pad(x, kh // 2, kw // 2)
+    algo = resolve_algorithm(algorithm, kernel.shape, x.dtype) if precision is None else "direct"
+    if algo != "direct":
+        y = winograd_conv3x3(xp, kernel.astype(x.dtype), int(algo[-1]))
+        return y if bias is None else y + bias.astype(y.dtype)
     mode = resolve_kernel_grad(kernel_grad)
     if mode == "auto":
         mode = "matmul" if auto_uses_matmul(x.shape[-1], x.shape[0] * x.shape[1] * x.shape[2]) else "xla"
@@ -130,4 +166,4 @@ def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndar
     return x * lax.rsqrt(jnp.maximum(sq, eps))
 
 
-__all__ = ["symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_symmetric_mean", "conv2d_same", "l2_normalize"]
+__all__ = ["ALGORITHMS", "resolve_algorithm", "symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_symmetric_mean", "conv2d_same", "l2_normalize"]

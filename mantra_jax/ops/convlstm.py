@@ -38,7 +38,11 @@ def convlstm_step(carry: tuple[jnp.ndarray, jnp.ndarray], x_proj: jnp.ndarray,
     if x_proj.shape[-1] != 4 * f_dim or recurrent_kernel.shape[-2:] != (f_dim, 4 * f_dim):
         raise ValueError(
             f"ConvLSTM shapes disagree: h {h.shape}, x_proj {x_proj.shape}, U {recurrent_kernel.shape}")
-    z = x_proj + conv2d_same(h, recurrent_kernel)
+    return _gates(x_proj + conv2d_same(h, recurrent_kernel), c)
+
+
+def _gates(z: jnp.ndarray, c: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(h, c) from the pre-activations z (B, H, W, 4F) and the previous cell state c (B, H, W, F)."""
     zi, zf, zc, zo = jnp.split(z, 4, axis=-1)
     i = keras_hard_sigmoid(zi)
     f = keras_hard_sigmoid(zf)
@@ -67,7 +71,8 @@ def convlstm(x: jnp.ndarray, kernel: jnp.ndarray, recurrent_kernel: jnp.ndarray,
     f_dim = kernel.shape[3] // 4
     x_proj = conv2d_same(x.reshape(b * t, h, w, c), kernel, bias).reshape(b, t, h, w, 4 * f_dim)
     x_proj = jnp.moveaxis(x_proj, 1, 0)
-    zeros = jnp.zeros((b, h, w, f_dim), x_proj.dtype)
+    # First step: h0 = c0 = 0, so the recurrent convolution (of zeros) is skipped; exactly the same values.
+    first = _gates(x_proj[0], jnp.zeros((b, h, w, f_dim), x_proj.dtype))
 
     def step(carry, xp):
         new = convlstm_step(carry, xp, recurrent_kernel.astype(xp.dtype))
@@ -75,5 +80,5 @@ def convlstm(x: jnp.ndarray, kernel: jnp.ndarray, recurrent_kernel: jnp.ndarray,
 
     # Fully unrolled (T is the number of window scales, at most a handful): inside a rolled loop XLA on CPU
     # computes the recurrent kernel gradient about 10x slower (4.5 s against 0.47 s for a tiny-model batch).
-    (h_last, _), _ = jax.lax.scan(step, (zeros, zeros), x_proj, unroll=True)
+    (h_last, _), _ = jax.lax.scan(step, first, x_proj[1:], unroll=True)
     return h_last

@@ -46,13 +46,19 @@ _PREPROCESSED = preprocess(np.arange(256, dtype=np.uint8).reshape(256, 1, 1).rep
 
 
 def for_platform(model: Any, platform: str) -> Any:
-    """``model`` with ``kernel_grad="auto"`` resolved for the platform its steps run on: XLA's own kernel
-    gradients off the CPU (the per-tap matmul gradient of ``mantra_jax.ops.conv_grad`` is a CPU speed-up),
+    """``model`` with ``kernel_grad="auto"`` and ``conv_algorithm="auto"`` resolved for the platform its steps
+    run on: XLA's own kernel gradients and direct convolutions off the CPU (the per-tap matmul gradient of
+    ``mantra_jax.ops.conv_grad`` and Winograd are CPU speed-ups),
     decided from the target platform rather than from ``jax.default_backend()`` at trace time, so a step
     lowered for a GPU on a CPU host is the GPU's step."""
-    if getattr(model, "kernel_grad", None) == "auto" and platform != "cpu":
-        return model.clone(kernel_grad="xla")
-    return model
+    if platform == "cpu":
+        return model
+    changes = {}
+    if getattr(model, "kernel_grad", None) == "auto":
+        changes["kernel_grad"] = "xla"
+    if getattr(model, "conv_algorithm", None) == "auto":  # Winograd is a CPU speed-up too (ops.conv)
+        changes["conv_algorithm"] = "direct"
+    return model.clone(**changes) if changes else model
 
 
 def device_inputs(batch: Batch) -> dict[str, jnp.ndarray]:
