@@ -141,8 +141,11 @@ def score(model: Any, variables: Any, task: Any, batches: Iterable[Mapping[str, 
     """The task's validation metrics of ``variables`` over ``batches`` (moving statistics)."""
     import jax
 
+    from mantra_jax.train.step import device_inputs
+
     @jax.jit
     def sums(v: Any, batch: Mapping[str, Any]) -> dict[str, Any]:
+        batch = device_inputs(batch)  # uint8 batches become [-1, 1] floats on the device
         return task.eval_sums(model.apply(v, batch["image"], train=False), batch)
 
     totals: dict[str, float] = {}
