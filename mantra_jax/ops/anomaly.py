@@ -40,7 +40,7 @@ from typing import Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 
-from mantra_jax.ops.box import global_mean, window_mean
+from mantra_jax.ops.box import global_mean, window_means
 
 AnomalyFeature = Callable[[jnp.ndarray, jnp.ndarray, jnp.ndarray, Sequence[int]], Mapping[str, jnp.ndarray]]
 Reach = Callable[[Sequence[int]], int]
@@ -79,7 +79,7 @@ def deviations(x: jnp.ndarray, windows: Sequence[int], mean: jnp.ndarray | None 
 
     ``mean`` (B, 1, 1, C) is the global mean; computed from ``x`` when omitted.
     """
-    means = [window_mean(x, int(n)) for n in windows]
+    means = window_means(x, windows)
     means.append(jnp.broadcast_to(global_mean(x) if mean is None else mean, x.shape))
     return jnp.stack(means, axis=1) - x[:, None]
 
