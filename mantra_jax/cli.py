@@ -121,9 +121,10 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                    help="refuse image and mask files larger than this many bytes before reading (default 1 GiB)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
-    p.add_argument("--bounded-shapes", action="store_true",
-                   help="tile every image (exactly) through a bounded set of region shapes, so a benchmark with "
-                        "many image sizes compiles a few programs, not one per size (costs some overlap)")
+    p.add_argument("--bounded-shapes", action=argparse.BooleanOptionalAction, default=None,
+                   help="mantra eval: tile every image (exactly) through a bounded set of region shapes, so a "
+                        "benchmark with many image sizes compiles a few programs, not one per size (costs some "
+                        "overlap; default on for eval; --no-bounded-shapes compiles each image size whole)")
     p.add_argument("--compile-cache", metavar="DIR|off", default=None,
                    help="JAX persistent compilation cache folder, or 'off' (default: $MANTRA_COMPILE_CACHE, else "
                         "~/.cache/mantra_jax/xla)")
@@ -322,14 +323,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if n_reused:
             print(f"mantra eval: resuming in {out_dir}: {n_reused} of {len(pairs)} image(s) already done",
                   file=sys.stderr)
-        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels, args.bounded_shapes)
+        bounded = args.bounded_shapes is not False  # on by default for eval
+        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels, bounded)
         compiled_before = (STATS.count, STATS.seconds)
         bar = _progress_bar(len(pairs), "eval", args.progress)
         meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
                 "mask_rule": args.mask_rule,
                 "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
                 "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels,
-                "bounded_shapes": args.bounded_shapes, "compile_cache": args.compile_cache_dir,
+                "bounded_shapes": bounded, "compile_cache": args.compile_cache_dir,
                 "weights_sha256": settings["weights_sha256"]}
         name = pathlib.Path(str(source)).stem or "benchmark"
         t0 = time.perf_counter()

@@ -45,8 +45,9 @@ a varying offset inside its region and is cropped on the host. An axis no longer
 spanning it, and an image that fits one region in both passes is simply run whole
 (``mantra_jax.infer.whole.predict``), at its own shape. With ``bounded=True`` short axes use the ladder
 too, so each pass compiles at most ``(#ladder + foot)^2`` shapes whatever the image sizes (``foot``: the
-lengths below the ladder's last value, at most ``2 halo + 32``, which are run whole along that axis), at
-the price of some overlap on small images (``mantra eval --bounded-shapes``).
+lengths below the ladder's last value, at most ``2 halo + 32``, which are run whole along that axis; an
+image below both passes' ladders is run whole), at the price of some overlap on small images (``mantra
+eval``'s default; ``--no-bounded-shapes`` compiles one whole-image program per image size).
 
 Peak memory is that of one region's network buffers plus the H x W float32 output; the stored features
 (H x W x 64 float32) are in host memory only below ``feature_store.MEMORY_LIMIT_BYTES``, else on disk.
@@ -383,7 +384,7 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
         ``receptive_halo(model).ladn`` and ``.featex``. Smaller values are for studies of the border effect.
       store, store_folder: where the adapted features wait between the passes (``FeatureStore``).
       bounded: tile short axes too (``plan``), so that every image size maps to one of a bounded set of
-        compiled shapes; otherwise an image that fits one region in both passes is run whole, at its shape.
+        compiled shapes. An image that fits one region in both passes is run whole, at its shape.
       step: the ladder step of region lengths (``bounded_axis_plan``).
     Returns:
       (H, W) float32 probabilities.
@@ -398,7 +399,7 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
     spans = plan(h, w, tile, radii.ladn if halo is None else int(halo), bounded=bounded, step=step)
     n1 = len(plan(h, w, tile, radii.featex if featex_halo is None else int(featex_halo), bounded=bounded,
                   step=step))
-    if len(spans) == 1 and n1 == 1 and not bounded:  # one region in both passes: whole-image inference
+    if len(spans) == 1 and n1 == 1:  # one region in both passes (with ``bounded``: below the ladders): whole
         out = predict(model, variables, img)
         if progress is not None:
             progress(1, 1)
