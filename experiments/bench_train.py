@@ -7,6 +7,7 @@ plain ``nn.Conv`` model computes them; the other modes use ``conv2d_symmetric_me
     python experiments/bench_train.py                                       # the imc385 cpu config's step
     python experiments/bench_train.py --variant=ptrain4 --batch=4 --size=128 --steps=3   # the paper model
     python experiments/bench_train.py --task=localisation --variant=ptrain4 --batch=4 --size=256
+    python experiments/bench_train.py --modes=auto --conv_algorithms=auto,direct   # Winograd vs direct
 
 Also reports the float32 ``jnp.dot`` peak of the same run and the step time that XLA's FLOP count of the
 plain step would take at that peak (``step_s_at_dot_peak``).
@@ -42,6 +43,9 @@ flags.DEFINE_integer("steps", 10, "Timed steps (after one warm-up step).")
 flags.DEFINE_bool("frozen_featex", False, "Localisation: freeze the feature extractor (HF setting).")
 flags.DEFINE_list("modes", ["plain", "xla", "auto"],
                   "Modes to time: plain, or a kernel_grad mode of mantra_jax.ops.conv_grad (xla, auto, matmul).")
+flags.DEFINE_list("conv_algorithms", ["auto"],
+                  "Trunk convolution algorithms to time each mode with (mantra_jax.ops.conv.ALGORITHMS; auto: "
+                  "Winograd on CPU for wide 3 x 3 layers); rows are keyed 'mode' or 'mode/algorithm'.")
 flags.DEFINE_string("out", "", "JSON output path.")
 
 
@@ -56,13 +60,14 @@ def _batch(task: str, b: int, s: int) -> dict[str, np.ndarray]:
     return batch
 
 
-def time_mode(mode: str, batch: dict[str, np.ndarray], mesh) -> dict:
+def time_mode(mode: str, batch: dict[str, np.ndarray], mesh, conv_algorithm: str = "auto") -> dict:
     kernel_grad = "xla" if mode == "plain" else mode
     if FLAGS.task == "imc":
         model = make_imc_classifier(FLAGS.variant, kernel_grad=kernel_grad, fused_head_mean=mode != "plain")
         task = imc_task()
     else:
         model, task = make_mantranet(FLAGS.variant, kernel_grad=kernel_grad), localisation_task()
+    model = model.clone(conv_algorithm=conv_algorithm)
     tx = adam()
     state = sharding.replicate(create_train_state(init_variables(model, 0), tx, 0), mesh)
     frozen = ("Featex",) if FLAGS.frozen_featex and FLAGS.task == "localisation" else ()
@@ -92,16 +97,22 @@ def main(argv: list[str]) -> None:
     del argv
     mesh = sharding.make_mesh()
     batch = _batch(FLAGS.task, FLAGS.batch, FLAGS.size)
-    modes = {mode: time_mode(mode, batch, mesh) for mode in FLAGS.modes}
+    algorithms = FLAGS.conv_algorithms
+    modes = {}  # an algorithm listed again is timed again (interleaved repeats): key suffix "#2", ...
+    for k, algo in enumerate(algorithms):
+        again = algorithms[:k].count(algo)
+        for mode in FLAGS.modes:
+            key = mode if len(algorithms) == 1 else f"{mode}/{algo}" + (f"#{again + 1}" if again else "")
+            modes[key] = time_mode(mode, batch, mesh, algo)
     peak = dot_peak_gflops()
     result = {
         "machine": {"platform": platform.platform(), "backend": jax.default_backend(),
                     "devices": [str(d) for d in jax.devices()], "jax": jax.__version__},
         "settings": {"task": FLAGS.task, "variant": FLAGS.variant, "batch": FLAGS.batch, "size": FLAGS.size,
-                     "frozen_featex": FLAGS.frozen_featex},
+                     "frozen_featex": FLAGS.frozen_featex, "conv_algorithms": algorithms},
         "dot_peak_gflops": round(peak, 1), "modes": modes,
     }
-    plain = modes.get("plain")
+    plain = modes.get("plain" if len(algorithms) == 1 else f"plain/{algorithms[0]}")
     if plain:
         for row in modes.values():
             row["speedup_over_plain"] = round(plain["step_s_median"] / row["step_s_median"], 3)
