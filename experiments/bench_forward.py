@@ -8,6 +8,7 @@ seconds, whatever the algorithm, so they compare with the float32 ``jnp.dot`` pe
 run. Prints one JSON line per layer and a JSON summary.
 
     python experiments/bench_forward.py --sizes 256,512 --out bench_forward.json
+    python experiments/bench_forward.py --parts=ladn --sizes 256   # the LADN ops only
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mantra_jax.models.variants import get_variant, make_mantranet
-from mantra_jax.ops.box import window_mean
+from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.ops.anomaly import deviations, time_z
 from mantra_jax.ops.conv import conv2d, conv2d_same, conv2d_symmetric, resolve_algorithm
 from mantra_jax.ops.convlstm import convlstm
 from mantra_jax.perf import best_time, conv_flops, dot_peak_gflops
@@ -37,6 +39,7 @@ flags.DEFINE_enum("conv_algorithm", "auto", ["auto", "direct", "winograd2", "win
                   "trunk convolution algorithm of the model")
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "feature-extractor compute dtype (model rows)")
 flags.DEFINE_boolean("layers", True, "also time every layer alone")
+flags.DEFINE_enum("parts", "all", ["all", "ladn"], "ladn: only the LADN rows (no trunk layers, no whole model)")
 flags.DEFINE_integer("dot_size", 2048, "matrix size for the jnp.dot peak")
 flags.DEFINE_string("out", "", "JSON output path (default: print only)")
 
@@ -73,21 +76,50 @@ def layer_rows(variant, size, algorithm, repeats, peak):
             lambda a, b: conv2d_symmetric(a, b, algorithm="direct"), x, w, repeats=repeats)
         rows.append({"layer": name, "shape": f"{k}x{k} {cin}->{cout}", "algorithm": algo,
                      "flops": conv_flops(size, size, k, cin, cout), "s": t, "direct_s": t_direct})
+    return _finish(rows + ladn_rows(variant, size, repeats), size, peak)
+
+
+def ladn_rows(variant, size, repeats):
+    """Every LADN op alone at batch 1 (the anomaly feature on the release's ``time_z`` path) and the whole
+    LADN (``AnomalyDetector`` on a featex map); only APIs that older trees have too, so that the same rows
+    can be timed on a checkout before a change (``PYTHONPATH=<old tree> python <this file> --parts=ladn``)."""
     m = make_mantranet(variant)
     c, f, win = m.transform_features, 8, tuple(m.windows)
     t_steps = len(win) + 1
-    feat, z = _rand((1, size, size, c), 3), _rand((1, t_steps, size, size, 64), 4)
-    rows.append({"layer": "outlierTrans", "shape": f"1x1 {c}->64", "flops": conv_flops(size, size, 1, c, 64),
-                 "s": _time(conv2d, feat, _rand((1, 1, c, 64), 5), repeats=repeats)})
-    rows.append({"layer": "window_means", "shape": f"{win} x 64", "flops": 0,
-                 "s": _time(lambda a: [window_mean(a, n) for n in win], z[:, 0], repeats=repeats)})
-    kx, kh, b = _rand((7, 7, 64, 4 * f), 6), _rand((7, 7, f, 4 * f), 7), _rand((4 * f,), 8)
-    rows.append({"layer": "cLSTM", "shape": f"7x7 64->32 x{t_steps} + 7x7 8->32 x{t_steps - 1}",
-                 "flops": t_steps * conv_flops(size, size, 7, 64, 4 * f)
-                 + (t_steps - 1) * conv_flops(size, size, 7, f, 4 * f),
-                 "s": _time(convlstm, z, kx, kh, b, repeats=repeats)})
-    rows.append({"layer": "pred", "shape": "7x7 8->1", "flops": conv_flops(size, size, 7, f, 1),
-                 "s": _time(conv2d_same, _rand((1, size, size, f), 9), _rand((7, 7, f, 1), 10), repeats=repeats)})
+    feat, x = _rand((1, size, size, c), 3), _rand((1, size, size, 64), 4)
+    z = jnp.abs(_rand((1, t_steps, size, size, 64), 11))
+    mu, sigma = jnp.mean(x, axis=(1, 2), keepdims=True), jnp.std(x, axis=(1, 2), keepdims=True)
+    kx, kh, b = _rand((7, 7, 64, 4 * f), 6) * 0.05, _rand((7, 7, f, 4 * f), 7) * 0.05, _rand((4 * f,), 8)
+    h = _rand((1, size, size, f), 9)
+    rows = [
+        {"layer": "outlierTrans", "shape": f"1x1 {c}->64", "flops": conv_flops(size, size, 1, c, 64),
+         "s": _time(conv2d, feat, _rand((1, 1, c, 64), 5), repeats=repeats)},
+        {"layer": "window_means", "shape": f"{win} x 64, minus x", "flops": 0,
+         "s": _time(lambda a, m_: deviations(a, win, m_), x, mu, repeats=repeats)},
+        {"layer": "z_scores", "shape": f"time_z {win} + global x 64", "flops": 0,
+         "s": _time(lambda a, m_, s_: time_z(a, m_, s_, win)["features"], x, mu, sigma, repeats=repeats)},
+        {"layer": "cLSTM_input", "shape": f"7x7 64->{4 * f} x{t_steps} (one batched conv)",
+         "flops": t_steps * conv_flops(size, size, 7, 64, 4 * f),
+         "s": _time(lambda a, k, bb: conv2d_same(a.reshape(-1, size, size, 64), k, bb), z, kx, b, repeats=repeats)},
+        {"layer": "cLSTM_recurrent", "shape": f"7x7 {f}->{4 * f} (one of {t_steps - 1})",
+         "flops": conv_flops(size, size, 7, f, 4 * f), "s": _time(conv2d_same, h, kh, repeats=repeats)},
+        {"layer": "cLSTM", "shape": f"7x7 64->32 x{t_steps} + 7x7 8->32 x{t_steps - 1} + gates",
+         "flops": t_steps * conv_flops(size, size, 7, 64, 4 * f)
+         + (t_steps - 1) * conv_flops(size, size, 7, f, 4 * f),
+         "s": _time(convlstm, z, kx, kh, b, repeats=repeats)},
+        {"layer": "pred", "shape": "7x7 8->1", "flops": conv_flops(size, size, 7, f, 1),
+         "s": _time(conv2d_same, h, _rand((7, 7, f, 1), 10), repeats=repeats)},
+    ]
+    ladn = AnomalyDetector(windows=win)
+    lv = ladn.init(jax.random.key(0), jnp.zeros((1, 32, 32, c)))
+    fl = feat / jnp.linalg.norm(feat, axis=-1, keepdims=True)
+    rows.append({"layer": "LADN", "shape": f"whole, {c}-channel featex in", "flops": conv_flops(size, size, 1, c, 64)
+                 + rows[5]["flops"] + rows[6]["flops"],
+                 "s": _time(lambda v, a: ladn.apply(v, a)["pred"], lv, fl, repeats=repeats)})
+    return rows
+
+
+def _finish(rows, size, peak):
     for r in rows:
         r["size"] = size
         r["gflops_per_s"] = r["flops"] / r["s"] / 1e9
@@ -122,6 +154,11 @@ def main(argv):
               "jax": jax.__version__, "variant": FLAGS.variant, "dtype": FLAGS.dtype, "dot_peak_gflops_float32": peak,
               "layers": [], "totals": []}
     for size in (int(s) for s in FLAGS.sizes.split(",")):
+        if FLAGS.parts == "ladn":
+            for row in _finish(ladn_rows(FLAGS.variant, size, FLAGS.repeats), size, peak):
+                result["layers"].append(row)
+                print(json.dumps(row), flush=True)
+            continue
         if FLAGS.layers:
             for row in layer_rows(FLAGS.variant, size, FLAGS.conv_algorithm, FLAGS.repeats, peak):
                 result["layers"].append(row)

@@ -46,8 +46,8 @@ def release_window_mean_error(bnorm: np.ndarray, smallest_window: int) -> np.nda
 
 def box_mean_error(x: np.ndarray, windows) -> float:
     """Bound on OUR window means (mantra_jax.ops.box): two separable passes, each a sum of at most n samples
-    from block prefix/suffix scans (an associative scan: log2 n + 1 roundings deep, plus the add of the two
-    parts), each rounding relative to the window's sum of |x| <= n max|x|; divided by the count: per pass
+    from power-of-two doubling sums (at most floor(log2 n) + 1 <= ceil(log2 n) + 1 roundings deep), each
+    rounding relative to the window's sum of |x| <= n max|x|; divided by the count: per pass
     (ceil(log2 n) + 2) u max|x|; the subtraction ``mean - x`` adds u max|dev| <= 2 u max|x|."""
     n = max(windows)
     return float((2 * (np.ceil(np.log2(n)) + 2) + 2) * U * np.abs(x).max())

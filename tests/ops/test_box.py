@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from mantra_jax.ops.box import global_mean, global_std, window_mean
+from mantra_jax.ops.box import global_mean, global_std, window_mean, window_means
 from tests.conftest import enable_x64
 
 
@@ -54,6 +54,16 @@ def test_window_mean_is_within_2e5_of_float64_at_1024(n):
     got = np.asarray(window_mean(jnp.asarray(x), n))
     err = np.abs(got - window_mean_ref(x, n)).max()
     assert err < 2e-5, f"max abs error {err} at window {n}"
+
+
+def test_window_means_share_the_first_pass_and_equal_single_windows_bit_for_bit():
+    x = np.random.default_rng(5).uniform(-10, 10, (2, 19, 26, 3))
+    xj = jnp.asarray(x, jnp.float32)
+    many = window_means(xj, (7, 15, 31, 3))
+    for n, got in zip((7, 15, 31, 3), many):
+        np.testing.assert_array_equal(got, window_mean(xj, n))
+        chex.assert_trees_all_close(got, window_mean_brute(x, n), atol=2e-6)
+    assert window_means(xj, ()) == []
 
 
 def test_window_mean_rejects_even_window():
