@@ -473,6 +473,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 
 def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256) -> dict[str, Any]:
     """Config, parameter counts, FLOPs per megapixel (XLA cost analysis at size x size) and the halo."""
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
 
@@ -480,7 +482,7 @@ def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256)
 
     info: dict[str, Any] = {"config": cfg, "parameters": parameter_count(variables)}
     # the network's nominal FLOPs: direct convolutions (CPU inference runs fewer, through Winograd; ops.conv)
-    nominal = model.clone(conv_algorithm="direct") if hasattr(model, "conv_algorithm") else model
+    nominal = model.clone(compute=dataclasses.replace(model.compute, conv_algorithm="direct"))
     if cfg["kind"] == "mantranet":
         from mantra_jax.infer.tiled import receptive_halo
         from mantra_jax.infer.whole import compiled_cost
