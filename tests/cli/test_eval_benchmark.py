@@ -15,20 +15,10 @@ import pytest
 from PIL import Image
 
 from mantra_jax import cli
-from mantra_jax.io.checkpoints import model_from_config, save_weights_file
-from tests.infer.conftest import init
 
 pytest.importorskip("tensorflow_datasets")
 
 S = 8  # the smallest side read (DEFAULT_MIN_SIZE), as tests/cli/test_hostile_inputs.py: one compiled shape
-CFG = {"kind": "mantranet", "variant": "tiny"}
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.msgpack"
-    save_weights_file(path, CFG, init(model_from_config(CFG), 3))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +58,10 @@ def _rows(out):
     return list(csv.DictReader((out / "per_image.csv").open()))
 
 
-def test_benchmark_eval_equals_the_folder_eval_and_resumes(ckpt, manual, tmp_path, monkeypatch):
+def test_benchmark_eval_equals_the_folder_eval_and_resumes(tiny_ckpt, manual, tmp_path, monkeypatch):
     data = tmp_path / "tfds"
-    bench = ["eval", "--benchmark", "coverage", "--data-dir", data, "-c", ckpt]
-    code, _ = _run("eval", "--pairs", manual / "pairs.csv", "-c", ckpt, "-o", tmp_path / "files")
+    bench = ["eval", "--benchmark", "coverage", "--data-dir", data, "-c", tiny_ckpt]
+    code, _ = _run("eval", "--pairs", manual / "pairs.csv", "-c", tiny_ckpt, "-o", tmp_path / "files")
     assert code == cli.EXIT_OK
     code, err = _run(*bench, "--manual-dir", manual, "-o", tmp_path / "b")
     assert code == cli.EXIT_OK and "1 mask(s) had another size" in err
@@ -94,11 +84,11 @@ def test_benchmark_eval_equals_the_folder_eval_and_resumes(ckpt, manual, tmp_pat
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["metrics"] == files["metrics"]
 
 
-def test_benchmark_eval_never_overwrites_a_users_file(ckpt, manual, tmp_path):
+def test_benchmark_eval_never_overwrites_a_users_file(tiny_ckpt, manual, tmp_path):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "metrics.json").write_text("mine\n")
     code, err = _run("eval", "--benchmark", "coverage", "--data-dir", tmp_path / "d", "--manual-dir", manual,
-                     "-c", ckpt, "-o", tmp_path / "o")
+                     "-c", tiny_ckpt, "-o", tmp_path / "o")
     assert code == cli.EXIT_USAGE and "never overwritten" in err.strip().splitlines()[-1]
     assert (tmp_path / "o" / "metrics.json").read_text() == "mine\n"
 
@@ -112,7 +102,7 @@ def test_benchmark_eval_never_overwrites_a_users_file(ckpt, manual, tmp_path):
     (["--benchmark", "coverage", "--data-dir", "{tmp}/d", "--mask-rule", "dark"], "does not apply"),
     (["--pairs", "p.csv", "--data-dir", "{tmp}/d"], "go with --benchmark"),
 ])
-def test_bad_benchmark_input_is_one_line_and_status_2(ckpt, tmp_path, extra, match):
-    code, err = _run("eval", *(a.format(tmp=tmp_path) for a in extra), "-c", ckpt, "-o", tmp_path / "o")
+def test_bad_benchmark_input_is_one_line_and_status_2(tiny_ckpt, tmp_path, extra, match):
+    code, err = _run("eval", *(a.format(tmp=tmp_path) for a in extra), "-c", tiny_ckpt, "-o", tmp_path / "o")
     assert code == cli.EXIT_USAGE and match in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
