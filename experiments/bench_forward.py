@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mantra_jax.models.compute import Compute
 from mantra_jax.models.variants import get_variant, make_mantranet
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.anomaly import deviations, time_z
@@ -128,7 +129,7 @@ def _finish(rows, size, peak):
 
 
 def model_row(variant, size, algorithm, repeats, peak, dtype=jnp.float32):
-    model = make_mantranet(variant, conv_algorithm=algorithm, dtype=dtype)
+    model = make_mantranet(variant, compute=Compute(dtype=dtype, conv_algorithm=algorithm))
     variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     x = jnp.asarray(np.random.default_rng(size).uniform(-1, 1, (1, size, size, 3)), jnp.float32)
     t0 = time.perf_counter()

@@ -26,6 +26,8 @@ import numpy as np
 from absl import app, flags
 
 from mantra_jax.io.atomic import write_text_atomic
+from mantra_jax.models.compute import Compute
+from mantra_jax.models.config import catalogue_size
 from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 from mantra_jax.perf import compiled_flops, dot_peak_gflops
 from mantra_jax.train import sharding
@@ -53,7 +55,7 @@ def _batch(task: str, b: int, s: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     batch = {"image": rng.uniform(-1, 1, (b, s, s, 3)).astype(np.float32)}
     if task == "imc":
-        batch["label"] = rng.integers(0, 385, b).astype(np.int32)
+        batch["label"] = rng.integers(0, catalogue_size(), b).astype(np.int32)
     else:
         batch["mask"] = (rng.uniform(size=(b, s, s, 1)) < 0.3).astype(np.float32)
         batch["kind"] = rng.integers(0, 4, b).astype(np.int32)
@@ -61,13 +63,13 @@ def _batch(task: str, b: int, s: int) -> dict[str, np.ndarray]:
 
 
 def time_mode(mode: str, batch: dict[str, np.ndarray], mesh, conv_algorithm: str = "auto") -> dict:
-    kernel_grad = "xla" if mode == "plain" else mode
+    compute = Compute(kernel_grad="xla" if mode == "plain" else mode, conv_algorithm=conv_algorithm)
     if FLAGS.task == "imc":
-        model = make_imc_classifier(FLAGS.variant, kernel_grad=kernel_grad, fused_head_mean=mode != "plain")
+        model = make_imc_classifier(FLAGS.variant, num_classes=catalogue_size(), compute=compute,
+                                    fused_head_mean=mode != "plain")
         task = imc_task()
     else:
-        model, task = make_mantranet(FLAGS.variant, kernel_grad=kernel_grad), localisation_task()
-    model = model.clone(conv_algorithm=conv_algorithm)
+        model, task = make_mantranet(FLAGS.variant, compute=compute), localisation_task()
     tx = adam()
     state = sharding.replicate(create_train_state(init_variables(model, 0), tx, 0), mesh)
     frozen = ("Featex",) if FLAGS.frozen_featex and FLAGS.task == "localisation" else ()

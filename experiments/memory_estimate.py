@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from mantra_jax.train.tasks import imc_task, localisation_task
 
     cfg = ({"kind": "mantranet", "variant": args.variant, "dtype": args.dtype} if args.kind == "hr" else
-           {"kind": "imc", "variant": args.variant, "num_classes": 385, "dtype": args.dtype})
+           {"kind": "imc", "variant": args.variant, "dtype": args.dtype})
     model = for_platform(model_from_config(cfg), "cuda")
     task = localisation_task() if args.kind == "hr" else imc_task()
     tx = adam()

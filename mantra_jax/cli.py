@@ -2,6 +2,7 @@
 
     mantra detect PATH... --checkpoint CKPT --out DIR [--roi x,y,w,h] [--tile N] [--max-pixels N]
     mantra eval --checkpoint CKPT (--pairs PAIRS.csv | --tp-gt DIR | --json LIST.json) --out DIR
+    mantra eval --checkpoint CKPT --benchmark NAME --data-dir D [--manual-dir M] --out DIR
     mantra robustness --checkpoint CKPT (--pairs ... | --tp-gt ... | --json ...) --out DIR [--attacks ...]
     mantra info CKPT
     mantra convert-keras IN.h5 OUT.msgpack
@@ -159,22 +160,61 @@ def _add_pairs_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--pairs", help="CSV with image,mask (or tampered,original,mask) columns")
     src.add_argument("--tp-gt", help="folder with Tp/ (tampered), Gt/ (masks) and optional Au/ (authentic)")
     src.add_argument("--json", dest="json_list", help="IMDL-BenCo JSON list [[image, mask or 'Negative'], ...]")
+    src.add_argument("--benchmark", type=_benchmark_name, metavar="NAME",
+                     help="the test split of a prepared benchmark (coverage, casia_v1, casia_v2, columbia, nist16; "
+                          "mantra_jax.datasets.benchmarks) in --data-dir")
+    p.add_argument("--data-dir", help="with --benchmark: the folder of the prepared benchmarks (prepared there on "
+                                      "first use from --manual-dir)")
+    p.add_argument("--manual-dir", help="with --benchmark: the benchmark's own files, in its published layout; "
+                                        "read only when it is not prepared in --data-dir yet")
     p.add_argument("--skip-mismatched", action="store_true",
                    help="skip images whose mask has another size (default: resize the mask, nearest neighbour)")
-    p.add_argument("--mask-rule", choices=("bright", "dark", "green"), default="bright",
-                   help="forged = gray > 127 (bright), <= 127 (dark, NIST) or green > red (Columbia)")
+    p.add_argument("--mask-rule", choices=("bright", "dark", "green"), default=None,
+                   help="forged = gray > 127 (bright, the default), <= 127 (dark, NIST) or green > red (Columbia); "
+                        "a --benchmark's masks carry their layout's rule")
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N pairs")
+
+
+def _benchmark_name(text: str) -> str:
+    from mantra_jax.datasets.benchmarks import BUILDERS  # tensorflow-datasets: imported only when asked for
+
+    if text not in BUILDERS:
+        raise argparse.ArgumentTypeError(f"unknown benchmark {text!r}; choose one of {', '.join(BUILDERS)}")
+    return text
 
 
 def _read_pairs(args: argparse.Namespace):
     from mantra_jax.eval import pairs as pairs_mod
 
-    if args.pairs:
+    if not args.benchmark and (args.data_dir or args.manual_dir):
+        raise CliError("--data-dir and --manual-dir go with --benchmark NAME")
+    if args.benchmark:
+        from mantra_jax.datasets.benchmarks import prepared_pairs
+
+        if not args.data_dir:
+            raise CliError("--benchmark needs --data-dir D (the folder of the prepared benchmarks)")
+        if args.mask_rule is not None:
+            raise CliError(f"--mask-rule does not apply to --benchmark: {args.benchmark}'s masks were binarised "
+                           "with its layout's rule when it was prepared")
+        args.mask_rule = "layout"
+
+        def preparing() -> None:
+            import tensorflow_datasets as tfds
+
+            tfds.display_progress_bar(bool(args.progress) if args.progress is not None else sys.stderr.isatty())
+            print(f"mantra {args.command}: preparing {args.benchmark} from {args.manual_dir} into {args.data_dir} "
+                  "(once; later runs read it from there)", file=sys.stderr)
+
+        pairs = prepared_pairs(args.benchmark, args.data_dir, args.manual_dir, on_prepare=preparing)
+        source = f"{args.benchmark} (test split in {args.data_dir})"
+    elif args.pairs:
         pairs, source = pairs_mod.read_pairs_csv(args.pairs), args.pairs
     elif args.tp_gt:
         pairs, source = pairs_mod.pairs_from_folders(args.tp_gt), args.tp_gt
     else:
         pairs, source = pairs_mod.read_pairs_json(args.json_list), args.json_list
+    if args.mask_rule is None:
+        args.mask_rule = "bright"
     if args.limit is not None:
         pairs = pairs[:args.limit]
     if not pairs:
@@ -333,7 +373,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels,
                 "bounded_shapes": bounded, "compile_cache": args.compile_cache_dir,
                 "weights_sha256": settings["weights_sha256"]}
-        name = pathlib.Path(str(source)).stem or "benchmark"
+        name = args.benchmark or pathlib.Path(str(source)).stem or "benchmark"
         t0 = time.perf_counter()
         with progress_path.open("a", encoding="utf-8") as log:
             def on_record(record: dict[str, Any]) -> None:  # each image's result on disk as soon as computed
@@ -435,6 +475,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 
 def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256) -> dict[str, Any]:
     """Config, parameter counts, FLOPs per megapixel (XLA cost analysis at size x size) and the halo."""
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
 
@@ -442,7 +484,7 @@ def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256)
 
     info: dict[str, Any] = {"config": cfg, "parameters": parameter_count(variables)}
     # the network's nominal FLOPs: direct convolutions (CPU inference runs fewer, through Winograd; ops.conv)
-    nominal = model.clone(conv_algorithm="direct") if hasattr(model, "conv_algorithm") else model
+    nominal = model.clone(compute=dataclasses.replace(model.compute, conv_algorithm="direct"))
     if cfg["kind"] == "mantranet":
         from mantra_jax.infer.tiled import receptive_halo
         from mantra_jax.infer.whole import compiled_cost

@@ -42,4 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.train = train_block(batch_size=16, steps_per_epoch=50, num_epochs=10, learning_rate=1e-3,
                               log_every_steps=10)
         c.train.hierarchy_weight = 1.0
+    # the fixed validation (and test) set, prepared once by mantra_jax.datasets.imc385 and read from there;
+    # relative to --workdir (an absolute folder lets runs share it: its name carries what it holds)
+    c.data.val_dir = "fixed_sets"
     return c

@@ -53,12 +53,13 @@ Layouts and decisions (what each ``*_items`` function accepts; the folder may si
 from __future__ import annotations
 
 import abc
+import contextlib
 import csv
 import dataclasses
 import inspect
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from mantra_jax.eval.pairs import (
+    LoadedPair,
     PairsError,
     image_size,
     list_images,
@@ -341,8 +343,9 @@ def features() -> tfds.features.FeaturesDict:
 class _Benchmark(tfds.core.GeneratorBasedBuilder, abc.ABC, skip_registration=True):
     """One ``test`` split from a manual folder; subclasses list the items of their layout."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Pairs, binarised masks at image size, mask_size_matches flag."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Pairs, binarised masks at image size, mask_size_matches flag.",
+                     "1.1.0": "Examples stored in the layout's order (shuffling disabled)."}
     DESCRIPTION = ""
     HOMEPAGE = ""
     CITATION = ""
@@ -362,9 +365,15 @@ class _Benchmark(tfds.core.GeneratorBasedBuilder, abc.ABC, skip_registration=Tru
     def list_items(root: Path) -> list[BenchmarkItem]:
         """Items of the layout found under ``root``."""
 
+    def _log_download_bytes(self) -> None:  # tfds prints these two to stdout; a command's stdout is its own
+        logging.info("preparing %s into %s", self.name, self.data_dir)
+
+    def _log_download_done(self) -> None:
+        logging.info("%s prepared in %s", self.name, self.data_dir)
+
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(builder=self, description=self.DESCRIPTION, features=features(),
-                                     homepage=self.HOMEPAGE, citation=self.CITATION)
+                                     homepage=self.HOMEPAGE, citation=self.CITATION, disable_shuffling=True)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
         root = Path(str(dl_manager.manual_dir))
@@ -478,3 +487,92 @@ def prepare(name: str, *, manual_dir: str | Path, data_dir: str | Path,
     config = tfds.download.DownloadConfig(manual_dir=str(manual_dir), max_examples_per_split=max_examples)
     builder.download_and_prepare(download_config=config)
     return builder
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StoredPair:
+    """One example of a prepared benchmark's ``test`` split, as ``mantra_jax.eval.runner`` reads a ``Pair``:
+    ``image`` / ``mask`` are the paths inside the manual folder (mask None when authentic), ``key`` names
+    the example in a progress log, ``load`` decodes it from the prepared files.
+
+    The mask was binarised with the layout's rule at preparation (``load``'s ``rule`` is not used) and
+    resized when it had another size (``mask_size_matches``); ``on_mismatch="skip"`` leaves such images
+    out and ``"error"`` raises, as for files. ``max_pixels`` is checked as ``read_image`` does;
+    ``max_bytes`` limits files and does not apply to decoded examples.
+    """
+
+    source: Any  # the split's random-access source (``builder.as_data_source``)
+    index: int
+    benchmark: str
+    image: str
+    mask: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}:{self.image}\t{self.mask or ''}"
+
+    def load(self, *, rule: MaskRule, on_mismatch: OnMismatch, max_pixels: int, max_bytes: int) -> LoadedPair:
+        del rule, max_bytes  # the mask is binarised already; examples are not files
+        example = self.source[self.index]
+        image = np.asarray(example["image"])
+        h, w = image.shape[:2]
+        if h * w > max_pixels:
+            raise PairsError(f"{self.image}: {w}x{h} image has {h * w} pixels, over the limit of {max_pixels}")
+        if self.mask is None:
+            return LoadedPair(image, None)
+        matches = bool(example["mask_size_matches"])
+        if not matches and on_mismatch == "skip":
+            return LoadedPair(image, None, False, f"mask {self.mask} had another size than its {h}x{w} (H x W) "
+                                                  "image (resized when the benchmark was prepared)")
+        if not matches and on_mismatch == "error":
+            raise PairsError(f"mask {self.mask} had another size than its {h}x{w} (H x W) image")
+        return LoadedPair(image, np.asarray(example["mask"], np.bool_), matches)
+
+
+def prepared_pairs(name: str, data_dir: str | Path, manual_dir: str | Path | None = None, *,
+                   on_prepare: Callable[[], None] | None = None) -> list[StoredPair]:
+    """The examples of benchmark ``name``'s ``test`` split under ``data_dir``, in the layout's order,
+    prepared there first from ``manual_dir`` when they are not (a no-op otherwise).
+
+    Raises ValueError for an unknown name and PairsError (one line) for a data folder that is not one, or a
+    benchmark neither prepared nor given a manual folder to prepare from; a bad manual folder raises the
+    layout's PairsError. ``on_prepare()`` is called before a preparation starts. Listing decodes each
+    example once (its paths are stored with its pixels).
+    """
+    cls = _builder_cls(name)
+    data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise PairsError(f"{name}: data folder {data_dir} exists and is not a folder")
+    with _quiet_tfds():
+        builder = cls(data_dir=str(data_dir))
+        if not builder.is_prepared():
+            if manual_dir is None:
+                raise PairsError(f"{name}: not prepared under {data_dir}, and no manual folder (the benchmark's "
+                                 "own files) was given to prepare it from")
+            cls.list_items(Path(manual_dir))  # a bad manual folder is a PairsError before anything is written
+            if on_prepare is not None:
+                on_prepare()
+            builder = prepare(name, manual_dir=manual_dir, data_dir=data_dir)
+        source = builder.as_data_source(split="test")
+    pairs = []
+    for i in range(len(source)):
+        example = source[i]
+        mask = _text(example["mask_path"])
+        pairs.append(StoredPair(source, i, name, _text(example["image_path"]), mask or None))
+    return pairs
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextlib.contextmanager
+def _quiet_tfds() -> Iterator[None]:
+    """tfds' absl warnings (a version folder without dataset_info.json while it is probed) kept off stderr."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -41,8 +41,23 @@ class PairsError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class LoadedPair:
+    """A pair ready to score: ``image`` uint8 (H, W, 3), ``mask`` bool (H, W) at the image's size (None:
+    authentic), whether the released mask had the image's size, and ``skip`` ('' or why it is left out)."""
+
+    image: np.ndarray
+    mask: np.ndarray | None
+    size_matches: bool = True
+    skip: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Pair:
-    """One benchmark image and its ground-truth mask (None = authentic image)."""
+    """One benchmark image and its ground-truth mask (None = authentic image), as files.
+
+    What ``mantra_jax.eval.runner`` asks of a pair (a prepared benchmark's examples answer the same:
+    ``mantra_jax.datasets.benchmarks.StoredPair``): ``image`` / ``mask`` (the names shown, mask None when
+    authentic), ``key`` (its identity in a progress log) and ``load``."""
 
     image: Path
     mask: Path | None
@@ -50,6 +65,25 @@ class Pair:
     @property
     def authentic(self) -> bool:
         return self.mask is None
+
+    @property
+    def key(self) -> str:
+        """The identity of the pair in a progress log: absolute image and mask paths."""
+        mask = "" if self.mask is None else os.path.abspath(self.mask)
+        return f"{os.path.abspath(self.image)}\t{mask}"
+
+    def load(self, *, rule: MaskRule, on_mismatch: OnMismatch, max_pixels: int, max_bytes: int) -> LoadedPair:
+        """Reads the image (``read_image``) and its mask binarised at the image's size (``load_mask``);
+        ``on_mismatch="skip"`` gives a ``skip`` reason for a mis-sized mask. Raises ValueError."""
+        image = read_image(self.image, max_pixels=max_pixels, max_bytes=max_bytes)
+        if self.mask is None:
+            return LoadedPair(image, None)
+        loaded = load_mask(self.mask, image.shape[:2], rule=rule, on_mismatch=on_mismatch,
+                           max_pixels=max_pixels, max_bytes=max_bytes)
+        if loaded.mask is None:
+            return LoadedPair(image, None, False, f"mask {self.mask} is {loaded.source_shape[0]}x"
+                              f"{loaded.source_shape[1]}, image is {image.shape[0]}x{image.shape[1]} (H x W)")
+        return LoadedPair(image, loaded.mask, loaded.size_matches)
 
 
 def _resolve(base: Path, value: str) -> Path:

@@ -1,8 +1,9 @@
 """Runs a detector over benchmark pairs and scores it: the loop behind ``mantra eval`` and ``mantra robustness``.
 
-For each ``Pair`` (``mantra_jax.eval.pairs``): read the image with ``read_image``, load and binarise its
-mask at the image's size (``mantra_jax.io.masks.load_mask``: a mis-sized mask is resized with nearest
-neighbour, or the image is skipped with ``on_mismatch="skip"``), optionally transform both (a robustness
+For each ``Pair`` (``mantra_jax.eval.pairs``): load it (``Pair.load``: the image by ``read_image``, its
+mask binarised at the image's size by ``mantra_jax.io.masks.load_mask``; a mis-sized mask is resized with
+nearest neighbour, or the image is skipped with ``on_mismatch="skip"``; the examples of a prepared
+benchmark, ``mantra_jax.datasets.benchmarks.StoredPair``, load the same from its files), optionally transform both (a robustness
 attack), predict, and score the map at once (``metrics.image_metrics``), so only one map is held at a time.
 A file that cannot be read, or a map with non-finite values, is recorded as failed and the run goes on.
 
@@ -26,7 +27,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import pathlib
 import time
 from typing import Any, Callable, Mapping, Sequence
@@ -35,7 +35,7 @@ import numpy as np
 
 from mantra_jax.eval.metrics import ImageMetrics, evaluate, image_metrics, markdown_table
 from mantra_jax.eval.pairs import Pair
-from mantra_jax.io.masks import MaskRule, OnMismatch, load_mask
+from mantra_jax.io.masks import MaskRule, OnMismatch
 from mantra_jax.io.atomic import write_text_atomic
 from mantra_jax.io.json_safe import json_safe  # noqa: F401 - re-exported for callers
 
@@ -71,9 +71,8 @@ _METRIC_FLOATS = tuple(f.name for f in dataclasses.fields(ImageMetrics) if f.typ
 
 
 def pair_key(pair: Pair) -> str:
-    """The identity of a pair in a progress log: absolute image and mask paths."""
-    mask = "" if pair.mask is None else os.path.abspath(pair.mask)
-    return f"{os.path.abspath(pair.image)}\t{mask}"
+    """The identity of a pair in a progress log (``pair.key``: absolute paths for files)."""
+    return pair.key
 
 
 def _metrics_of(record: dict[str, Any]) -> ImageMetrics:
@@ -107,30 +106,22 @@ _ROW_EXTRA = ("mask_size_matches", "height", "width", "tiled", "seconds")
 def _score_pair(k: int, pair: Pair, predict: Predict, rule: MaskRule, on_mismatch: OnMismatch,
                 max_pixels: int, max_bytes: int, transform: Transform | None) -> dict[str, Any]:
     """The record of one pair: ``{"key", "image", "status": ok|skipped|failed, ...}`` (module docstring)."""
-    from mantra_jax.io.images import read_image
-
     t_img = time.perf_counter()
-    base = {"key": pair_key(pair), "image": str(pair.image)}
+    base = {"key": pair.key, "image": str(pair.image)}
     try:
-        image = read_image(pair.image, max_pixels=max_pixels, max_bytes=max_bytes)
-        mask, matches = None, True
-        if pair.mask is not None:
-            loaded = load_mask(pair.mask, image.shape[:2], rule=rule, on_mismatch=on_mismatch,
-                               max_pixels=max_pixels, max_bytes=max_bytes)
-            if loaded.mask is None:
-                return {**base, "status": "skipped",
-                        "reason": f"mask {pair.mask} is {loaded.source_shape[0]}x{loaded.source_shape[1]}, image "
-                                  f"is {image.shape[0]}x{image.shape[1]} (H x W)"}
-            mask, matches = loaded.mask, loaded.size_matches
+        loaded = pair.load(rule=rule, on_mismatch=on_mismatch, max_pixels=max_pixels, max_bytes=max_bytes)
+        if loaded.skip:
+            return {**base, "status": "skipped", "reason": loaded.skip}
+        image, mask = loaded.image, loaded.mask
         if transform is not None:
             image, mask = transform(image, mask, k)
         prob, tiled = predict(image)
         m = image_metrics(prob, mask, name=str(pair.image), forged=pair.mask is not None)
     except ValueError as e:  # ImageReadError, MaskError, a non-finite map and bad inputs are ValueErrors
         return {**base, "status": "failed", "reason": str(e).splitlines()[0] if str(e) else repr(e)}
-    return {**base, "status": "ok", "metrics": json_safe(dataclasses.asdict(m)), "mask_size_matches": matches,
-            "height": int(prob.shape[0]), "width": int(prob.shape[1]), "tiled": bool(tiled),
-            "seconds": round(time.perf_counter() - t_img, 3)}
+    return {**base, "status": "ok", "metrics": json_safe(dataclasses.asdict(m)),
+            "mask_size_matches": loaded.size_matches, "height": int(prob.shape[0]), "width": int(prob.shape[1]),
+            "tiled": bool(tiled), "seconds": round(time.perf_counter() - t_img, 3)}
 
 
 def is_finished(record: dict[str, Any] | None) -> bool:

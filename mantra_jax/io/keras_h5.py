@@ -193,7 +193,7 @@ def default_variant_for(plain_filters: int) -> str:
 
 
 def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | None = None,
-                       anomaly_feature="time_z", dtype=None):
+                       anomaly_feature="time_z", compute=None):
     """Loads an official-layout Keras HDF5 file.
 
     Args:
@@ -202,7 +202,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
       variant: release preset to use; default: inferred from the first-layer width (4 plain filters ->
         ``ptrain4``; 20 -> ``ptrain0``, which has a tanh ``transform``; pass ``ptrain1`` for the linear one).
       anomaly_feature: registry name or function (the weights fit ``time_z``'s 64 input channels).
-      dtype: computation dtype of the feature extractor (default float32).
+      compute: the model's ``mantra_jax.models.compute.Compute`` (default: ``Compute()``, float32).
     Returns:
       ``(model, variables)``: ``model.apply(variables, x)`` with x float32 (B, H, W, 3) in [-1, 1] returns the
       dict of intermediates whose ``"pred"`` is the (B, H, W, 1) probability map (inference mode).
@@ -210,6 +210,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
     import jax
     import jax.numpy as jnp
 
+    from mantra_jax.models.compute import Compute
     from mantra_jax.models.config import variable_shapes
     from mantra_jax.models.variants import get_variant, make_mantranet
 
@@ -220,7 +221,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
         raise WeightFileError(f"{path}: variant {v.name} has {v.plain_filters} plain filters, the file has {plain}")
     variables = weights_to_variables(weights, trunk=v.trunk, transform_features=v.transform_features, path=path)
     model = make_mantranet(v, windows=windows, anomaly_feature=anomaly_feature,
-                           dtype=jnp.float32 if dtype is None else dtype)
+                           compute=Compute() if compute is None else compute)
     want = jax.tree.map(lambda s: s.shape, variable_shapes(model))
     got = jax.tree.map(lambda a: a.shape, variables)
     if want != got:

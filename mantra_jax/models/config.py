@@ -136,13 +136,14 @@ class ModelConfig:
         """The Linen module this config describes (a ``ManTraNet`` or an ``IMCClassifier``)."""
         import jax.numpy as jnp
 
+        from mantra_jax.models.compute import Compute
         from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 
-        dtype = jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32
+        compute = Compute(dtype=jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32)
         if self.kind == "mantranet":
             return make_mantranet(self.variant, windows=self.windows, anomaly_feature=self.anomaly_feature,
-                                  dtype=dtype)
-        return make_imc_classifier(self.variant, num_classes=self.num_classes, dtype=dtype)
+                                  compute=compute)
+        return make_imc_classifier(self.variant, num_classes=self.num_classes, compute=compute)
 
     def variable_shapes(self) -> Any:
         """The model's variables as a tree of ``jax.ShapeDtypeStruct`` (no computation)."""

@@ -21,11 +21,11 @@ Trunk block units (``FeatexConfig.units``, one per block; empty: all ``conv``):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mantra_jax.models.compute import Compute
 from mantra_jax.models.first_layer import DEFAULT_FIRST_LAYER, FirstLayer, check_first_layer, first_layer_kernel
 from mantra_jax.ops import batchnorm
 from mantra_jax.ops.conv import conv2d_symmetric, l2_normalize
@@ -94,9 +94,8 @@ class FeatexConfig:
         """Pixels one output pixel reads on each side, ``(receptive_field - 1) // 2``."""
         return (self.receptive_field - 1) // 2
 
-    def module(self, *, dtype: Any = jnp.float32, kernel_grad: str = "xla", conv_algorithm: str = "auto",
-               name: str | None = "Featex") -> "FeatureExtractor":
-        return FeatureExtractor(self, dtype, kernel_grad, conv_algorithm, name=name)
+    def module(self, *, compute: Compute = Compute(), name: str | None = "Featex") -> "FeatureExtractor":
+        return FeatureExtractor(self, compute, name=name)
 
 
 class SymConv(nn.Module):
@@ -104,17 +103,15 @@ class SymConv(nn.Module):
 
     features: int
     kernel_size: int = 3
-    dtype: Any = jnp.float32
-    kernel_grad: str = "xla"
-    conv_algorithm: str = "auto"
+    compute: Compute = Compute()
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        k = self.kernel_size
+        k, c = self.kernel_size, self.compute
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        return conv2d_symmetric(x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype),
-                                kernel_grad=self.kernel_grad, algorithm=self.conv_algorithm)
+        return conv2d_symmetric(x.astype(c.dtype), kernel.astype(c.dtype), bias.astype(c.dtype),
+                                kernel_grad=c.kernel_grad, algorithm=c.conv_algorithm)
 
 
 class BatchNorm(nn.Module):
@@ -146,19 +143,12 @@ class FeatureExtractor(nn.Module):
 
     Attributes:
       config: the architecture (``FeatexConfig``; its fields read as attributes of the module too).
-      dtype: computation dtype of the trunk convolutions (the first layer, the parameters and the output
-        stay float32).
-      kernel_grad: how trunk kernel gradients are computed: "auto" (per-tap matmuls on CPU where faster),
-        "xla" or "matmul"; see ``mantra_jax.ops.conv.conv2d_symmetric``. The forward pass is identical.
-      conv_algorithm: how the 3 x 3 trunk convolutions are computed: "auto" (Winograd F(4x4, 3x3) on CPU
-        for float32 layers of 64 or more input channels, where it is faster; direct elsewhere), "direct",
-        "winograd2" or "winograd4"; see ``mantra_jax.ops.conv.resolve_algorithm``. Equal up to float rounding.
+      compute: how the trunk computes (``mantra_jax.models.compute.Compute``: its dtype, kernel gradients
+        and convolution algorithm); the first layer, the parameters and the output stay float32.
     """
 
     config: FeatexConfig = FeatexConfig()
-    dtype: Any = jnp.float32
-    kernel_grad: str = "xla"
-    conv_algorithm: str = "auto"
+    compute: Compute = Compute()
 
     plain_filters = property(lambda self: self.config.plain_filters)
     trunk = property(lambda self: self.config.trunk)
@@ -174,10 +164,10 @@ class FeatureExtractor(nn.Module):
         cfg = self.config
 
         def conv(h: jnp.ndarray, width: int, name: str) -> jnp.ndarray:
-            return SymConv(width, 3, self.dtype, self.kernel_grad, self.conv_algorithm, name=name)(h)
+            return SymConv(width, 3, self.compute, name=name)(h)
 
-        # float32 whatever self.dtype: raw-pixel SRM / Bayar residuals are small differences of large values
-        # (0.03 % of the FLOPs); the trunk casts its input to self.dtype
+        # float32 whatever compute.dtype: raw-pixel SRM / Bayar residuals are small differences of large
+        # values (0.03 % of the FLOPs); the trunk casts its input to compute.dtype
         y = FirstLayer(cfg.first_layer, cfg.plain_filters, jnp.float32, name="b1c1")(x)
         self.sow("intermediates", "b1c1_act", y)
         for block, (widths, unit) in enumerate(zip(cfg.trunk, cfg.block_units), start=1):
@@ -190,7 +180,7 @@ class FeatureExtractor(nn.Module):
                     self.sow("intermediates", f"{a}_act", h)
                     h = BatchNorm(name=f"{b}_bn")(conv(h, widths[i + 1], b), train)
                     shortcut = y if y.shape[-1] == widths[i + 1] else SymConv(
-                        widths[i + 1], 1, self.dtype, self.kernel_grad, name=f"{b}_proj")(y)
+                        widths[i + 1], 1, self.compute, name=f"{b}_proj")(y)
                     y = nn.relu(h + shortcut.astype(h.dtype))
                     self.sow("intermediates", f"{b}_act", y)
                 continue
@@ -200,8 +190,7 @@ class FeatureExtractor(nn.Module):
                     y = BatchNorm(name=f"{name}_bn")(y, train)
                 y = nn.relu(y)
                 self.sow("intermediates", f"{name}_act", y)
-        y = SymConv(cfg.transform_features, 3, self.dtype, self.kernel_grad, self.conv_algorithm,
-                    name="transform")(y)
+        y = SymConv(cfg.transform_features, 3, self.compute, name="transform")(y)
         if cfg.transform_activation == "tanh":
             y = jnp.tanh(y)
         return l2_normalize(y.astype(jnp.promote_types(y.dtype, jnp.float32)), axis=-1)

@@ -23,11 +23,11 @@ Per-layer trunk activations (after ReLU) are sown as ``<layer>_act`` into the ``
 
 from __future__ import annotations
 
-from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mantra_jax.models.compute import Compute
 from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.anomaly import AnomalyFeature
@@ -54,23 +54,20 @@ class _ComposesFeatex:
 class ManTraNet(_ComposesFeatex, nn.Module):
     """Feature extractor + local anomaly detection network. See the module docstring for outputs.
 
-    ``featex``: the feature extractor's architecture; ``dtype`` / ``kernel_grad``: its computation (see
-    ``mantra_jax.models.featex.FeatureExtractor``)."""
+    ``featex``: the feature extractor's architecture; ``compute``: how it computes
+    (``mantra_jax.models.compute.Compute``)."""
 
     featex: FeatexConfig = FeatexConfig()
     windows: tuple[int, ...] = (7, 15, 31)
     anomaly_feature: str | AnomalyFeature = "time_z"
-    dtype: Any = jnp.float32
-    kernel_grad: str = "xla"
-    conv_algorithm: str = "auto"
+    compute: Compute = Compute()
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False,
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
         """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``."""
         _check_images(x)
-        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad,
-                                    conv_algorithm=self.conv_algorithm)(x, train=train)
+        featex = self.featex.module(compute=self.compute)(x, train=train)
         out = {"featex": featex}
         out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
                                    name="LADN")(featex, train=train, global_stats=global_stats))
@@ -83,25 +80,23 @@ class IMCClassifier(_ComposesFeatex, nn.Module):
     Returns ``featex`` (B, H, W, D), ``logits_map`` (B, H, W, N) and ``logits`` (B, N).
     Variables: ``params = {"Featex": ..., "IMCHead": {"kernel", "bias"}}``. ``fused_head_mean``: compute
     ``logits`` with ``conv2d_symmetric_mean`` (same values, about a fifth fewer training FLOPs for Ptrain4)
-    rather than as the mean of ``logits_map``. ``featex``, ``dtype``, ``kernel_grad``: see ``ManTraNet``.
+    rather than as the mean of ``logits_map``. ``featex``, ``compute``: see ``ManTraNet``. ``num_classes``
+    has no default here: the IMC task's is the catalogue's size (``mantra_jax.models.config``).
     """
 
-    num_classes: int = 385
+    num_classes: int
     featex: FeatexConfig = FeatexConfig()
-    dtype: Any = jnp.float32
-    kernel_grad: str = "xla"
+    compute: Compute = Compute()
     fused_head_mean: bool = True
-    conv_algorithm: str = "auto"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
         _check_images(x)
-        featex = self.featex.module(dtype=self.dtype, kernel_grad=self.kernel_grad,
-                                    conv_algorithm=self.conv_algorithm)(x, train=train)
+        featex = self.featex.module(compute=self.compute)(x, train=train)
         head = self.param("IMCHead", lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})
-        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"], kernel_grad=self.kernel_grad)
+        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"], kernel_grad=self.compute.kernel_grad)
         if self.fused_head_mean:
             # the spatial mean of logits_map computed without it; under jit XLA then drops logits_map when
             # only the logits are used, as in training

@@ -21,10 +21,9 @@ every width divided by 4 for a CPU run). Their default windows are ptrain4's.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-import jax.numpy as jnp
 
+from mantra_jax.models.compute import Compute
 from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
 from mantra_jax.ops.anomaly import AnomalyFeature
@@ -84,27 +83,19 @@ def get_variant(variant: str | Variant) -> Variant:
 
 
 def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ...] | None = None,
-                   anomaly_feature: str | AnomalyFeature = "time_z", dtype: Any = jnp.float32,
-                   kernel_grad: str = "auto", conv_algorithm: str = "auto") -> ManTraNet:
-    """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature.
-
-    ``kernel_grad`` only changes how training computes the trunk's kernel gradients ("auto": per-tap
-    matmuls on CPU for layers of 64 or more input channels, where they are faster; XLA's own elsewhere; see
-    ``mantra_jax.ops.conv_grad``); the forward pass is the same. ``conv_algorithm``: how the 3 x 3 trunk
-    convolutions are computed ("auto": Winograd F(4x4, 3x3) on CPU where faster; see
-    ``mantra_jax.models.featex.FeatureExtractor``), equal up to float rounding."""
+                   anomaly_feature: str | AnomalyFeature = "time_z", compute: Compute = Compute()) -> ManTraNet:
+    """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature;
+    ``compute``: how it computes (``mantra_jax.models.compute.Compute``)."""
     v = get_variant(variant)
-    return ManTraNet(featex=v.featex,
-                     windows=tuple(windows) if windows is not None else v.windows,
-                     anomaly_feature=anomaly_feature, dtype=dtype, kernel_grad=kernel_grad,
-                     conv_algorithm=conv_algorithm)
+    return ManTraNet(featex=v.featex, windows=tuple(windows) if windows is not None else v.windows,
+                     anomaly_feature=anomaly_feature, compute=compute)
 
 
-def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int = 385,
-                        dtype: Any = jnp.float32, kernel_grad: str = "auto",
+def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int, compute: Compute = Compute(),
                         fused_head_mean: bool = True) -> IMCClassifier:
-    """Builds the IMC pre-training classifier sharing the preset's feature extractor (``kernel_grad``: see
+    """Builds the IMC pre-training classifier sharing the preset's feature extractor (``num_classes``: the
+    catalogue's size for IMC-385, ``mantra_jax.models.config.catalogue_size``; ``compute``: see
     ``make_mantranet``; ``fused_head_mean``: see ``IMCClassifier``)."""
     v = get_variant(variant)
-    return IMCClassifier(num_classes=num_classes, featex=v.featex, dtype=dtype, kernel_grad=kernel_grad,
+    return IMCClassifier(num_classes=num_classes, featex=v.featex, compute=compute,
                          fused_head_mean=fused_head_mean)

@@ -86,7 +86,8 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"], "num_classes": num_classes,
                                  "dtype": cfg["model"]["dtype"]})
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
-    train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]))
+    val_dir = workdir / cfg["data"]["val_dir"]  # an absolute val_dir stays as it is
+    train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir)
     return train(model=model_from_config(model_config), model_config=model_config,
                  task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,

@@ -51,8 +51,9 @@ def featex_forward_per_pixel(variant: str) -> tuple[int, int]:
 
 
 def train_flops_per_pixel(variant: str, kind: str, windows: Sequence[int] | None = None,
-                          num_classes: int = 385, frozen_featex: bool = False) -> int:
-    """Training FLOPs per input pixel of the ``kind`` ("imc" or "mantranet") step."""
+                          frozen_featex: bool = False) -> int:
+    """Training FLOPs per input pixel of the ``kind`` ("imc" or "mantranet") step (the IMC head's cost does
+    not grow with the image, so the number of classes does not enter)."""
     v = get_variant(variant)
     first, trunk = featex_forward_per_pixel(variant)
     featex = first + trunk if frozen_featex else 2 * first + 3 * trunk

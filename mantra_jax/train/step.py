@@ -46,19 +46,14 @@ _PREPROCESSED = preprocess(np.arange(256, dtype=np.uint8).reshape(256, 1, 1).rep
 
 
 def for_platform(model: Any, platform: str) -> Any:
-    """``model`` with ``kernel_grad="auto"`` and ``conv_algorithm="auto"`` resolved for the platform its steps
-    run on: XLA's own kernel gradients and direct convolutions off the CPU (the per-tap matmul gradient of
-    ``mantra_jax.ops.conv_grad`` and Winograd are CPU speed-ups),
-    decided from the target platform rather than from ``jax.default_backend()`` at trace time, so a step
-    lowered for a GPU on a CPU host is the GPU's step."""
-    if platform == "cpu":
+    """``model`` with its ``compute`` policy resolved for the platform its steps run on
+    (``mantra_jax.models.compute.Compute.for_platform``: XLA's own kernel gradients and direct convolutions
+    off the CPU); a model without one is returned as it is."""
+    compute = getattr(model, "compute", None)
+    if compute is None:
         return model
-    changes = {}
-    if getattr(model, "kernel_grad", None) == "auto":
-        changes["kernel_grad"] = "xla"
-    if getattr(model, "conv_algorithm", None) == "auto":  # Winograd is a CPU speed-up too (ops.conv)
-        changes["conv_algorithm"] = "direct"
-    return model.clone(**changes) if changes else model
+    resolved = compute.for_platform(platform)
+    return model if resolved == compute else model.clone(compute=resolved)
 
 
 def device_inputs(batch: Batch) -> dict[str, jnp.ndarray]:

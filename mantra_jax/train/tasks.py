@@ -67,14 +67,19 @@ def _mean_loss(totals: Mapping[str, Any]) -> float:
     return float(totals["loss_sum"]) / count
 
 
-def imc_task(levels: Mapping[str, np.ndarray] | None = None, num_classes: int = 385,
+def imc_task(levels: Mapping[str, np.ndarray] | None = None, num_classes: int | None = None,
              top_k: Sequence[int] = imc_metrics.TOP_K, hierarchy_weight: float = 0.0) -> Task:
-    """IMC task; ``levels`` defaults to the project's 385-class hierarchy (HL0..HL5).
+    """IMC task; ``levels`` defaults to the project's 385-class hierarchy (HL0..HL5), ``num_classes`` to the
+    catalogue's size (``mantra_jax.models.config.catalogue_size``).
 
     The loss is the paper's leaf cross-entropy, plus ``hierarchy_weight`` times the coarse levels'
     cross-entropies when it is positive (``losses.hierarchical_cross_entropy``). Validation reports
     ``loss`` (that objective) and ``ce`` (the leaf cross-entropy alone) besides the accuracies.
     """
+    if num_classes is None:
+        from mantra_jax.models.config import catalogue_size
+
+        num_classes = catalogue_size()
     levels = imc_metrics.check_levels(imc_metrics.hierarchy_levels() if levels is None else levels, num_classes)
     top_k = tuple(int(k) for k in top_k)
     loss_fn = (hierarchical_cross_entropy(list(levels.values()), hierarchy_weight) if hierarchy_weight > 0

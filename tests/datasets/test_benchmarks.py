@@ -148,6 +148,14 @@ def test_prepare_and_read_without_tensorflow(tmp_path):
     import tensorflow_datasets as tfds  # re-open from files only, as another process would
     again = tfds.builder_from_directory(str(builder.data_path)).as_data_source(split="test")
     assert len(again) == 4
+    stored = B.prepared_pairs("coverage", tmp_path / "data")  # already prepared: no manual folder needed
+    assert [(p.image, p.mask) for p in stored] == [("tampered/1t.png", "mask/1forged.png"), ("original/1.png", None),
+                                                   ("tampered/2t.png", "mask/2forged.png"), ("original/2.png", None)]
+    loaded = stored[2].load(rule="bright", on_mismatch="resize", max_pixels=H * W, max_bytes=1)
+    assert (loaded.image == 20).all() and loaded.size_matches
+    np.testing.assert_array_equal(loaded.mask, EXPECTED_MASK)
+    with pytest.raises(PairsError, match="over the limit"):
+        stored[2].load(rule="bright", on_mismatch="resize", max_pixels=H * W - 1, max_bytes=1)
 
 
 def test_prepare_real_coverage_subset(shared_data, tmp_path):
@@ -173,6 +181,14 @@ def test_real_coverage_missized_masks_are_the_known_nine(shared_data):
     ex = B.make_example(item41, root)
     assert not ex["mask_size_matches"] and ex["mask"].shape == ex["image"].shape[:2]
     assert B.make_example(item41, root, on_mismatch="skip") is None
+
+
+def test_real_coverage_builder_pairs_equal_the_folder_pairing(shared_data):
+    from mantra_jax.eval.pairs import read_pairs_csv
+
+    root = shared_data("coverage")
+    items = B.benchmark_items("coverage", root)
+    assert [(i.image, i.mask) for i in items] == [(p.image, p.mask) for p in read_pairs_csv(root / "pairs.csv")]
 
 
 def test_unknown_benchmark_name():

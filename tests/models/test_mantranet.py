@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mantra_jax.models.compute import Compute
 from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 
 KEY = jax.random.key(0)
@@ -133,7 +134,7 @@ def test_bf16_compute_stays_close_to_float32(tiny):
     _, v = tiny
     x = _x()
     p32 = make_mantranet("tiny").apply(v, x)["pred"]
-    p16 = make_mantranet("tiny", dtype=jnp.bfloat16).apply(v, x)["pred"]
+    p16 = make_mantranet("tiny", compute=Compute(dtype=jnp.bfloat16)).apply(v, x)["pred"]
     assert p16.dtype == jnp.float32
     assert float(jnp.abs(p32 - p16).max()) < 0.05
 

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mantra_jax.models.compute import Compute
 from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 from mantra_jax.ops.conv import conv2d_symmetric
 from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, kernel_grad_by_taps, resolve_kernel_grad
@@ -49,7 +50,7 @@ def test_symmetric_conv_modes_agree_forward_and_backward():
 @pytest.mark.slow
 def test_model_gradients_equal_with_matmul_kernel_grad():
     x = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
-    m_xla, m_mm = make_mantranet("tiny", kernel_grad="xla"), make_mantranet("tiny", kernel_grad="matmul")
+    m_xla, m_mm = (make_mantranet("tiny", compute=Compute(kernel_grad=k)) for k in ("xla", "matmul"))
     v = m_xla.init(jax.random.key(0), x)
 
     def grads(model):
@@ -71,9 +72,9 @@ def test_fast_imc_step_gradients_equal_plain_autodiff_in_float64():
         rng = np.random.default_rng(4)
         x = jnp.asarray(rng.uniform(-1, 1, (2, 12, 14, 3)))
         labels = jnp.asarray([1, 5])
-        plain = make_imc_classifier("tiny", num_classes=7, dtype=jnp.float64, kernel_grad="xla",
+        plain = make_imc_classifier("tiny", num_classes=7, compute=Compute(jnp.float64, kernel_grad="xla"),
                                     fused_head_mean=False)
-        fast = make_imc_classifier("tiny", num_classes=7, dtype=jnp.float64, kernel_grad="matmul")
+        fast = make_imc_classifier("tiny", num_classes=7, compute=Compute(jnp.float64, kernel_grad="matmul"))
         params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), plain.init(jax.random.key(0), x)["params"])
 
         def grads(model):

@@ -37,6 +37,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))  # the repo
 import tiny  # noqa: E402
 from conftest import ToyNet, mask_batch  # noqa: E402
 
+from mantra_jax.models.compute import Compute  # noqa: E402
 from mantra_jax.models.variants import make_imc_classifier  # noqa: E402
 from mantra_jax.train import sharding  # noqa: E402
 from mantra_jax.train.state import create_train_state, init_variables  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> None:
     out["batch_shards"] = sorted([int(s.device.id), np.asarray(s.data).tolist()] for s in split.addressable_shards)
 
     imc = make_imc_classifier("tiny", num_classes=tiny.NUM_CLASSES)
-    imc64 = make_imc_classifier("tiny", num_classes=tiny.NUM_CLASSES, dtype=jnp.float64)
+    imc64 = make_imc_classifier("tiny", num_classes=tiny.NUM_CLASSES, compute=Compute(dtype=jnp.float64))
     recs = tiny.imc_records(24, 0)
     batches = [{"image": np.stack([r["image"] for r in recs[i:i + 8]]),
                 "label": np.array([r["label"] for r in recs[i:i + 8]], np.int32)} for i in (0, 8, 16)]

@@ -57,3 +57,18 @@ def test_uint8_batches_become_the_preprocessed_model_inputs_on_the_device():
     assert out["image"].dtype == np.float32 and out["mask"].dtype == np.float32
     np.testing.assert_array_equal(np.asarray(out["image"]), preprocess(image))  # every uint8 value, bit-exact
     np.testing.assert_array_equal(np.asarray(out["mask"]), mask.astype(np.float32))
+
+
+def test_imc_validation_is_read_from_the_fixed_builder_prepared_once(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    data = data_block(patch_size=256, crop_size=16, val_records=4)
+    _, fixed = imc_inputs(data, 2, val_dir=tmp_path)
+    [info] = tmp_path.glob("imc385/*/*/dataset_info.json")  # prepared there: validation and test splits
+    written = info.stat().st_mtime_ns
+    _, synthesised = imc_inputs(data, 2)
+    for a, b in zip(fixed, synthesised, strict=True):
+        assert sorted(a) == sorted(b) == ["image", "label"]
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+    _, again = imc_inputs(data, 2, val_dir=tmp_path)  # the same settings reuse the prepared files
+    assert len(list(again)) == 2 and info.stat().st_mtime_ns == written
