@@ -18,7 +18,7 @@ def _x(shape=(2, 16, 20, 3), seed=0):
 @pytest.fixture(scope="module")
 def tiny():
     model = make_mantranet("tiny")
-    return model, model.init(KEY, _x())
+    return model, jax.jit(model.init)(KEY, _x())
 
 
 def test_ptrain4_has_3805078_parameters_with_128_moving_statistics():
