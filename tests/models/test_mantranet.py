@@ -108,6 +108,7 @@ def test_anomaly_feature_can_be_any_function():
     assert np.abs(np.asarray(default["pred"]) - np.asarray(out["pred"])).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_whole_model_gradient_is_finite_at_tiny_size(tiny):
     # tiny has Ptrain4's structure (combined first layer, the trunk's depths, the transform, windows 7, 15,
     # 31: all wider than the 8 x 8 image) and its initialisers, on a narrow trunk.

@@ -68,6 +68,7 @@ def _featex_grads(model, variables, x, **apply_kwargs):
     return jax.jit(jax.grad(loss))(variables["params"])
 
 
+@pytest.mark.slow
 def test_model_gradients_equal_with_matmul_kernel_grad():
     x = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
     m_xla, m_mm = make_mantranet(THIN, kernel_grad="xla"), make_mantranet(THIN, kernel_grad="matmul")
@@ -81,6 +82,7 @@ def test_model_gradients_equal_with_matmul_kernel_grad():
     chex.assert_trees_all_close(g_mm, g_xla, atol=1e-4 * scale, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_fast_imc_step_gradients_equal_plain_autodiff_in_float64():
     """The fast IMC training path (per-tap matmul kernel gradients everywhere, logits from
     conv2d_symmetric_mean) against plain autodiff (XLA kernel gradients, mean of the full logit map)."""
