@@ -1,4 +1,5 @@
-"""Window means that count only in-image pixels, from shared power-of-two window sums.
+"""Window means that count only in-image pixels: ZPool2D's box statistics, from shared power-of-two window
+sums (default) or from block-wise cumulative sums.
 
 ``window_mean(x, n)[b, i, j, c]`` is the mean of ``x[b, i', j', c]`` over the n x n window centred on
 (i, j), counting only pixels inside the image: the average pool of the release that excludes padding.
@@ -15,6 +16,14 @@ partial sum of the window: float32 rounding stays at the size of one window's su
 integral image over a whole 1024 x 1024 map is ~1e-3 off). The work per sample grows with log2 n only.
 Counts of in-image pixels are computed analytically from iotas (an average pool over padding would make
 XLA constant-fold a count image).
+
+``method="cumsum"``: the cumulative-sum formulation (van Herk / Gil-Werman): along each axis the padded
+samples are cut into blocks of n, and a window starting at i is the within-block suffix sum of block
+``i // n`` plus the within-block prefix sum of the next block, both from ``lax.associative_scan`` over
+only n samples (O(1) work per sample whatever n, rounding again at the size of one window's sum). It
+gives the same means within float32 rounding. It is kept as the reference formulation, but it is not the
+default: on a 2-core AMD EPYC it ran the release's three windows 2.3x slower at 256 x 256, and XLA
+compiled its gradient about 4x slower (64 x 64 x 32, windows 7/15/31: 13.3 s against 3.5 s).
 """
 
 from __future__ import annotations
@@ -59,6 +68,26 @@ def _window_sums_1d(x: jnp.ndarray, ns: Sequence[int], axis: int) -> list[jnp.nd
     return sums
 
 
+def _window_sum_1d_cumsum(x: jnp.ndarray, n: int, axis: int) -> jnp.ndarray:
+    """The centred n-window sum along ``axis`` (zeros outside) from block-wise cumulative sums."""
+    axis = axis % x.ndim
+    length = x.shape[axis]
+    blocks = -(-(length + n) // n)  # ceil((L + n) / n): room for i + n with i up to L - 1
+    total = blocks * n
+    pads = [(0, 0)] * x.ndim
+    pads[axis] = (n // 2, total - length - n // 2)
+    xb = jnp.pad(x, pads).reshape(x.shape[:axis] + (blocks, n) + x.shape[axis + 1:])
+    prefix = lax.associative_scan(jnp.add, xb, axis=axis + 1)
+    suffix = lax.associative_scan(jnp.add, xb, axis=axis + 1, reverse=True)
+    flat = x.shape[:axis] + (total,) + x.shape[axis + 1:]
+    prefix_excl, suffix = (prefix - xb).reshape(flat), suffix.reshape(flat)
+    # Window [i, i + n) in padded coordinates is output i: suffix(i) + prefix_excl(i + n).
+    return lax.slice_in_dim(suffix, 0, length, axis=axis) + lax.slice_in_dim(prefix_excl, n, n + length, axis=axis)
+
+
+METHODS = ("doubling", "cumsum")
+
+
 def _in_image_count_1d(length: int, n: int, dtype) -> jnp.ndarray:
     """Number of in-image samples of the centred n-window at each of ``length`` positions."""
     r = n // 2
@@ -66,11 +95,12 @@ def _in_image_count_1d(length: int, n: int, dtype) -> jnp.ndarray:
     return (jnp.minimum(i + r, length - 1) - jnp.maximum(i - r, 0) + 1).astype(dtype)
 
 
-def _means_1d(x: jnp.ndarray, ns: Sequence[int], axis: int) -> list[jnp.ndarray]:
+def _means_1d(x: jnp.ndarray, ns: Sequence[int], axis: int, method: str = "doubling") -> list[jnp.ndarray]:
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
-    return [s / _in_image_count_1d(x.shape[axis], n, x.dtype).reshape(shape)
-            for n, s in zip(ns, _window_sums_1d(x, ns, axis))]
+    sums = (_window_sums_1d(x, ns, axis) if method == "doubling"
+            else [_window_sum_1d_cumsum(x, n, axis) for n in ns])
+    return [s / _in_image_count_1d(x.shape[axis], n, x.dtype).reshape(shape) for n, s in zip(ns, sums)]
 
 
 def window_mean_1d(x: jnp.ndarray, n: int, axis: int) -> jnp.ndarray:
@@ -79,13 +109,14 @@ def window_mean_1d(x: jnp.ndarray, n: int, axis: int) -> jnp.ndarray:
     return _means_1d(x, (n,), axis)[0]
 
 
-def window_means(x: jnp.ndarray, ns: Sequence[int]) -> list[jnp.ndarray]:
+def window_means(x: jnp.ndarray, ns: Sequence[int], method: str = "doubling") -> list[jnp.ndarray]:
     """Means over the n x n windows centred on each pixel for every n in ``ns``, counting only in-image
     pixels; the windows share the H pass.
 
     Args:
       x: (B, H, W, C) float array.
       ns: odd window sizes; may exceed H or W.
+      method: "doubling" (shared power-of-two sums) or "cumsum" (block-wise cumulative sums); see above.
     Returns:
       A list of (B, H, W, C) arrays, one per window, same dtype as ``x``.
     """
@@ -94,24 +125,27 @@ def window_means(x: jnp.ndarray, ns: Sequence[int]) -> list[jnp.ndarray]:
     ns = tuple(int(n) for n in ns)
     for n in ns:
         _check_window(n)
-    return _window_means(x, ns) if ns else []
+    if method not in METHODS:
+        raise ValueError(f"window-mean method must be one of {METHODS}, got {method!r}")
+    return _window_means(x, ns, method) if ns else []
 
 
-@partial(jax.jit, static_argnames=("ns",))
-def _window_means(x: jnp.ndarray, ns: tuple[int, ...]) -> list[jnp.ndarray]:
-    return [_means_1d(rows, (n,), axis=2)[0] for n, rows in zip(ns, _means_1d(x, ns, axis=1))]
+@partial(jax.jit, static_argnames=("ns", "method"))
+def _window_means(x: jnp.ndarray, ns: tuple[int, ...], method: str) -> list[jnp.ndarray]:
+    return [_means_1d(rows, (n,), 2, method)[0] for n, rows in zip(ns, _means_1d(x, ns, 1, method))]
 
 
-def window_mean(x: jnp.ndarray, n: int) -> jnp.ndarray:
+def window_mean(x: jnp.ndarray, n: int, method: str = "doubling") -> jnp.ndarray:
     """Mean over the n x n window centred on each pixel, counting only in-image pixels.
 
     Args:
       x: (B, H, W, C) float array.
       n: odd window size; may exceed H or W.
+      method: see ``window_means``.
     Returns:
       (B, H, W, C), same dtype as ``x``.
     """
-    return window_means(x, (n,))[0]
+    return window_means(x, (n,), method)[0]
 
 
 def global_mean(x: jnp.ndarray) -> jnp.ndarray:

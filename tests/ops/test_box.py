@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from mantra_jax.ops.box import global_mean, global_std, window_mean, window_means
+from mantra_jax.ops.box import METHODS, global_mean, global_std, window_mean, window_means
 from tests.conftest import enable_x64
 
 
@@ -43,15 +43,18 @@ def test_reference_agrees_with_brute_force():
 
 @pytest.mark.parametrize("shape,n", [((2, 23, 37, 3), 7), ((1, 23, 37, 2), 31), ((1, 5, 9, 2), 15),
                                      ((1, 3, 2, 1), 63), ((1, 1, 1, 2), 7), ((1, 40, 33, 2), 15)])
-def test_window_mean_matches_brute_force_including_small_images(shape, n):
+@pytest.mark.parametrize("method", METHODS)
+def test_window_mean_matches_brute_force_including_small_images(shape, n, method):
     x = np.random.default_rng(1).uniform(-10, 10, shape)
-    chex.assert_trees_all_close(window_mean(jnp.asarray(x, jnp.float32), n), window_mean_brute(x, n), atol=2e-6)
+    chex.assert_trees_all_close(window_mean(jnp.asarray(x, jnp.float32), n, method), window_mean_brute(x, n),
+                                atol=2e-6)
 
 
 @pytest.mark.parametrize("n", [7, 63])
-def test_window_mean_is_within_2e5_of_float64_at_1024(n):
+@pytest.mark.parametrize("method", METHODS)
+def test_window_mean_is_within_2e5_of_float64_at_1024(n, method):
     x = np.random.default_rng(2).uniform(-10, 10, (1, 1024, 1024, 2)).astype(np.float32)
-    got = np.asarray(window_mean(jnp.asarray(x), n))
+    got = np.asarray(window_mean(jnp.asarray(x), n, method))
     err = np.abs(got - window_mean_ref(x, n)).max()
     assert err < 2e-5, f"max abs error {err} at window {n}"
 
@@ -64,6 +67,11 @@ def test_window_means_share_the_first_pass_and_equal_single_windows_bit_for_bit(
         np.testing.assert_array_equal(got, window_mean(xj, n))
         chex.assert_trees_all_close(got, window_mean_brute(x, n), atol=2e-6)
     assert window_means(xj, ()) == []
+
+
+def test_window_mean_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        window_mean(jnp.zeros((1, 4, 4, 1)), 3, "integral")
 
 
 def test_window_mean_rejects_even_window():
