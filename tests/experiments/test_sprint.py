@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from experiments import sprint
-from mantra_jax.io import checkpoints
 from mantra_jax.io.checkpoints import load_model
-from tests.train.tiny import FAST_COMPILE
+from tests.train.tiny import FAST_COMPILE, fast_compile_models
 
 pytestmark = pytest.mark.slow  # two sprints of the tiny model (4 step compiles; the resume's are cache loads)
 
@@ -42,10 +41,8 @@ def compile_cache(folder):
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("sprint")
     first, second = root / "w1", root / "w2"
-    with compile_cache(root / "xla"), pytest.MonkeyPatch.context() as patch:
-        # the sprint's orchestration is under test, not the CPU convolution speed-ups (tests/train/tiny.py)
-        build = checkpoints.model_from_config
-        patch.setattr(checkpoints, "model_from_config", lambda config: build(config).clone(**FAST_COMPILE))
+    # the sprint's orchestration is under test, not the CPU convolution speed-ups (see tests/train/tiny.py)
+    with compile_cache(root / "xla"), fast_compile_models():
         s1, s2 = _two_windows(first, second)
     return first, second, s1, s2
 

@@ -14,6 +14,7 @@ items into the step's temporary directory). ``--task loc`` trains the tiny ManTr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -27,6 +28,22 @@ BATCH = 4
 # numerics are tests/ops'): XLA's direct convolutions and kernel gradients trace and compile the train step
 # in about half the CPU time (39 -> 22 s for a tiny IMC run here), the bulk of every run's cost.
 FAST_COMPILE = {"kernel_grad": "xla", "conv_algorithm": "direct"}
+
+
+@contextlib.contextmanager
+def fast_compile_models():
+    """For the block, ``model_from_config`` (both homes) builds its models with ``FAST_COMPILE``: for the
+    tests of runners (experiments, sprint) that build their models from a config."""
+    import pytest
+
+    from mantra_jax.io import checkpoints
+    from mantra_jax.models import config
+
+    build = config.model_from_config
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (config, checkpoints):
+            patch.setattr(module, "model_from_config", lambda cfg: build(cfg).clone(**FAST_COMPILE))
+        yield
 
 
 def imc_model(**kwargs):
