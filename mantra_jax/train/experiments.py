@@ -127,10 +127,10 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
     e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr["featex_learning_rate"]),
                              learning_rates=dict(tr.get("learning_rates") or {}))
     loop_cfg = loop_config(tr, cfg["progress"])
+    if e2e.pretrained and pretrained is None:  # a missing checkpoint is reported before any compile
+        pretrained = pretrained_params(cfg["imc_checkpoint"], model_config["variant"])
     variables = init_variables(model, loop_cfg.seed)
     if e2e.pretrained:
-        if pretrained is None:
-            pretrained = pretrained_params(cfg["imc_checkpoint"], model_config["variant"])
         variables = {**variables, "params": load_pretrained_featex(variables["params"], pretrained)}
     mesh = _mesh_and_check(tr["batch_size"])
     train_data, val_data = forgery_inputs(cfg["data"], int(tr["batch_size"]))

@@ -1,5 +1,6 @@
 """experiments/sprint.py end to end with the tiny variant: two steps per phase, export, resume."""
 
+import contextlib
 import json
 
 import jax
@@ -8,19 +9,50 @@ import pytest
 
 from experiments import sprint
 from mantra_jax.io.checkpoints import load_model
+from tests.train.tiny import fast_compile, fast_compile_models
 
-pytestmark = pytest.mark.slow  # two sprints of the tiny model (~4 step compiles)
+pytestmark = pytest.mark.slow  # two sprints of the tiny model (4 step compiles; the resume's are cache loads)
+
+_CACHE_OPTIONS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+                  "jax_persistent_cache_min_entry_size_bytes")
+
+
+@contextlib.contextmanager
+def compile_cache(folder):
+    """JAX's persistent compilation cache in ``folder``, every program stored, for the block; then the previous
+    settings back. The resume window of a sprint runs the same HR programs as the first window (as its own
+    process would, from the cache the CLI keeps): loading them instead of compiling them again halves the
+    module's cost and changes no result (the cache returns the executable XLA compiled for that program)."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    old = {name: getattr(jax.config, name) for name in _CACHE_OPTIONS}
+    for name, value in zip(_CACHE_OPTIONS, (str(folder), 0.0, -1)):
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()  # JAX reads the settings at its first compile; read them again
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            jax.config.update(name, value)
+        compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("sprint")
     first, second = root / "w1", root / "w2"
+    # the sprint's orchestration is under test, not the CPU convolution speed-ups (see tests/train/tiny.py)
+    with compile_cache(root / "xla"), fast_compile_models():
+        s1, s2 = _two_windows(first, second)
+    return first, second, s1, s2
+
+
+def _two_windows(first, second):
     s1 = sprint.run(sprint.parse_args(["--out", str(first), "--budget_s", "900", "--variant", "tiny", "--steps", "2",
                                        "--quiet"]))
     s2 = sprint.run(sprint.parse_args(["--out", str(second), "--budget_s", "900", "--variant", "tiny", "--steps", "2",
                                        "--resume", str(first), "--quiet"]))
-    return first, second, s1, s2
+    return s1, s2
 
 
 def test_export_holds_at_most_eight_files_each_under_16_mib(exports):
@@ -53,7 +85,7 @@ def test_weights_load_as_a_detection_model(exports):
     first, *_ = exports
     model, variables, config = load_model(first / sprint.MODEL_FILE)
     assert config["kind"] == "mantranet" and config["variant"] == "tiny"
-    out = model.apply(variables, np.zeros((1, 16, 16, 3), np.float32))
+    out = jax.jit(fast_compile(model).apply)(variables, np.zeros((1, 16, 16, 3), np.float32))
     assert np.isfinite(np.asarray(out["pred"])).all()
 
 

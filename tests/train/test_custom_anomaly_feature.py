@@ -20,6 +20,7 @@ def squared_z(x, mean, sigma, windows):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from tests.train.test_experiments import _config
+    from tests.train.tiny import fast_compile_models
     from mantra_jax.train.experiments import run_ladn
 
     c = _config("ladn")
@@ -28,7 +29,8 @@ def trained(tmp_path_factory):
     c.data.patch_size, c.data.val_records = 32, 2
     c.train.batch_size, c.train.steps_per_epoch, c.train.num_epochs = 2, 2, 1
     workdir = tmp_path_factory.mktemp("custom")
-    return workdir, run_ladn(c, workdir)
+    with fast_compile_models():  # training with XLA's convolutions; detection below uses the default model
+        return workdir, run_ladn(c, workdir)
 
 
 @pytest.mark.slow

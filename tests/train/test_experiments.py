@@ -9,6 +9,7 @@ import pytest
 from experiments.configs import ablation_anomaly, imc385, ladn
 from mantra_jax.train.checkpoints import restore_inference_variables
 from mantra_jax.train.experiments import run_anomaly_ablation, run_imc385, run_ladn
+from tests.train.tiny import fast_compile_models
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"
 _MODULES = {"imc385": imc385, "ladn": ladn, "ablation_anomaly": ablation_anomaly}
@@ -66,7 +67,8 @@ def imc_workdir(tmp_path_factory):
     c.data.crop_size, c.data.val_records = 16, 2
     c.train.batch_size, c.train.steps_per_epoch, c.train.num_epochs, c.train.log_every_steps = 2, 2, 1, 1
     workdir = tmp_path_factory.mktemp("imc")
-    summary = run_imc385(c, workdir)
+    with fast_compile_models():  # the runner and data pipeline are under test, not the CPU convolution speed-ups
+        summary = run_imc385(c, workdir)
     return workdir, summary
 
 
@@ -94,7 +96,8 @@ def ladn_hf_workdir(imc_workdir, tmp_path_factory):
     c.data.patch_size, c.data.val_records = 32, 2
     c.train.batch_size, c.train.steps_per_epoch, c.train.num_epochs = 2, 2, 1
     workdir = tmp_path_factory.mktemp("ladn")
-    return workdir, run_ladn(c, workdir)
+    with fast_compile_models():
+        return workdir, run_ladn(c, workdir)
 
 
 def test_ladn_hf_keeps_the_imc_feature_extractor_frozen(imc_workdir, ladn_hf_workdir):

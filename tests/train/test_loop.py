@@ -18,7 +18,7 @@ from mantra_jax.train.writers import read_jsonl
 
 HERE = pathlib.Path(__file__).parent
 STEPS, KILL_AFTER = 8, 4
-pytestmark = pytest.mark.slow  # every test here reads subprocess training runs (34 s CPU for the first three)
+pytestmark = pytest.mark.slow  # every test here reads subprocess training runs (~45 s CPU for the first three)
 
 
 def _env(cache: pathlib.Path) -> dict:

@@ -14,6 +14,7 @@ items into the step's temporary directory). ``--task loc`` trains the tiny ManTr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -22,6 +23,52 @@ import numpy as np
 NUM_CLASSES = 4
 SIZE = 16
 BATCH = 4
+# These runs test the loop (resume, checkpoints, sharding), not the CPU convolution speed-ups that
+# ``conv_algorithm="auto"`` / ``kernel_grad="auto"`` pick on CPU (Winograd, per-tap kernel gradients; their
+# numerics are tests/ops'): XLA's direct convolutions and kernel gradients trace and compile the train step
+# in about half the CPU time (39 -> 22 s for a tiny IMC run here), the bulk of every run's cost.
+FAST_COMPILE = {"kernel_grad": "xla", "conv_algorithm": "direct"}  # fields of the model's ``Compute``
+
+
+def fast_compile(model):
+    """``model`` with its compute policy's convolution choices set to ``FAST_COMPILE`` (dtype kept)."""
+    import dataclasses
+
+    return model.clone(compute=dataclasses.replace(model.compute, **FAST_COMPILE))
+
+
+@contextlib.contextmanager
+def fast_compile_models():
+    """For the block, ``model_from_config`` (both homes) builds its models with ``FAST_COMPILE``: for the
+    tests of runners (experiments, sprint) that build their models from a config."""
+    import pytest
+
+    from mantra_jax.io import checkpoints
+    from mantra_jax.models import config
+
+    build = config.model_from_config
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (config, checkpoints):
+            patch.setattr(module, "model_from_config", lambda cfg: fast_compile(build(cfg)))
+        yield
+
+
+def imc_model(**kwargs):
+    """The tiny IMC classifier over NUM_CLASSES classes, with XLA's own convolutions (``FAST_COMPILE``)."""
+    from mantra_jax.models.variants import make_imc_classifier
+
+    return fast_compile(make_imc_classifier("tiny", num_classes=NUM_CLASSES, **kwargs))
+
+
+LOC_WINDOWS = (7,)  # one ConvLSTM step instead of three: a third of the LADN's program, same loop
+LOC_CONFIG = {"kind": "mantranet", "variant": "tiny", "windows": list(LOC_WINDOWS)}
+
+
+def loc_model():
+    """The tiny ManTraNet with one window (``LOC_WINDOWS``) and XLA's own convolutions (``FAST_COMPILE``)."""
+    from mantra_jax.models.variants import make_mantranet
+
+    return fast_compile(make_mantranet("tiny", windows=LOC_WINDOWS))
 
 
 def levels() -> dict[str, np.ndarray]:
@@ -88,21 +135,20 @@ def kill_in_save(step: int) -> None:
 
 def run(workdir: str, steps: int, hold_after: int | None = None, steps_per_epoch: int = 2,
         checkpoint_every: int = 2, progress: bool = False, task: str = "imc") -> dict:
-    from mantra_jax.models.variants import make_imc_classifier, make_mantranet
     from mantra_jax.train.loop import LoopConfig, train
     from mantra_jax.train.optimizer import adam
     from mantra_jax.train.tasks import imc_task, localisation_task
 
     if task == "loc":
-        model = make_mantranet("tiny")
+        model = loc_model()
         config = LoopConfig(num_steps=steps, steps_per_epoch=steps_per_epoch,
                             checkpoint_every_steps=checkpoint_every, keep=2, patience=1, log_every_steps=1,
                             seed=0, progress=progress)
-        return train(model=model, model_config={"kind": "mantranet", "variant": "tiny"}, task=localisation_task(),
+        return train(model=model, model_config=LOC_CONFIG, task=localisation_task(),
                      tx=adam(1e-3), train_data=loader(loc_records(16, 0), BATCH // 2, seed=1),
                      eval_data=loader(loc_records(4, 1), BATCH // 2, seed=0, repeat=False),
                      workdir=workdir, config=config)
-    model = make_imc_classifier("tiny", num_classes=NUM_CLASSES)
+    model = imc_model()
     config = LoopConfig(num_steps=steps, steps_per_epoch=steps_per_epoch, checkpoint_every_steps=checkpoint_every,
                         keep=2, patience=1, log_every_steps=1, seed=0, progress=progress)
 
