@@ -107,3 +107,24 @@ if _CPU_REPORT:
             f.write(json.dumps({"test": item.nodeid, "cpu_s": round(_cpu() - cpu, 3),
                                 "wall_s": round(time.perf_counter() - wall, 3),
                                 "slow": item.get_closest_marker("slow") is not None}) + "\n")
+
+
+# ---- the quick default run and the full one (--slow) -----------------------------------------------------
+# Tests marked ``slow`` (over ~10 s on 2 cores: release-size parity, subprocess training runs with kills,
+# 8-device sharding, the sprint dry run) are deselected by default, so a plain ``pytest -n 2 tests`` is the
+# quick run; ``--slow`` runs the whole suite (the README's test command and CI). An explicit ``-m``
+# expression is obeyed as given.
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the tests marked slow (the whole suite, as CI does)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow") or config.getoption("markexpr"):
+        return
+    kept, slow = [], []
+    for item in items:
+        (slow if item.get_closest_marker("slow") is not None else kept).append(item)
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = kept

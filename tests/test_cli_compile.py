@@ -30,6 +30,7 @@ def sizes_bench(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow  # ~35 s: three image sizes through eval twice, bounded and not
 def test_eval_compiles_a_bounded_number_of_shapes_by_default_and_equals_whole_image_runs(ckpt, sizes_bench,
                                                                                           tmp_path, capsys):
     docs, scores = [], []

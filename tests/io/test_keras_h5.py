@@ -55,6 +55,7 @@ def box_mean_error(x: np.ndarray, windows) -> float:
 
 # ---- parity with the official code (../shared/reference) -------------------------------------------------
 
+@pytest.mark.slow  # ~13 s
 def test_tiny_23x37_every_intermediate_matches_release(reference_path):
     model, v = mantra_jax.load_keras_weights(reference_path("ptrain4like_weights.h5"))
     ref = np.load(reference_path("ptrain4like_I03tiny23x37_io.npz"))

@@ -100,6 +100,7 @@ def ladn_hf_workdir(imc_workdir, tmp_path_factory):
         return workdir, run_ladn(c, workdir)
 
 
+@pytest.mark.slow  # ~12 s: a localisation run
 def test_ladn_hf_keeps_the_imc_feature_extractor_frozen(imc_workdir, ladn_hf_workdir):
     tmp_path, summary = ladn_hf_workdir
     assert summary["steps"] == 2 and "f1/overall" in summary["val"]
