@@ -74,6 +74,17 @@ def shared_data():
     return get
 
 
+def tiny_checkpoint(folder: pathlib.Path, seed: int) -> pathlib.Path:
+    """Writes ``folder/tiny.msgpack``: a single-file checkpoint of the ``tiny`` variant at random weights."""
+    from mantra_jax.io.checkpoints import model_from_config, save_weights_file
+    from tests.infer.conftest import init
+
+    config = {"kind": "mantranet", "variant": "tiny"}
+    path = folder / "tiny.msgpack"
+    save_weights_file(path, config, init(model_from_config(config), seed))
+    return path
+
+
 def enable_x64():
     """Context manager enabling float64 in JAX (``jax.enable_x64`` on new JAX, the experimental one before)."""
     import jax

@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from mantra_jax import cli
-from mantra_jax.io.checkpoints import model_from_config, save_weights_file
-from tests.infer.conftest import init
+from tests.conftest import tiny_checkpoint
 
 H, W = 24, 32
 CFG = {"kind": "mantranet", "variant": "tiny"}
@@ -21,9 +20,7 @@ CFG = {"kind": "mantranet", "variant": "tiny"}
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.msgpack"
-    save_weights_file(path, CFG, init(model_from_config(CFG), 5))
-    return path
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt"), 5)
 
 
 def _rgb(seed, h=H, w=W):
