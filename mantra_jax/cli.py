@@ -176,7 +176,11 @@ def _add_pairs_options(p: argparse.ArgumentParser) -> None:
 
 
 def _benchmark_name(text: str) -> str:
-    from mantra_jax.datasets.benchmarks import BUILDERS  # tensorflow-datasets: imported only when asked for
+    try:
+        from mantra_jax.datasets.benchmarks import BUILDERS  # tensorflow-datasets: imported only when asked for
+    except ImportError as e:
+        raise argparse.ArgumentTypeError(f"--benchmark needs tensorflow-datasets ({e}); install the project's "
+                                         "'data' extra: pip install -e '.[data]'") from None
 
     if text not in BUILDERS:
         raise argparse.ArgumentTypeError(f"unknown benchmark {text!r}; choose one of {', '.join(BUILDERS)}")

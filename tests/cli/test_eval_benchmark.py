@@ -106,3 +106,24 @@ def test_bad_benchmark_input_is_one_line_and_status_2(tiny_ckpt, tmp_path, extra
     code, err = _run("eval", *(a.format(tmp=tmp_path) for a in extra), "-c", tiny_ckpt, "-o", tmp_path / "o")
     assert code == cli.EXIT_USAGE and match in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_robustness_reads_a_prepared_benchmark_like_eval(tiny_ckpt, manual, tmp_path):
+    bench = ("--benchmark", "coverage", "--data-dir", tmp_path / "d", "--manual-dir", manual, "-c", tiny_ckpt)
+    code, err = _run("robustness", *bench, "-o", tmp_path / "r", "--attacks", "gaussian_noise",
+                     "--levels", "gaussian_noise=5")
+    assert code == cli.EXIT_OK, err
+    rows = list(csv.DictReader((tmp_path / "r" / "robustness.csv").open()))
+    assert [(r["attack"], r["level"]) for r in rows] == [("none", ""), ("gaussian_noise", "5")]
+    code, _ = _run("eval", *bench, "-o", tmp_path / "e")
+    assert code == cli.EXIT_OK
+    clean = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert int(rows[0]["n_images"]) == clean["metrics"]["n_images"] == 4  # the split's 2 tampered + 2 originals
+
+
+def test_benchmark_without_tensorflow_datasets_is_one_line_and_status_2(tiny_ckpt, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mantra_jax.datasets.benchmarks", None)  # import fails as if absent
+    code, err = _run("eval", "--benchmark", "coverage", "--data-dir", tmp_path, "-c", tiny_ckpt, "-o", tmp_path / "o")
+    assert code == cli.EXIT_USAGE and "tensorflow-datasets" in err and len(err.strip().splitlines()) <= 2
