@@ -62,10 +62,98 @@ def _clean_layer(name: str) -> str:
     return re.sub(r"_\d+$", "", name)
 
 
-def read_keras_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
+# HDF5 filters a weight file may use: those built into every HDF5 library (deflate, shuffle, fletcher32,
+# szip, nbit, scale-offset) and LZF, which h5py ships. Anything else is a plug-in the loader will not run.
+_STANDARD_FILTERS = {1: "deflate", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset",
+                     32000: "lzf"}
+_MAX_LINK_HOPS = 8
+
+
+def _walk(f, path: str, inside: str, where: str, hops: int = 0):
+    """The object at absolute ``path`` of open file ``f``, following only hard links and soft links whose
+    target stays under ``inside``; external links (other files) and anything leaving ``inside`` are refused."""
+    import h5py
+
+    obj = f["/"]
+    parts = [p for p in path.split("/") if p]
+    for i, part in enumerate(parts):
+        if not isinstance(obj, h5py.Group):
+            raise WeightFileError(f"{where}: {'/'.join(parts[:i])} is not a group")
+        link = obj.get(part, getlink=True)
+        if link is None:
+            return None
+        here = "/" + "/".join(parts[: i + 1])
+        if isinstance(link, h5py.ExternalLink):
+            raise WeightFileError(f"{where}: {here} is an external link to {link.filename}:{link.path}; "
+                                  "weight files may not refer to other files")
+        if isinstance(link, h5py.SoftLink):
+            target = link.path if link.path.startswith("/") else obj.name.rstrip("/") + "/" + link.path
+            target = "/" + "/".join(_normalise(target))
+            if not (target + "/").startswith(inside.rstrip("/") + "/") or hops >= _MAX_LINK_HOPS:
+                raise WeightFileError(f"{where}: {here} is a soft link to {link.path}, outside {inside}")
+            obj = _walk(f, target, inside, where, hops + 1)
+            if obj is None:
+                raise WeightFileError(f"{where}: {here} is a soft link to {link.path}, which does not exist")
+        else:
+            obj = obj[part]
+    return obj
+
+
+def _normalise(path: str) -> list[str]:
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    return out
+
+
+def _check_storage(dataset, where: str) -> None:
+    """Refuses, from the dataset's metadata alone, storage that reads outside the file or runs plug-ins."""
+    import h5py
+
+    if dataset.is_virtual:
+        raise WeightFileError(f"{where} is a virtual dataset (it maps other files); weight files may not hold one")
+    plist = dataset.id.get_create_plist()
+    if plist.get_external_count() > 0:
+        name = plist.get_external(0)[0]
+        name = name.decode(errors="replace") if isinstance(name, bytes) else name
+        raise WeightFileError(f"{where} keeps its data in an external file ({name}); weight files may not")
+    if plist.get_layout() not in (h5py.h5d.COMPACT, h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
+        raise WeightFileError(f"{where} has an unsupported storage layout")
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in _STANDARD_FILTERS:
+            raise WeightFileError(f"{where} uses HDF5 filter {code}, not one of the standard ones "
+                                  f"({', '.join(sorted(_STANDARD_FILTERS.values()))})")
+
+
+def _release_expectation(declared: Mapping[str, tuple], path: Any) -> dict[str, tuple]:
+    """Expected shapes of a release-trunk file, the plain-filter count taken from the declared first layer."""
+    from mantra_jax.models.featex import RELEASE_TRUNK
+
+    plain = _plain_from_shape(declared.get("Featex/b1c1/regular_kernel"), path)
+    exp = _expected_shapes(plain, RELEASE_TRUNK, 256)
+    return {**exp, "Featex/b1c1/srm": (5, 5, 3, 9)}
+
+
+def read_keras_h5(path: str | os.PathLike, expected=None) -> dict[str, np.ndarray]:
     """Reads every weight of an official-layout file as 'group/layer/var' -> float32 array.
 
     Layer-name suffixes are stripped (``bnorm_1`` -> ``bnorm``); the group keeps its own name.
+    Nothing is read before every listed dataset has passed, from its metadata alone: a hard link or a soft
+    link inside its group (no external link), storage inside this file (no external storage, no virtual
+    dataset), standard filters only, numeric dtype, and the shape ``expected`` gives it.
+
+    Args:
+      path: the ``.h5`` file.
+      expected: ``declared -> {key: shape}``: called with every dataset's declared shape (by key), returns
+        the shapes the model needs; a dataset it does not name, or whose declared shape differs, is refused
+        before anything is read. Default: the release trunk with the declared first-layer width.
     """
     import h5py
 
@@ -75,37 +163,60 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise WeightFileError(f"{path}: not a readable HDF5 weight file ({e})") from None
     out: dict[str, np.ndarray] = {}
     with f:
-        root = f["model_weights"] if "model_weights" in f else f
+        base = "/model_weights" if isinstance(f.get("model_weights", getlink=True), h5py.HardLink) else "/"
+        root = f[base]
+        found: dict[str, tuple[Any, str]] = {}
         for group_name in root:
-            group = root[group_name]
+            gpath = base.rstrip("/") + "/" + group_name
+            group = _walk(f, gpath, gpath, f"{path}: {group_name}")
+            if not isinstance(group, h5py.Group):
+                continue
             names = group.attrs.get("weight_names", None)
             if names is None:
                 continue
             for raw in names:
                 raw = raw.decode() if isinstance(raw, bytes) else str(raw)
-                if raw not in group:
+                where = f"{path}: dataset {group_name}/{raw}"
+                dataset = _walk(f, gpath + "/" + raw, gpath, where)
+                if dataset is None:
                     raise WeightFileError(f"{path}: {group_name} lists {raw} but has no such dataset")
                 layer, _, var = raw.rpartition("/")
                 key = f"{group_name}/{_clean_layer(layer.split('/')[-1])}/{var.split(':')[0]}"
-                if key in out:
+                if key in found:
                     raise WeightFileError(f"{path}: duplicate dataset {key}")
-                dataset = group[raw]
                 kind = getattr(getattr(dataset, "dtype", None), "kind", None)
-                if kind not in ("f", "i", "u"):
+                if not isinstance(dataset, h5py.Dataset) or kind not in ("f", "i", "u"):
                     what = "not a dataset" if kind is None else f"{dataset.dtype} data, not numbers"
-                    raise WeightFileError(f"{path}: dataset {group_name}/{raw} holds {what}")
-                out[key] = np.asarray(dataset, dtype=np.float32)
+                    raise WeightFileError(f"{where} holds {what}")
+                _check_storage(dataset, where)
+                found[key] = (dataset, where)
+        declared = {key: tuple(d.shape) for key, (d, _) in found.items()}
+        want = (_release_expectation(declared, path) if expected is None else expected(declared))
+        extra = sorted(k for k in declared if k not in want)
+        if extra:
+            raise WeightFileError(f"{path}: unexpected dataset(s) {', '.join(extra)}")
+        for key, shape in declared.items():
+            if shape != tuple(want[key]):
+                raise WeightFileError(f"{path}: dataset {key} has shape {shape}, expected {tuple(want[key])}")
+        for key, (dataset, where) in found.items():
+            try:
+                out[key] = np.asarray(dataset[()], dtype=np.float32)
+            except (OSError, ValueError) as e:
+                raise WeightFileError(f"{where} cannot be read ({e})") from None
     return out
 
 
+def _plain_from_shape(shape, path: Any) -> int:
+    if shape is None:
+        raise WeightFileError(f"{path}: missing dataset Featex/b1c1/regular_kernel")
+    if len(shape) != 4 or tuple(shape[:3]) != (5, 5, 3):
+        raise WeightFileError(f"{path}: Featex/b1c1/regular_kernel has shape {tuple(shape)}, expected (5, 5, 3, F-12)")
+    return int(shape[3])
+
+
 def infer_plain_filters(weights: Mapping[str, np.ndarray], path: Any = "") -> int:
-    try:
-        k = weights["Featex/b1c1/regular_kernel"]
-    except KeyError:
-        raise WeightFileError(f"{path}: missing dataset Featex/b1c1/regular_kernel") from None
-    if k.ndim != 4 or k.shape[:3] != (5, 5, 3):
-        raise WeightFileError(f"{path}: Featex/b1c1/regular_kernel has shape {k.shape}, expected (5, 5, 3, F-12)")
-    return int(k.shape[3])
+    k = weights.get("Featex/b1c1/regular_kernel")
+    return _plain_from_shape(None if k is None else k.shape, path)
 
 
 def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, transform_features: int = 256,
@@ -214,11 +325,17 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
     from mantra_jax.models.config import variable_shapes
     from mantra_jax.models.variants import get_variant, make_mantranet
 
-    weights = read_keras_h5(path)
-    plain = infer_plain_filters(weights, path)
-    v = get_variant(variant or default_variant_for(plain))
-    if v.plain_filters != plain:
-        raise WeightFileError(f"{path}: variant {v.name} has {v.plain_filters} plain filters, the file has {plain}")
+    chosen = {}
+
+    def expected(declared):  # the variant's shapes, checked against the file's metadata before any read
+        plain = _plain_from_shape(declared.get("Featex/b1c1/regular_kernel"), path)
+        v = chosen["v"] = get_variant(variant or default_variant_for(plain))
+        if v.plain_filters != plain:
+            raise WeightFileError(f"{path}: variant {v.name} has {v.plain_filters} plain filters, the file has {plain}")
+        return {**_expected_shapes(plain, v.trunk, v.transform_features), "Featex/b1c1/srm": (5, 5, 3, 9)}
+
+    weights = read_keras_h5(path, expected)
+    v = chosen["v"]
     variables = weights_to_variables(weights, trunk=v.trunk, transform_features=v.transform_features, path=path)
     model = make_mantranet(v, windows=windows, anomaly_feature=anomaly_feature,
                            compute=Compute() if compute is None else compute)
