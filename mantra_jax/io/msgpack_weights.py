@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import stat
 from typing import Any, Mapping
 
 import numpy as np
@@ -30,6 +31,7 @@ from mantra_jax.models.config import ModelConfig
 FORMAT = "mantra_jax.weights"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
+MAX_FILE_BYTES = 1 << 30  # Ptrain4 in float32 is 15 MB; 1 GiB bounds what a crafted file makes us read
 
 
 def _to_numpy_tree(tree: Any) -> Any:
@@ -77,6 +79,15 @@ def load_weights_file(path: str | os.PathLike) -> tuple[dict[str, Any], Any]:
     from flax import serialization
 
     path = pathlib.Path(path)
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read weights file ({e.strerror or e})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"{path}: not a regular file (a weights file is one)")
+    if info.st_size > MAX_FILE_BYTES:
+        raise CheckpointError(f"{path}: {info.st_size} bytes, more than any mantra_jax weights file "
+                              f"({MAX_FILE_BYTES} at most)")
     try:
         data = path.read_bytes()
     except OSError as e:

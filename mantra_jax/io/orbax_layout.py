@@ -82,6 +82,40 @@ def resolve_step_dir(directory: str | pathlib.Path) -> pathlib.Path:
     return path / str(found[-1])
 
 
+MAX_JSON_ITEM_BYTES = 1 << 20  # model_config / layout / loop: JSON of a few kB
+MAX_STEP_FILES = 100_000
+
+
+def check_step_dir_form(step_dir: pathlib.Path) -> None:
+    """Refuses, before Orbax reads anything, a step directory that reaches outside itself or holds what Orbax
+    never writes: symbolic links, FIFOs, devices or sockets anywhere under it, a JSON item over
+    ``MAX_JSON_ITEM_BYTES``, or more than ``MAX_STEP_FILES`` entries. One-line CheckpointError naming it."""
+    import os
+    import stat
+
+    count = 0
+    for top, dirs, files in os.walk(step_dir, followlinks=False):
+        for name in dirs + files:
+            count += 1
+            if count > MAX_STEP_FILES:
+                raise CheckpointError(f"checkpoint {step_dir} holds more than {MAX_STEP_FILES} files")
+            entry = pathlib.Path(top) / name
+            mode = entry.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise CheckpointError(f"checkpoint {step_dir}: {entry.relative_to(step_dir)} is a symbolic link "
+                                      f"(to {os.readlink(entry)}); checkpoints may not link outside themselves")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise CheckpointError(f"checkpoint {step_dir}: {entry.relative_to(step_dir)} is not a regular "
+                                      f"file or folder")
+    for item in (MODEL_CONFIG, LAYOUT, LOOP):
+        folder = step_dir / item
+        if folder.is_dir():
+            for f in folder.rglob("*"):
+                if f.is_file() and f.stat().st_size > MAX_JSON_ITEM_BYTES:
+                    raise CheckpointError(f"checkpoint {step_dir}: {f.relative_to(step_dir)} has "
+                                          f"{f.stat().st_size} bytes, more than a {item} item ever holds")
+
+
 def restore_inference_variables(directory: str | pathlib.Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(model_config, {"params", "batch_stats"})`` with numpy leaves from a training checkpoint; see
     ``resolve_step_dir`` for what ``directory`` may be. Raises CheckpointError (or a subclass)."""
@@ -89,6 +123,7 @@ def restore_inference_variables(directory: str | pathlib.Path) -> tuple[dict[str
     import orbax.checkpoint as ocp
 
     step_dir = resolve_step_dir(directory)
+    check_step_dir_form(step_dir)
     where = f"checkpoint {step_dir}"
     try:
         config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir.absolute() / MODEL_CONFIG)

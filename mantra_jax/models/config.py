@@ -32,6 +32,32 @@ KINDS = ("mantranet", "imc")
 DTYPES = ("float32", "bfloat16")
 KEYS = frozenset({"kind", "variant", "windows", "anomaly_feature", "num_classes", "dtype"})
 DEFAULT_ANOMALY_FEATURE = "time_z"
+MAX_CONFIG_CHARS = 1 << 16  # a config is a few hundred characters; refuse anything near a parser's limits
+MAX_CONFIG_DEPTH = 8        # {"windows": [..]} is depth 2
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of ``[`` / ``{`` in a JSON text (brackets inside strings ignored), without parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 INIT_SHAPE = (1, 8, 8, 3)  # only the channel count matters: no layer depends on the image size
 
 
@@ -124,6 +150,10 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
+        if not isinstance(text, str) or len(text) > MAX_CONFIG_CHARS:
+            raise CheckpointError(f"model config is not a JSON text of at most {MAX_CONFIG_CHARS} characters")
+        if json_depth(text) > MAX_CONFIG_DEPTH:
+            raise CheckpointError(f"model config is nested more than {MAX_CONFIG_DEPTH} levels deep")
         try:
             cfg = json.loads(text)
         except (TypeError, json.JSONDecodeError) as e:

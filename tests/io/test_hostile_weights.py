@@ -187,3 +187,126 @@ def test_mantra_info_refuses_external_storage_with_exit_2_and_one_line(base_file
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "external file" in lines[0], r.stderr
+
+
+# ---- the other formats: .msgpack weights files and Orbax checkpoint folders ---------------------------------
+
+def _msgpack_with_config(path, config_text):
+    from flax import serialization
+
+    from mantra_jax.io.msgpack_weights import FORMAT
+    payload = {"format": FORMAT, "version": 1, "config": config_text, "variables": {}}
+    path.write_bytes(serialization.msgpack_serialize(payload))
+    return path
+
+
+def test_msgpack_config_nested_100000_deep_is_refused_in_one_line(tmp_path):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.msgpack_weights import load_weights_file
+
+    bad = _msgpack_with_config(tmp_path / "deep.msgpack", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match=r"deep\.msgpack: model config is not a JSON text of at most") as e:
+        load_weights_file(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_msgpack_config_nested_deeper_than_any_config_is_refused_from_its_form(tmp_path):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.msgpack_weights import load_weights_file
+
+    text = '{"kind": ' + "[" * 50 + '"x"' + "]" * 50 + "}"
+    with pytest.raises(CheckpointError, match=r"nested more than 8 levels"):
+        load_weights_file(_msgpack_with_config(tmp_path / "d.msgpack", text))
+
+
+def test_json_depth_ignores_brackets_in_strings():
+    from mantra_jax.models.config import json_depth
+
+    assert json_depth('{"a": "[[[[", "b": [1, [2]]}') == 3
+    assert json_depth('{"a": "\\"[[", "b": 1}') == 1
+    assert json_depth("[]") == 1 and json_depth('"x"') == 0
+
+
+def test_msgpack_that_is_a_link_to_a_device_is_refused_without_reading(tmp_path):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.msgpack_weights import load_weights_file
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # reading a FIFO blocks forever; /dev/zero would fill memory
+    link = tmp_path / "w.msgpack"
+    link.symlink_to(fifo)
+    with pytest.raises(CheckpointError, match=r"w\.msgpack: not a regular file"):
+        load_weights_file(link)
+
+
+def test_msgpack_larger_than_any_weights_file_is_refused_before_reading(tmp_path, monkeypatch):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io import msgpack_weights
+
+    big = tmp_path / "big.msgpack"
+    with open(big, "wb") as f:  # sparse: no disk used
+        f.truncate(msgpack_weights.MAX_FILE_BYTES + 1)
+    monkeypatch.setattr(type(big), "read_bytes", lambda self: pytest.fail("the file was read"))
+    with pytest.raises(CheckpointError, match=r"big\.msgpack: \d+ bytes, more than any"):
+        msgpack_weights.load_weights_file(big)
+
+
+@pytest.fixture
+def orbax_step(tmp_path):
+    """A real training checkpoint step directory of a tiny IMC state."""
+    import jax.numpy as jnp
+
+    from mantra_jax.train.checkpoints import TrainCheckpoints
+    from mantra_jax.train.end_to_end import end_to_end_setting
+    from mantra_jax.train.state import create_train_state
+
+    variables = {"params": {"Featex": {"w": jnp.ones((2, 3))}}, "batch_stats": {}}
+    state = create_train_state(variables, end_to_end_setting("HR").tx, 0)
+    TrainCheckpoints(tmp_path / "run").save(1, state, model_config={"kind": "imc", "variant": "tiny",
+                                                                     "num_classes": 4})
+    return tmp_path / "run" / "checkpoints" / "1"
+
+
+def test_orbax_model_config_linked_to_a_device_is_refused_from_its_form(orbax_step, tmp_path):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.orbax_layout import restore_inference_variables
+
+    meta = next(p for p in (orbax_step / "model_config").iterdir() if p.is_file())
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # stands in for /dev/zero: reading it would never end
+    meta.unlink()
+    meta.symlink_to(fifo)
+    with pytest.raises(CheckpointError, match=r"model_config/.* is a symbolic link .*fifo") as e:
+        restore_inference_variables(orbax_step)
+    assert "\n" not in str(e.value)
+
+
+def test_orbax_state_file_linked_outside_the_folder_is_refused(orbax_step, tmp_path):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.orbax_layout import restore_inference_variables
+
+    victim = next(p for p in (orbax_step / "state").rglob("*") if p.is_file())
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(victim.read_bytes())
+    victim.unlink()
+    victim.symlink_to(outside)
+    with pytest.raises(CheckpointError, match=r"is a symbolic link"):
+        restore_inference_variables(orbax_step)
+
+
+def test_orbax_oversized_model_config_is_refused(orbax_step):
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io import orbax_layout
+
+    meta = next(p for p in (orbax_step / "model_config").iterdir() if p.is_file())
+    with open(meta, "ab") as f:
+        f.truncate(orbax_layout.MAX_JSON_ITEM_BYTES + 1)
+    with pytest.raises(CheckpointError, match=r"more than a model_config item ever holds"):
+        orbax_layout.restore_inference_variables(orbax_step)
+
+
+def test_orbax_untouched_step_still_restores(orbax_step):
+    from mantra_jax.io.orbax_layout import restore_inference_variables
+
+    config, variables = restore_inference_variables(orbax_step)
+    assert config["kind"] == "imc" and variables["params"]["Featex"]["w"].shape == (2, 3)
