@@ -342,8 +342,8 @@ def _eval_settings(args: argparse.Namespace, cfg: dict[str, Any], variables: Any
 
 def cmd_eval(args: argparse.Namespace) -> int:
     _require_checkpoint(args)
-    from mantra_jax.eval.runner import (append_record, is_finished, pair_key, read_progress, run_from_records,
-                                       run_pairs, start_progress, write_results)
+    from mantra_jax.eval.runner import (append_record, is_finished, pair_key, read_progress, repair_progress,
+                                       run_from_records, run_pairs, start_progress, write_results)
     from mantra_jax.io.outputs import OutputDir
 
     from mantra_jax.compile_cache import STATS
@@ -355,6 +355,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model, variables, cfg = load_detector(args.checkpoint)
         settings = _eval_settings(args, cfg, variables)
         progress_path = out_dir / EVAL_PROGRESS
+        note = repair_progress(progress_path) if progress_path.exists() else None
+        if note:
+            print(f"mantra eval: {note}", file=sys.stderr)
         try:
             done = read_progress(progress_path, settings) if progress_path.exists() else {}
         except ValueError as e:

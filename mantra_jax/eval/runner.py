@@ -178,6 +178,34 @@ def append_record(log: Any, record: dict[str, Any]) -> None:
     log.flush()
 
 
+def repair_progress(path: pathlib.Path) -> str | None:
+    """Cuts a torn tail off a progress log before it is read and appended to; returns a one-line note, or
+    None when the log ends cleanly.
+
+    Every write of the log ends with a newline, so bytes after the last newline are what a kill left of an
+    interrupted write. A torn last record is cut (that image is redone); a torn header (the only line, cut
+    in the first write, which is a prefix of a header) removes the log, so the run starts it again. A
+    first line that is not a prefix of a header is left for ``read_progress`` to refuse.
+    """
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return None
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            marker = json.dumps({"format": PROGRESS_FORMAT}).encode()[:-1]  # b'{"format": "mantra-eval-progress/1"'
+            n = min(len(data), len(marker))
+            if data[:n] != marker[:n]:
+                return None
+        f.truncate(cut)
+    if cut == 0:
+        path.unlink()
+        return (f"{path.name}: its header was torn by an interrupted first write ({len(data)} bytes); "
+                f"starting the log again")
+    return (f"{path.name}: dropped a torn last line ({len(data) - cut} bytes) left by an interrupted write; "
+            f"that image is evaluated again")
+
+
 def read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The records of a progress log by pair key (last one wins; a torn line is skipped).
 
