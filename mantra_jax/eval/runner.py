@@ -233,16 +233,27 @@ def read_progress(path: pathlib.Path, settings: dict[str, Any]) -> dict[str, dic
     return records
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets execute at the start of a cell
+
+
 def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
+    """One CSV cell: floats with 6 significant digits (NaN empty); text with the bytes of a non-UTF-8 file
+    name written as ``\\xNN`` escapes, and a leading formula character neutralised by a ``'`` (OWASP's
+    rule against CSV injection: a name like ``=cmd|' -C calc'!A0.png`` is shown, never run)."""
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else f"{float(value):.6g}"
+    if isinstance(value, (str, pathlib.PurePath)):
+        text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return "'" + text if text.startswith(FORMULA_STARTS) else text
     return value
 
 
 def rows_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """CSV text of ``rows`` with ``columns`` (NaN as an empty cell, floats with 6 significant digits)."""
+    """CSV text of ``rows`` with ``columns`` (see ``_cell``), every field quoted (RFC 4180), so a name holding
+    a comma, quote, ``\\r`` or newline stays one cell of one row."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n",
+                            quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for row in rows:
         writer.writerow({c: _cell(row.get(c, "")) for c in columns})

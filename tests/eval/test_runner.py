@@ -58,7 +58,7 @@ def test_write_results_writes_json_csv_and_markdown(bench, tmp_path):  # noqa: F
 def test_json_safe_and_rows_csv_handle_nan_and_numpy_scalars():
     assert json_safe({"a": float("nan"), "b": [np.float32(0.5), np.int64(3), np.bool_(True)]}) == \
         {"a": None, "b": [0.5, 3, True]}
-    assert rows_csv([{"x": float("nan"), "y": 0.1234567891}], ("x", "y")) == "x,y\n,0.123457\n"
+    assert rows_csv([{"x": float("nan"), "y": 0.1234567891}], ("x", "y")) == '"x","y"\n"","0.123457"\n'
 
 
 def test_records_through_json_resume_to_the_same_run_without_predicting_again(bench):  # noqa: F811
