@@ -17,6 +17,7 @@ directory, as host numpy arrays, without the training package. Every failure is 
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 from typing import Any, Mapping
 
@@ -26,6 +27,31 @@ from mantra_jax.errors import CheckpointCorruptError, CheckpointError
 
 STATE, LAYOUT, MODEL_CONFIG, LOOP, DATA = "state", "layout", "model_config", "loop", "data"
 PERIODIC_DIR, BEST_DIR = "checkpoints", "best"
+
+
+class _DropNotices:
+    """logging filter: drops records up to WARNING (errors pass)."""
+
+    def filter(self, record) -> bool:  # noqa: A003 - logging's name
+        import logging
+
+        return record.levelno > logging.WARNING
+
+
+@contextlib.contextmanager
+def quiet_orbax():
+    """Silences the ``absl`` logger's notices up to WARNING while Orbax reads a checkpoint (it logs
+    ``WARNING:absl:Metadata file does not exist ...`` for every item read on its own), so a clean load prints
+    nothing. Scope it to Orbax calls only. Real failures are exceptions, which callers turn into one-line
+    errors; ERROR records and every other logger pass."""
+    import logging
+
+    drop, logger = _DropNotices(), logging.getLogger("absl")
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def first_line(e: BaseException) -> str:
@@ -51,7 +77,7 @@ def best_of(path: pathlib.Path, metric: str = "loss") -> int | None:
         return None
     options = ocp.CheckpointManagerOptions(read_only=True, best_fn=lambda m: float(m[metric]), best_mode="min")
     try:
-        with ocp.CheckpointManager(path.absolute(), options=options) as manager:
+        with quiet_orbax(), ocp.CheckpointManager(path.absolute(), options=options) as manager:
             return manager.best_step()
     except Exception:  # noqa: BLE001 - unreadable metrics: fall back to the latest step
         return None
@@ -116,25 +142,33 @@ def check_step_dir_form(step_dir: pathlib.Path) -> None:
                                           f"{f.stat().st_size} bytes, more than a {item} item ever holds")
 
 
+def _read_step(step_dir: pathlib.Path) -> tuple[Any, Any]:
+    """(model config, state tree as host numpy arrays) of one step directory, through Orbax."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir.absolute() / MODEL_CONFIG)
+    checkpointer = ocp.PyTreeCheckpointer()
+    path = step_dir.absolute() / STATE
+    # Restore as host numpy arrays: the saving run's devices and shardings need not exist here.
+    meta = checkpointer.metadata(path)
+    meta = getattr(meta, "item_metadata", meta)
+    meta = getattr(meta, "tree", meta)
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
+    return config, checkpointer.restore(path, restore_args=restore_args)
+
+
 def restore_inference_variables(directory: str | pathlib.Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(model_config, {"params", "batch_stats"})`` with numpy leaves from a training checkpoint; see
     ``resolve_step_dir`` for what ``directory`` may be. Raises CheckpointError (or a subclass)."""
     import jax
-    import orbax.checkpoint as ocp
 
     step_dir = resolve_step_dir(directory)
     check_step_dir_form(step_dir)
     where = f"checkpoint {step_dir}"
     try:
-        config = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(step_dir.absolute() / MODEL_CONFIG)
-        checkpointer = ocp.PyTreeCheckpointer()
-        path = step_dir.absolute() / STATE
-        # Restore as host numpy arrays: the saving run's devices and shardings need not exist here.
-        meta = checkpointer.metadata(path)
-        meta = getattr(meta, "item_metadata", meta)
-        meta = getattr(meta, "tree", meta)
-        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
-        tree = checkpointer.restore(path, restore_args=restore_args)
+        with quiet_orbax():
+            config, tree = _read_step(step_dir)
     except Exception as e:  # noqa: BLE001
         raise CheckpointCorruptError(f"{where} cannot be read (corrupt or incomplete): {first_line(e)}") from e
     if not isinstance(tree, Mapping) or "params" not in tree:

@@ -39,7 +39,8 @@ import orbax.checkpoint as ocp
 
 from mantra_jax.errors import CheckpointCorruptError, CheckpointError, CheckpointMismatchError
 from mantra_jax.io.orbax_layout import (BEST_DIR, DATA, LAYOUT, LOOP, MODEL_CONFIG, PERIODIC_DIR, STATE,
-                                        first_line as _first_line, resolve_step_dir, restore_inference_variables)
+                                        first_line as _first_line, quiet_orbax, resolve_step_dir,
+                                        restore_inference_variables)
 from mantra_jax.train.plateau import PlateauState
 from mantra_jax.train.state import TrainState
 
@@ -231,7 +232,8 @@ class TrainCheckpoints:
 
             items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
         try:
-            restored = self.periodic.restore(step, args=ocp.args.Composite(**items))
+            with quiet_orbax():
+                restored = self.periodic.restore(step, args=ocp.args.Composite(**items))
         except Exception as e:  # noqa: BLE001 - Orbax/TensorStore raise many types for damaged files
             raise CheckpointCorruptError(f"{where} cannot be read (corrupt or incomplete): {_first_line(e)}") from e
         return tree_to_state(target, restored[STATE]), dict(meta[LOOP])
@@ -247,7 +249,8 @@ def _restore_json(manager: ocp.CheckpointManager, step: int, names: Sequence[str
         raise CheckpointCorruptError(f"{where} lacks the item(s) {missing}: not a complete mantra_jax training "
                                      f"checkpoint")
     try:
-        restored = manager.restore(step, args=ocp.args.Composite(**{n: ocp.args.JsonRestore() for n in names}))
+        with quiet_orbax():
+            restored = manager.restore(step, args=ocp.args.Composite(**{n: ocp.args.JsonRestore() for n in names}))
     except Exception as e:  # noqa: BLE001
         raise CheckpointCorruptError(f"{where} cannot be read (corrupt or incomplete): {_first_line(e)}") from e
     return {n: restored[n] for n in names}

@@ -310,3 +310,30 @@ def test_orbax_untouched_step_still_restores(orbax_step):
 
     config, variables = restore_inference_variables(orbax_step)
     assert config["kind"] == "imc" and variables["params"]["Featex"]["w"].shape == (2, 3)
+
+
+# ---- issue 26 item 10: a clean Orbax load prints nothing ---------------------------------------------------
+
+def test_loading_an_orbax_checkpoint_prints_no_absl_warnings(orbax_step):
+    import subprocess
+    import sys
+
+    code = ("import sys; from mantra_jax.io.orbax_layout import restore_inference_variables as r; "
+            f"r({str(orbax_step)!r}); r({str(orbax_step.parent.parent)!r}); print('done')")
+    env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
+    assert "WARNING" not in out.stderr, out.stderr
+
+
+def test_quiet_orbax_lets_errors_and_other_loggers_through(caplog):
+    import logging
+
+    from mantra_jax.io.orbax_layout import quiet_orbax
+
+    with caplog.at_level(logging.INFO), quiet_orbax():
+        logging.getLogger("absl").warning("orbax notice")
+        logging.getLogger("absl").error("orbax failure")
+        logging.getLogger("other").warning("other warning")
+    logging.getLogger("absl").warning("after the scope")
+    assert [r.getMessage() for r in caplog.records] == ["orbax failure", "other warning", "after the scope"]
