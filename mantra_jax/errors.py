@@ -21,3 +21,7 @@ class CheckpointMismatchError(CheckpointError):
 
 class WeightFileError(ValueError):
     """A Keras weight file that does not match the official layout."""
+
+
+class TrainingDivergedError(ValueError):
+    """Training produced a non-finite loss: the run stops before evaluating or saving that state."""

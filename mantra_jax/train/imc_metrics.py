@@ -59,8 +59,9 @@ def imc_batch_sums(logits: jnp.ndarray, labels: jnp.ndarray, levels: Mapping[str
         true_node = jnp.asarray(np.argmax(m, axis=1).astype(np.int32))[labels]
         true_p = jnp.take_along_axis(node_p, true_node[:, None], axis=1)
         rank = jnp.sum(node_p > true_p, axis=1)  # nodes strictly more probable than the true one
+        finite = jnp.all(jnp.isfinite(node_p), axis=1)  # a NaN row compares False everywhere: never a hit
         for k in top_k:
-            out[f"{name}/top{k}"] = jnp.sum(rank < k).astype(jnp.int32)
+            out[f"{name}/top{k}"] = jnp.sum((rank < k) & finite).astype(jnp.int32)
     return out
 
 

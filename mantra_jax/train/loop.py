@@ -41,6 +41,7 @@ import jax
 import numpy as np
 import optax
 
+from mantra_jax.errors import TrainingDivergedError
 from mantra_jax.io.atomic import write_text_atomic
 from mantra_jax.io.json_safe import json_safe
 from mantra_jax.train import sharding
@@ -179,6 +180,20 @@ def train(**kwargs: Any) -> dict[str, Any]:
     return fit(**kwargs)[1]
 
 
+def _stop_if_diverged(losses: Sequence[tuple[int, Any]], ckpt: Any) -> None:
+    """Raises TrainingDivergedError naming the first step whose loss or gradient norm is NaN or infinite
+    (one host sync). A finite loss and gradient give a finite update, so the state after it is finite."""
+    host = jax.device_get([pair for _, pair in losses])
+    for (step, _), (value, grad_norm) in zip(losses, host):
+        if not (np.all(np.isfinite(value)) and np.all(np.isfinite(grad_norm))):
+            latest = ckpt.latest_step() if ckpt is not None else None
+            keep = (f"the last finite checkpoint (step {latest}) is kept and a rerun resumes from it"
+                    if latest is not None else "no checkpoint was written")
+            raise TrainingDivergedError(f"training diverged: the loss is {float(np.asarray(value).mean())} at "
+                                        f"step {step}; stopped without evaluating or saving that state ({keep}); "
+                                        f"lower the learning rate")
+
+
 def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.GradientTransformation,
         train_data: Iterable[Mapping[str, Any]], eval_data: Iterable[Mapping[str, Any]],
         workdir: str | pathlib.Path, config: LoopConfig, init_variables: Mapping[str, Any] | None = None,
@@ -266,6 +281,7 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
             t_steps = time.perf_counter()
         window: list[dict[str, Any]] = []
         in_flight: list[Any] = []
+        unchecked: list[tuple[int, Any]] = []  # (step, (loss, grad norm)) not yet checked for being finite
         while step < config.num_steps:
             try:
                 batch = feeder.next()
@@ -276,10 +292,15 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
             samples += batch_size
             window.append(metrics)
             in_flight.append(metrics["loss"])
+            unchecked.append((step, (metrics["loss"], metrics["grad_norm"])))  # finite both: finite update
             if len(in_flight) > MAX_IN_FLIGHT:  # the host may run this many steps ahead of the device, not
                 in_flight.pop(0).block_until_ready()  # more: the budget is then kept to within a step or two
             over_budget = config.budget_s > 0 and time.perf_counter() - t_start >= config.budget_s
             last = step == config.num_steps or over_budget
+            if (last or step % config.log_every_steps == 0 or step % config.eval_every_steps == 0
+                    or (ckpt is not None and step % config.checkpoint_every_steps == 0)):
+                _stop_if_diverged(unchecked, ckpt)  # before a state is logged, evaluated or saved
+                unchecked = []
             post = None
             if step % config.log_every_steps == 0 or last:
                 host = jax.device_get(window)

@@ -64,3 +64,12 @@ def test_bad_level_matrix_raises():
         check_levels({"L": np.ones((3, 2), np.float32)}, 3)
     with pytest.raises(ValueError, match="matrix"):
         check_levels({"L": np.eye(4, dtype=np.float32)}, 3)
+
+
+def test_nan_logits_are_never_counted_as_hits():
+    import jax.numpy as jnp
+
+    levels = {"leaf": np.eye(4, dtype=np.float32)}
+    logits = jnp.asarray([[np.nan] * 4, [5.0, 0.0, 0.0, 0.0], [0.0, np.nan, 0.0, 0.0]], jnp.float32)
+    sums = imc_batch_sums(logits, jnp.asarray([0, 0, 2]), levels, top_k=(1, 4))
+    assert int(sums["leaf/top1"]) == 1 and int(sums["leaf/top4"]) == 1 and int(sums["count"]) == 3

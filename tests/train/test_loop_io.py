@@ -34,3 +34,26 @@ def test_budget_ends_the_run_with_a_checkpoint_and_a_summary(toy_model, tmp_path
     assert (tmp_path / "summary.json").exists()
     t = summary["timing"]
     assert t["compile_s"] > 0 and t["samples"] == 4 and 0 <= t["input_wait_share"] <= 1
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_finite_checkpoint(toy_model, tmp_path):
+    import jax
+    import pytest
+
+    from mantra_jax.errors import TrainingDivergedError
+    from mantra_jax.io.orbax_layout import restore_inference_variables
+    from mantra_jax.train.checkpoints import TrainCheckpoints
+
+    data = [mask_batch(i, b=4) for i in range(12)]
+    for batch in data[6:]:  # step 7 on: the input, hence the loss, is NaN
+        batch["image"][:] = np.nan
+    cfg = LoopConfig(num_steps=12, steps_per_epoch=100, log_every_steps=3, checkpoint_every_steps=2,
+                     progress=False)
+    with pytest.raises(TrainingDivergedError, match=r"loss is nan at step 7; .*step 6\) is kept") as e:
+        fit(model=toy_model, model_config={"kind": "toy"}, task=localisation_task(), tx=adam(),
+            train_data=data, eval_data=data[:1], workdir=tmp_path, config=cfg)
+    assert "\n" not in str(e.value)
+    assert TrainCheckpoints(tmp_path).latest_step() == 6
+    _, variables = restore_inference_variables(tmp_path / "checkpoints")
+    assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(variables))
+    assert not (tmp_path / "summary.json").exists()
