@@ -602,6 +602,9 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+STDOUT_COMMANDS = ("info",)  # the commands whose requested output is standard output
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mantra`` console script; returns the exit status.
 
@@ -611,8 +614,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import threading
 
+    from mantra_jax.io.streams import reopen_closed_streams
+
+    closed = reopen_closed_streams()  # a closed stderr: errors are lost but the exit status still tells
     parser = build_parser()
     args = parser.parse_args(argv)
+    if "stdout" in closed and args.command in STDOUT_COMMANDS:
+        print(f"mantra {args.command}: error: standard output is closed: nowhere to write the requested "
+              f"output", file=sys.stderr)
+        return EXIT_USAGE
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
