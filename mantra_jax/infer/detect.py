@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 
 from mantra_jax.io.atomic import save_npy_atomic
-from mantra_jax.io.images import DEFAULT_MIN_SIZE, IMAGE_EXTENSIONS, list_images, write_png_atomic  # noqa: F401
+from mantra_jax.io.images import (DEFAULT_MIN_SIZE, IMAGE_EXTENSIONS, list_images,  # noqa: F401
+                                  scan_images, write_png_atomic)
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -70,8 +71,10 @@ def parse_roi(text: str, min_size: int = DEFAULT_MIN_SIZE) -> Roi:
     return Roi(x, y, w, h)
 
 
-def _images_in(folder: pathlib.Path, recursive: bool) -> list[pathlib.Path]:
-    return list_images(folder, recursive=recursive)
+def _images_in(folder: pathlib.Path, recursive: bool, problems: list[str]) -> list[pathlib.Path]:
+    found, skipped = scan_images(folder, recursive=recursive)
+    problems.extend(skipped)
+    return found
 
 
 def collect_inputs(specs: Sequence[str], *, recursive: bool = False,
@@ -99,7 +102,7 @@ def collect_inputs(specs: Sequence[str], *, recursive: bool = False,
     for spec in specs:
         p = pathlib.Path(os.path.expanduser(spec))
         if p.is_dir():
-            found = _images_in(p, recursive)
+            found = _images_in(p, recursive, problems)
             if not found or (exclude is not None and all(exclude(f) for f in found)):
                 problems.append(f"{spec}: folder holds no image files" + (" besides mantra's outputs" if found else ""))
             for f in found:
@@ -110,7 +113,7 @@ def collect_inputs(specs: Sequence[str], *, recursive: bool = False,
             matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
             files = []
             for m in map(pathlib.Path, matches):
-                files.extend(_images_in(m, recursive) if m.is_dir() else [m])
+                files.extend(_images_in(m, recursive, problems) if m.is_dir() else [m])
             if not files:
                 problems.append(f"{spec}: pattern matches no file")
             for f in files:

@@ -338,10 +338,44 @@ def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 def list_images(folder: PathLike, *, recursive: bool = False) -> list[pathlib.Path]:
     """Image files (``IMAGE_EXTENSIONS``, case-insensitive) in ``folder``, sorted; hidden files skipped."""
+    return scan_images(folder, recursive=recursive)[0]
+
+
+def _not_an_image_file(p: pathlib.Path) -> str | None:
+    """Why an entry named like an image is no image file to read (None when it is a regular file)."""
+    import stat
+
+    try:
+        mode = p.stat().st_mode  # follows links
+    except RuntimeError:
+        return "a symbolic link loop"
+    except OSError as e:
+        if p.is_symlink():
+            return ("a symbolic link loop" if e.errno == 40  # ELOOP
+                    else f"a dangling symbolic link (to {os.readlink(p)})")
+        return f"cannot be examined ({e.strerror or e})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file")
+    return f"{kind}{' (through a symbolic link)' if p.is_symlink() else ''}, not an image file"
+
+
+def scan_images(folder: PathLike, *, recursive: bool = False) -> tuple[list[pathlib.Path], list[str]]:
+    """``(image files, problems)`` of ``folder``: the regular files named like images (``IMAGE_EXTENSIONS``,
+    case-insensitive; hidden ones skipped), sorted, and one line for each entry named like an image that is
+    no image file to read (a symbolic link loop or dangling link, a FIFO, a device, a folder ``x.png/``)."""
     folder = pathlib.Path(folder)
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-                  and p.is_file())
+    files, problems = [], []
+    for p in sorted(q for q in it if q.suffix.lower() in IMAGE_EXTENSIONS and not q.name.startswith(".")):
+        why = _not_an_image_file(p)
+        if why is None:
+            files.append(p)
+        else:
+            problems.append(f"{p}: {why}")
+    return files, problems
 
 
 # ---- network input -------------------------------------------------------------------------------------

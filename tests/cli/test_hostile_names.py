@@ -47,3 +47,25 @@ def _is_number(text):
 def test_rows_csv_quotes_every_field_and_neutralises_formulas_but_not_numbers():
     text = rows_csv([{"name": "=1+1", "score": -0.5, "n": 3, "path": "a\rb"}], ["name", "score", "n", "path"])
     assert text == '"name","score","n","path"\n"\'=1+1","-0.5","3","a\rb"\n'
+
+
+def test_entries_named_like_images_that_are_no_image_files_are_each_named_in_one_line(ckpt, tmp_path, capsys):  # noqa: F811
+    folder = tmp_path / "in"
+    _png(folder / "good.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "zero.png").symlink_to("/dev/zero")
+    os.mkfifo(folder / "fifo.png")
+    (folder / "dir.png").mkdir()
+    (folder / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    code, err = _run(capsys, "detect", folder, "-c", ckpt, "-o", tmp_path / "out")
+    assert code == cli.EXIT_INPUTS_FAILED
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [r["stem"] for r in summary["images"]] == ["good"]
+    reasons = {"loop.png": "a symbolic link loop", "zero.png": "a device (through a symbolic link), not an image",
+               "fifo.png": "a FIFO, not an image", "dir.png": "a folder, not an image",
+               "dangling.png": "a dangling symbolic link"}
+    problems = summary["input_problems"]
+    assert len(problems) == len(reasons)
+    for name, reason in reasons.items():
+        assert [p for p in problems if f"{name}: {reason}" in p], (name, problems)
+        assert len([line for line in err.splitlines() if f"{name}: " in line]) == 1, (name, err)
