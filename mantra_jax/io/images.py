@@ -126,6 +126,29 @@ def _check_size(height: int, width: int, name: str, max_pixels: int, min_size: i
         raise ImageReadError(f"{name}: {width}x{height} image is smaller than the minimum side of {min_size}")
 
 
+# Deflate codes at most 258 repeated bytes in one 2-bit (length, distance) pair: no PNG compresses its
+# filtered rows (one filter byte + ceil(W * bits / 8) bytes each) more than 1032:1. A baseline or progressive
+# JPEG codes every 8x8 block of its largest component in its first DC scan with at least one bit.
+DEFLATE_MAX_RATIO = 1032
+
+
+def minimum_encoded_bytes(fmt: str | None, height: int, width: int) -> int | None:
+    """Fewest bytes any valid ``fmt`` file of ``height`` x ``width`` can have (at 1 bit per pixel, the most
+    compressible case), or None for formats without such a bound here (PNG and JPEG have one)."""
+    if fmt == "PNG":
+        return height * (1 + -(-width // 8)) // DEFLATE_MAX_RATIO
+    if fmt in ("JPEG", "MPO"):
+        return (-(-height // 8)) * (-(-width // 8)) // 8
+    return None
+
+
+def _check_plausible(fmt: str | None, n_bytes: int, height: int, width: int, name: str) -> None:
+    least = minimum_encoded_bytes(fmt, height, width)
+    if least is not None and n_bytes < least:
+        raise ImageReadError(f"{name}: {n_bytes} bytes cannot hold the {width}x{height} {fmt} image its header "
+                             f"declares (at least {least} bytes): truncated, or a header that lies")
+
+
 # ---- decoders ------------------------------------------------------------------------------------------
 
 def _is_high_depth_colour(im: Image.Image, data: bytes) -> bool:
@@ -233,6 +256,7 @@ def decode_image(data: bytes, *, name: str = "<bytes>", max_pixels: int = DEFAUL
         with im:
             width, height = im.size
             _check_size(height, width, name, max_pixels, min_size)
+            _check_plausible(im.format, len(data), height, width, name)
             try:
                 orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1))
             except Exception:  # noqa: BLE001 - a broken EXIF block only loses the orientation.

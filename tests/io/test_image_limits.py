@@ -72,3 +72,44 @@ def test_output_mode_follows_the_umask(tmp_path):
         assert output_mode() == 0o664 and (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o664
     finally:
         os.umask(old)
+
+
+def _png_declaring(width, height, rows_of_data):
+    """A valid-looking RGB PNG whose IHDR declares width x height but whose IDAT holds only a few rows."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\0" + bytes(3 * width) for _ in range(rows_of_data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def test_a_png_far_too_small_for_its_declared_size_is_refused_before_decoding(monkeypatch):
+    from PIL import Image
+
+    from mantra_jax.io.images import ImageReadError, decode_image
+
+    data = _png_declaring(16384, 8192, 4)  # exactly the default pixel limit, 4 rows of data
+    assert len(data) < 1000
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(ImageReadError, match=r"bytes cannot hold the 16384x8192 PNG image its header declares"):
+        decode_image(data, name="liar.png")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_the_most_compressible_real_image_is_above_the_minimum(fmt):
+    import io
+
+    from PIL import Image
+
+    from mantra_jax.io.images import minimum_encoded_bytes
+
+    h, w = 2048, 3072
+    for mode in ("1", "L", "RGB"):
+        buf = io.BytesIO()
+        Image.new(mode if fmt == "PNG" or mode != "1" else "L", (w, h), 0).save(
+            buf, fmt, **({"optimize": True, "compress_level": 9} if fmt == "PNG" else {"quality": 1}))
+        assert len(buf.getvalue()) >= minimum_encoded_bytes(fmt, h, w), (mode, len(buf.getvalue()))
