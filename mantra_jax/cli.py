@@ -306,6 +306,15 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print(f"mantra detect: interrupted after {len(records)} of {len(paths)} image(s); their outputs and "
                   f"the summary are in {out_dir}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except OSError as e:  # an output could not be written (a full disk): keep what is done, say what
+            bar.close()
+            try:
+                _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+                kept = f"the summary of the {len(records)} image(s) before it is in {out_dir}"
+            except OSError:
+                kept = "no summary could be written"
+            raise CliError(f"{e.strerror or e}; stopped after {len(records)} of {len(paths)} image(s), their "
+                           f"outputs kept; {kept}") from None
         bar.close()
         _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=False)
     ok = sum(r["status"] == "ok" for r in records)

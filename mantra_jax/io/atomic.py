@@ -54,10 +54,34 @@ def atomic_path(path: PathLike, suffix: str = ".tmp") -> Iterator[str]:
         yield tmp
         os.chmod(tmp, output_mode())
         os.replace(tmp, target)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OSError(e.errno, f"cannot write {target}: {write_failure(e, target.parent)}") from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_failure(e: OSError, folder: PathLike) -> str:
+    """Why a write failed, in words: the OS's reason, or for a short write without one (what Python reports
+    as "4096 requested and 992 written"), whether the folder's file system is full."""
+    import errno
+    import shutil
+
+    if e.errno == errno.ENOSPC or (e.errno is None and _free_bytes(folder, shutil) < (1 << 20)):
+        return "no space left on the device"
+    if e.strerror:
+        return e.strerror[0].lower() + e.strerror[1:]
+    return f"the write was cut short ({e}); the disk may be full"
+
+
+def _free_bytes(folder: PathLike, shutil) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 def write_atomic(path: PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
