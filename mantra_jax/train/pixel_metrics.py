@@ -36,13 +36,15 @@ def pixel_batch_sums(logits: jnp.ndarray, mask: jnp.ndarray, kind: jnp.ndarray, 
         raise ValueError(f"expected logits and mask (B, H, W, 1) and kind (B,), got {logits.shape}, "
                          f"{mask.shape}, {kind.shape}")
     truth = mask > 0.5
-    pred = logits >= 0
+    bad = jnp.isnan(logits)  # a NaN prediction is always wrong: the opposite of the truth, the worst rank
+    pred = jnp.where(bad, ~truth, logits >= 0)
     per_image = lambda a: jnp.sum(a, axis=(1, 2, 3), dtype=jnp.int32)  # noqa: E731
     tp, fp, fn = per_image(pred & truth), per_image(pred & ~truth), per_image(~pred & truth)
     by_kind = lambda a: jnp.zeros((num_kinds,), jnp.int32).at[kind].add(a)  # noqa: E731
     p = jax.nn.sigmoid(logits.astype(jnp.float32)).ravel()
-    idx = jnp.clip(jnp.floor(p * bins).astype(jnp.int32), 0, bins - 1)
     t = truth.ravel().astype(jnp.int32)
+    idx = jnp.clip(jnp.floor(jnp.nan_to_num(p) * bins).astype(jnp.int32), 0, bins - 1)
+    idx = jnp.where(bad.ravel(), (1 - t) * (bins - 1), idx)  # NaN: forged in the lowest bin, pristine the top
     pixel_kind = jnp.broadcast_to(kind[:, None, None, None], logits.shape).ravel()
     pos_kind = jnp.zeros((num_kinds, bins), jnp.int32).at[pixel_kind, idx].add(t)
     neg_kind = jnp.zeros((num_kinds, bins), jnp.int32).at[pixel_kind, idx].add(1 - t)

@@ -77,3 +77,16 @@ def test_auc_per_kind_matches_the_auc_of_that_kind_alone():
     for i, name in enumerate("abc"):
         alone = jax.device_get(pixel_batch_sums(logits[kind == i], mask[kind == i], kind[kind == i], 3))
         assert out[f"auc/{name}"] == histogram_auc(alone["pos_hist"], alone["neg_hist"])
+
+
+def test_nan_logits_are_always_wrong_in_f1_counts_and_auc_histograms():
+    import jax.numpy as jnp
+
+    from mantra_jax.train.pixel_metrics import pixel_batch_sums
+
+    mask = np.array([1, 0, 1, 0], np.float32).reshape(1, 2, 2, 1)
+    logits = np.array([np.nan, np.nan, 3.0, -3.0], np.float32).reshape(1, 2, 2, 1)
+    s = pixel_batch_sums(jnp.asarray(logits), jnp.asarray(mask), jnp.asarray([0]), 1, bins=4)
+    assert (int(s["tp"][0]), int(s["fp"][0]), int(s["fn"][0])) == (1, 1, 1)  # NaN: one FN and one FP
+    np.testing.assert_array_equal(s["pos_hist"], [1, 0, 0, 1])  # the NaN forged pixel ranks lowest
+    np.testing.assert_array_equal(s["neg_hist"], [1, 0, 0, 1])  # the NaN pristine pixel ranks highest
