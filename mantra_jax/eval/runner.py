@@ -36,7 +36,7 @@ import numpy as np
 from mantra_jax.eval.metrics import ImageMetrics, evaluate, image_metrics, markdown_table
 from mantra_jax.eval.pairs import Pair
 from mantra_jax.io.masks import MaskRule, OnMismatch
-from mantra_jax.io.atomic import write_text_atomic
+from mantra_jax.io.atomic import write_failure, write_text_atomic
 from mantra_jax.io.json_safe import json_safe  # noqa: F401 - re-exported for callers
 
 Predict = Callable[[np.ndarray], tuple[np.ndarray, bool]]
@@ -173,9 +173,15 @@ def start_progress(path: pathlib.Path, settings: dict[str, Any]) -> None:
 
 
 def append_record(log: Any, record: dict[str, Any]) -> None:
-    """Appends one record to an open progress log and flushes it (a kill leaves at most a torn last line)."""
-    log.write(json.dumps(json_safe(record)) + "\n")
-    log.flush()
+    """Appends one record to an open progress log and flushes it (a kill leaves at most a torn last line).
+    A failed write (a full disk) raises OSError naming the log and the cause."""
+    try:
+        log.write(json.dumps(json_safe(record)) + "\n")
+        log.flush()
+    except OSError as e:
+        name = getattr(log, "name", "the progress log")
+        raise OSError(e.errno, f"cannot write {name}: {write_failure(e, pathlib.Path(str(name)).parent)}; "
+                      f"the images before it are kept and a rerun resumes") from None
 
 
 def repair_progress(path: pathlib.Path) -> str | None:

@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mantra_jax.eval.pairs import Pair
@@ -75,3 +76,21 @@ def test_records_through_json_resume_to_the_same_run_without_predicting_again(be
     assert resumed.summary == whole.summary
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.rows] == \
         [{k: v for k, v in r.items() if k != "seconds"} for r in whole.rows]
+
+
+def test_a_progress_log_write_on_a_full_disk_names_the_log_and_the_cause(tmp_path):
+    import errno
+
+    from mantra_jax.eval.runner import append_record
+
+    class FullLog:
+        name = str(tmp_path / "progress.jsonl")
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    with pytest.raises(OSError, match=r"cannot write .*progress\.jsonl: no space left on the device; the images"):
+        append_record(FullLog(), {"key": "k"})

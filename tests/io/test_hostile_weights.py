@@ -6,6 +6,7 @@ Each file is the official layout (release trunk, 4 plain filters) with one datas
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -121,22 +122,14 @@ def test_wrong_dtype_is_refused_before_reading(base_file, tmp_path, no_reads):
     _refused(bad, r"Featex/b1c2/bias:0 holds .*not numbers")
 
 
-def test_soft_link_leaving_its_group_is_refused(base_file, tmp_path, no_reads):
+@pytest.mark.parametrize("target", ["/elsewhere", "../../elsewhere"])
+def test_soft_link_leaving_its_group_is_refused(base_file, tmp_path, no_reads, target):
     def soft(g, n):
         g.file.create_dataset("/elsewhere", data=SECRET)
-        g["b1c2"]["bias:0"] = h5py.SoftLink("/elsewhere")
+        g["b1c2"]["bias:0"] = h5py.SoftLink(target)
 
     bad = _crafted(base_file, tmp_path / "x.h5", soft)
-    _refused(bad, r"soft link to /elsewhere, outside /Featex")
-
-
-def test_soft_link_with_dotdot_leaving_its_group_is_refused(base_file, tmp_path, no_reads):
-    def soft(g, n):
-        g.file.create_dataset("/elsewhere", data=SECRET)
-        g["b1c2"]["bias:0"] = h5py.SoftLink("../../elsewhere")
-
-    bad = _crafted(base_file, tmp_path / "x.h5", soft)
-    _refused(bad, r"soft link to \.\./\.\./elsewhere, outside /Featex")
+    _refused(bad, rf"soft link to {re.escape(target)}, outside /Featex")
 
 
 def test_soft_link_inside_its_group_is_followed(base_file, tmp_path):
