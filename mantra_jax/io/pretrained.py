@@ -124,4 +124,75 @@ def status(cache: str | os.PathLike | None = None,
     return rows
 
 
-__all__ = ["PretrainedError", "registry", "entry", "cache_dir", "cached_path", "blob_id", "add", "status"]
+def fetch(name: str, cache: str | os.PathLike | None = None, registry_path: str | os.PathLike | None = None,
+          accept_licence: bool = False, timeout: float = 30.0, progress: bool | None = None) -> pathlib.Path:
+    """Downloads ``name`` into the cache (once; a cached file is returned as it is) and returns its path.
+
+    Needs ``accept_licence`` (the entry's licence was shown and accepted). The bytes go to ``.FILE.partial``
+    beside the final name, hashed as they arrive; only a complete file with the pinned blob id is renamed to
+    the final name, so a partial one is never taken for a finished one. After an interruption the next call
+    asks the server for the rest (HTTP Range) and restarts from zero when the server sends the whole file.
+    urllib honours the standard proxy variables. ``progress``: a tqdm bar on stderr (None: only on a terminal).
+    """
+    import http.client
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tqdm import tqdm
+
+    e = entry(name, registry_path)
+    folder = cache_dir(cache)
+    dst = folder / e["file"]
+    if dst.is_file():
+        return dst
+    if not accept_licence:
+        raise PretrainedError(f"{name} is licensed: {e['licence']}; accept the licence to download it")
+    folder.mkdir(parents=True, exist_ok=True)
+    part = folder / f".{e['file']}.partial"
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(e["url"], headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if have and response.status == 206:
+                total_text = response.headers.get("Content-Range", "").rpartition("/")[2]
+                size = int(total_text) if total_text.isdigit() else have + int(response.headers["Content-Length"])
+                mode = "ab"
+            else:
+                have, mode = 0, "wb"
+                size = int(response.headers.get("Content-Length") or -1)
+            if size < 0:
+                raise PretrainedError(f"{e['url']} sent no Content-Length; cannot verify the download")
+            h = blob_hasher(size)
+            if have:
+                with part.open("rb") as f:  # the part already on disk, hashed once
+                    for chunk in iter(lambda: f.read(CHUNK), b""):
+                        h.update(chunk)
+            bar = tqdm(total=size, initial=have, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
+                       file=sys.stderr, disable=None if progress is None else not progress, dynamic_ncols=True)
+            with part.open(mode) as out, bar:
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+                    bar.update(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        reason = getattr(err, "reason", None) or err
+        raise PretrainedError(f"cannot download {e['url']}: {reason}; run the same command again to resume"
+                              ) from None
+    got_size = part.stat().st_size
+    if got_size < size:  # the connection closed early: the part stays for the next call to resume
+        raise PretrainedError(f"cannot download {e['url']}: connection closed after {got_size} of {size} bytes; "
+                              "run the same command again to resume")
+    got = h.hexdigest()
+    if got_size != size or got != e["blob_id"]:
+        part.unlink(missing_ok=True)
+        raise PretrainedError(f"{e['url']} gave {got_size} of {size} bytes with blob id {got}, expected "
+                              f"{e['blob_id']}; nothing was added to the cache")
+    os.replace(part, dst)
+    return dst
+
+
+__all__ = ["PretrainedError", "registry", "entry", "cache_dir", "cached_path", "blob_id", "add", "fetch",
+           "status"]
