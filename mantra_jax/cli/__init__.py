@@ -6,6 +6,7 @@
     mantra robustness --checkpoint CKPT (--pairs ... | --tp-gt ... | --json ...) --out DIR [--attacks ...]
     mantra info CKPT
     mantra convert-keras IN.h5 OUT.msgpack
+    mantra weights list | fetch NAME [--accept-licence] | add NAME FILE
 
 CKPT is an Orbax training checkpoint directory of this project, an official-layout Keras ``.h5`` or a
 ``.msgpack`` single-file export (``mantra_jax.io.checkpoints``). ``convert-keras`` writes the single-file
@@ -34,6 +35,7 @@ from mantra_jax.cli.eval import weights_digest, cmd_eval, EVAL_OUTPUTS, EVAL_PRO
 from mantra_jax.cli.robustness import cmd_robustness, ROBUSTNESS_OUTPUTS  # noqa: F401
 from mantra_jax.cli.info import model_info, cmd_info  # noqa: F401
 from mantra_jax.cli.convert_keras import cmd_convert_keras  # noqa: F401
+from mantra_jax.cli.weights import add_weights_parser, cmd_weights  # noqa: F401
 
 
 # ---- parser and entry point ----------------------------------------------------------------------------
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=None, help="release variant (default: from the first layer)")
     p.add_argument("--windows", type=_windows, default=None, help="window sizes, e.g. 7,15,31")
     p.set_defaults(func=cmd_convert_keras)
+
+    add_weights_parser(sub)
     return parser
 
 
