@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -205,7 +206,9 @@ def test_robustness_writes_csv_json_and_plot(ckpt, bench, tmp_path, capsys):
 
 
 def test_console_script_reports_a_missing_checkpoint_in_one_line(tmp_path):
+    env = {**os.environ, "MANTRA_WEIGHTS_DIR": str(tmp_path / "empty_cache")}  # the default is not cached
+    env.pop("MANTRA_WEIGHTS_REGISTRY", None)
     proc = subprocess.run([sys.executable, "-m", "mantra_jax.cli", "detect", "x.png", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == cli.EXIT_USAGE
     assert proc.stderr.strip().splitlines() == [f"mantra detect: error: {cli.NO_CHECKPOINT}"]

@@ -14,9 +14,13 @@ from typing import Any, Callable, Sequence
 
 EXIT_OK, EXIT_INPUTS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_AUTO_TILE_PIXELS = 1 << 20
-NO_CHECKPOINT = ("a checkpoint is required: pass --checkpoint CKPT (an Orbax checkpoint directory of this "
-                 "project, an official-layout Keras .h5 or a .msgpack weights file); default weights are not "
-                 "shipped yet")
+def _default_missing() -> str:
+    from mantra_jax.io.pretrained import not_cached_message, registry
+
+    return not_cached_message(registry()["default"])
+
+
+NO_CHECKPOINT = _default_missing()  # what a command without --checkpoint says when the default is not cached
 
 
 class CliError(Exception):
@@ -50,8 +54,15 @@ def _windows(text: str) -> tuple[int, ...]:
 # ---- shared pieces -------------------------------------------------------------------------------------
 
 def _require_checkpoint(args: argparse.Namespace) -> None:
-    if not args.checkpoint:
-        raise CliError(NO_CHECKPOINT)
+    """``args.checkpoint`` becomes a path (none: the default pretrained weights; a registry name: its cached
+    file) and ``args.weights`` the record of pretrained weights used (``{"name", "blob_id"}``) or None."""
+    from mantra_jax.io.pretrained import PretrainedError, resolve
+
+    try:
+        path, args.weights = resolve(args.checkpoint)
+    except PretrainedError as e:
+        raise CliError(str(e)) from None
+    args.checkpoint = str(path)
 
 
 def load_detector(path: str | None, **kwargs: Any):
@@ -93,7 +104,8 @@ def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixel
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", "-c", help="Orbax checkpoint directory, official-layout .h5 or .msgpack")
+    p.add_argument("--checkpoint", "-c", help="Orbax checkpoint directory, official-layout .h5, .msgpack or a "
+                   "pretrained weights name (mantra weights list; default: the default one, when in the cache)")
     p.add_argument("--tile", type=_positive_int, default=None,
                    help="always use exact tiled inference with this core tile size (pixels)")
     p.add_argument("--auto-tile-pixels", type=_positive_int, default=DEFAULT_AUTO_TILE_PIXELS,

@@ -25,7 +25,7 @@ def _write_detect_summary(out, args: argparse.Namespace, cfg: dict[str, Any], pa
     csv_path, json_path = out.claim(*DETECT_SUMMARY)
     write_text_atomic(csv_path, rows_csv(records, DETECT_COLUMNS))
     done = {r["image"] for r in records}
-    summary = {"checkpoint": str(args.checkpoint), "config": cfg, "n_images": len(paths),
+    summary = {"checkpoint": str(args.checkpoint), "weights": args.weights, "config": cfg, "n_images": len(paths),
                "n_ok": sum(r["status"] == "ok" for r in records),
                "n_failed": sum(r["status"] == "error" for r in records) + len(problems),
                "complete": not interrupted, "not_processed": [str(p) for p in paths if str(p) not in done],

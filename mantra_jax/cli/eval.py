@@ -66,7 +66,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels, bounded)
         compiled_before = (STATS.count, STATS.seconds)
         bar = _progress_bar(len(pairs), "eval", args.progress)
-        meta = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
+        meta = {"checkpoint": str(args.checkpoint), "weights": args.weights, "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
                 "mask_rule": args.mask_rule,
                 "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
                 "tile": args.tile, "auto_tile_pixels": args.auto_tile_pixels,

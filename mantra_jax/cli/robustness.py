@@ -58,7 +58,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         csv_path, json_path, png_path = out.claim(*ROBUSTNESS_OUTPUTS)
         columns = ("attack", "parameter", "level", "n_images", "n_failed", "seconds", *METRICS)
         write_text_atomic(csv_path, rows_csv(rows, columns))
-        doc = {"checkpoint": str(args.checkpoint), "config": cfg, "pairs": str(source), "seed": args.seed,
+        doc = {"checkpoint": str(args.checkpoint), "weights": args.weights, "config": cfg, "pairs": str(source), "seed": args.seed,
                "attacks": {k: list(v) for k, v in attacks.items()}, "rows": rows}
         write_text_atomic(json_path, json.dumps(json_safe(doc), indent=2) + "\n")
         plot_robustness(rows, png_path)

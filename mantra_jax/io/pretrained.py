@@ -194,5 +194,37 @@ def fetch(name: str, cache: str | os.PathLike | None = None, registry_path: str 
     return dst
 
 
-__all__ = ["PretrainedError", "registry", "entry", "cache_dir", "cached_path", "blob_id", "add", "fetch",
+def not_cached_message(name: str) -> str:
+    """The one line that says which command puts ``name`` in the cache."""
+    return (f"the {name} pretrained weights are not in the weights cache: fetch them with "
+            f"`mantra weights fetch {name} --accept-licence` (licence: academic or non-commercial use only), "
+            "or pass --checkpoint CKPT")
+
+
+def resolve(checkpoint: str | os.PathLike | None, cache: str | os.PathLike | None = None,
+            registry_path: str | os.PathLike | None = None) -> tuple[pathlib.Path, dict[str, str] | None]:
+    """``(path, record)`` for a ``--checkpoint`` value: None means the registry's default; a registry name
+    that is not an existing path means its cached file. ``record`` is ``{"name", "blob_id"}`` for pretrained
+    weights, None for a plain path. PretrainedError (one line naming the fetch command) when not cached."""
+    doc = registry(registry_path)
+    name = doc["default"] if checkpoint is None or str(checkpoint) == "" else str(checkpoint)
+    if checkpoint and (name not in doc["weights"] or os.path.lexists(name)):
+        return pathlib.Path(checkpoint), None
+    e = doc["weights"][name]
+    path = cache_dir(cache) / e["file"]
+    if not path.is_file():
+        raise PretrainedError(not_cached_message(name))
+    return path, {"name": name, "blob_id": e["blob_id"]}
+
+
+def load_pretrained(name: str | None = None, cache: str | os.PathLike | None = None, **kwargs: Any):
+    """``(model, variables, cfg)`` of cached pretrained weights (default: the registry's default), e.g.
+    ``mantra_jax.load_pretrained("ptrain4")``; PretrainedError naming the fetch command when not cached."""
+    from mantra_jax.io.checkpoints import load_model
+
+    path, _ = resolve(name, cache)
+    return load_model(path, **kwargs)
+
+
+__all__ = ["not_cached_message", "resolve", "load_pretrained", "PretrainedError", "registry", "entry", "cache_dir", "cached_path", "blob_id", "add", "fetch",
            "status"]
