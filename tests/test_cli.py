@@ -97,8 +97,8 @@ def test_detect_tiled_flag_gives_the_whole_image_map(ckpt, inputs, tmp_path, cap
 
 
 @pytest.mark.parametrize("args,match", [
-    (["detect", "x.png", "--out", "o"], "checkpoint is required"),
-    (["eval", "--pairs", "p.csv", "--out", "o"], "checkpoint is required"),
+    (["detect", "x.png", "--out", "o"], "mantra weights fetch ptrain4 --accept-licence"),
+    (["eval", "--pairs", "p.csv", "--out", "o"], "mantra weights fetch ptrain4 --accept-licence"),
     (["detect", "x.png"], "--out"),
     (["detect", "x.png", "--out", "o", "--tile", "0"], "positive integer"),
     (["detect", "/nonexistent/*.png", "--out", "o", "-c", "c"], "no input images"),
@@ -107,6 +107,8 @@ def test_detect_tiled_flag_gives_the_whole_image_map(ckpt, inputs, tmp_path, cap
 ])
 def test_usage_errors_are_one_line_with_status_2(args, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "empty_cache"))  # the default is not cached
+    monkeypatch.delenv("MANTRA_WEIGHTS_REGISTRY", raising=False)
     try:
         code = cli.main(args)
     except SystemExit as e:  # argparse's own errors exit from inside parse_args

@@ -40,6 +40,7 @@ def test_detect_without_checkpoint_names_the_fetch_command_when_the_default_is_n
     assert len(err) == 1 and "mantra weights fetch tiny --accept-licence" in err[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [[], ["--checkpoint", "tiny"]])
 def test_detect_uses_cached_pretrained_weights_and_records_them(cached_tiny, tmp_path, option):
     pretrained.add("tiny", tmp_path / "ckpt" / next(p.name for p in (tmp_path / "ckpt").iterdir()))
