@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_keras_weights": "mantra_jax.io.keras_h5",
+    "load_pretrained": "mantra_jax.io.pretrained",
     "preprocess": "mantra_jax.io.images",
     "ManTraNet": "mantra_jax.models.mantranet",
     "variants": "mantra_jax.models.variants",

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -96,8 +97,8 @@ def test_detect_tiled_flag_gives_the_whole_image_map(ckpt, inputs, tmp_path, cap
 
 
 @pytest.mark.parametrize("args,match", [
-    (["detect", "x.png", "--out", "o"], "checkpoint is required"),
-    (["eval", "--pairs", "p.csv", "--out", "o"], "checkpoint is required"),
+    (["detect", "x.png", "--out", "o"], "mantra weights fetch ptrain4 --accept-licence"),
+    (["eval", "--pairs", "p.csv", "--out", "o"], "mantra weights fetch ptrain4 --accept-licence"),
     (["detect", "x.png"], "--out"),
     (["detect", "x.png", "--out", "o", "--tile", "0"], "positive integer"),
     (["detect", "/nonexistent/*.png", "--out", "o", "-c", "c"], "no input images"),
@@ -106,6 +107,8 @@ def test_detect_tiled_flag_gives_the_whole_image_map(ckpt, inputs, tmp_path, cap
 ])
 def test_usage_errors_are_one_line_with_status_2(args, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "empty_cache"))  # the default is not cached
+    monkeypatch.delenv("MANTRA_WEIGHTS_REGISTRY", raising=False)
     try:
         code = cli.main(args)
     except SystemExit as e:  # argparse's own errors exit from inside parse_args
@@ -205,7 +208,9 @@ def test_robustness_writes_csv_json_and_plot(ckpt, bench, tmp_path, capsys):
 
 
 def test_console_script_reports_a_missing_checkpoint_in_one_line(tmp_path):
+    env = {**os.environ, "MANTRA_WEIGHTS_DIR": str(tmp_path / "empty_cache")}  # the default is not cached
+    env.pop("MANTRA_WEIGHTS_REGISTRY", None)
     proc = subprocess.run([sys.executable, "-m", "mantra_jax.cli", "detect", "x.png", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == cli.EXIT_USAGE
     assert proc.stderr.strip().splitlines() == [f"mantra detect: error: {cli.NO_CHECKPOINT}"]

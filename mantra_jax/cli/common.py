@@ -1,0 +1,232 @@
+"""Shared pieces of the ``mantra`` commands: exit statuses, the one-line error type and parser, option
+types, the options every inference command takes (defined once), loading a detector, predicting, the
+compile cache and its report, benchmark pairs and the progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_INPUTS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_AUTO_TILE_PIXELS = 1 << 20
+def _default_missing() -> str:
+    from mantra_jax.io.pretrained import not_cached_message, registry
+
+    return not_cached_message(registry()["default"])
+
+
+NO_CHECKPOINT = _default_missing()  # what a command without --checkpoint says when the default is not cached
+
+
+class CliError(Exception):
+    """A usage or setup error, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (no usage block) and exits with status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _windows(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated odd integers, got {text!r}") from None
+
+
+# ---- shared pieces -------------------------------------------------------------------------------------
+
+def _require_checkpoint(args: argparse.Namespace) -> None:
+    """``args.checkpoint`` becomes a path (none: the default pretrained weights; a registry name: its cached
+    file) and ``args.weights`` the record of pretrained weights used (``{"name", "blob_id"}``) or None."""
+    from mantra_jax.io.pretrained import PretrainedError, resolve
+
+    try:
+        path, args.weights = resolve(args.checkpoint)
+    except PretrainedError as e:
+        raise CliError(str(e)) from None
+    args.checkpoint = str(path)
+
+
+def load_detector(path: str | None, **kwargs: Any):
+    """(model, variables, cfg) of a detection checkpoint; CliError when absent or not a ManTra-Net."""
+    if not path:
+        raise CliError(NO_CHECKPOINT)
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # load_model says what is missing
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise CliError(f"checkpoint {path} is not a regular file or a folder (a device or FIFO is never read)")
+    from mantra_jax.io.checkpoints import load_model
+
+    model, variables, cfg = load_model(path, **kwargs)
+    if cfg["kind"] != "mantranet":
+        raise CliError(f"{path} holds an IMC classifier (kind {cfg['kind']!r}); detection needs a ManTra-Net "
+                       "checkpoint")
+    return model, variables, cfg
+
+
+def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixels: int,
+                   bounded: bool = False) -> Callable[[Any], tuple[Any, bool]]:
+    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto;
+    ``bounded``: every image tiled through a bounded set of compiled shapes).
+
+    A map of the wrong shape or with a non-finite value raises ValueError (``infer.detect.check_map``)."""
+    from mantra_jax.infer.detect import check_map
+    from mantra_jax.infer.tiled import predict_auto
+
+    def predict(image: Any) -> tuple[Any, bool]:
+        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels,
+                                   bounded=bounded)
+        return check_map(prob, image.shape[:2]), tiled  # a non-finite map fails the image in every command
+
+    return predict
+
+
+def _add_inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", "-c", help="Orbax checkpoint directory, official-layout .h5, .msgpack or a "
+                   "pretrained weights name (mantra weights list; default: the default one, when in the cache)")
+    p.add_argument("--tile", type=_positive_int, default=None,
+                   help="always use exact tiled inference with this core tile size (pixels)")
+    p.add_argument("--auto-tile-pixels", type=_positive_int, default=DEFAULT_AUTO_TILE_PIXELS,
+                   help="tile automatically (512 px tiles) above this many pixels (default %(default)s; whole-image "
+                        "ptrain4 inference needs about 3.6 GiB of XLA buffers per megapixel on CPU)")
+    p.add_argument("--max-pixels", type=_positive_int, default=None,
+                   help="refuse images and masks with more pixels than this, from their header (default: "
+                        "mantra_jax.io.images' limit, 2^27)")
+    p.add_argument("--max-bytes", type=_positive_int, default=None,
+                   help="refuse image and mask files larger than this many bytes before reading (default 1 GiB)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on a terminal)")
+    p.add_argument("--bounded-shapes", action=argparse.BooleanOptionalAction, default=None,
+                   help="mantra eval: tile every image (exactly) through a bounded set of region shapes, so a "
+                        "benchmark with many image sizes compiles a few programs, not one per size (costs some "
+                        "overlap; default on for eval; --no-bounded-shapes compiles each image size whole)")
+    p.add_argument("--compile-cache", metavar="DIR|off", default=None,
+                   help="JAX persistent compilation cache folder, or 'off' (default: $MANTRA_COMPILE_CACHE, else "
+                        "~/.cache/mantra_jax/xla)")
+
+
+def enable_compile_cache(option: str | None) -> str | None:
+    """Turns JAX's persistent compilation cache on (``mantra_jax.compile_cache``); returns the folder or None.
+    A folder that cannot be used is a one-line warning, not an error (the run only compiles more)."""
+    from mantra_jax import compile_cache
+
+    folder = compile_cache.resolve(option)
+    try:
+        used = compile_cache.enable(folder)
+    except OSError as e:
+        print(f"mantra: warning: compile cache off ({folder}: {e.strerror or e})", file=sys.stderr)
+        return None
+    return None if used is None else str(used)
+
+
+def compile_report(before: tuple[int, float], run_seconds: float) -> dict[str, Any]:
+    """``compilations``, ``compile_seconds`` and ``compute_seconds`` (the rest of ``run_seconds``) since
+    ``before = (STATS.count, STATS.seconds)`` (``mantra_jax.compile_cache.STATS``)."""
+    from mantra_jax.compile_cache import STATS
+
+    seconds = STATS.seconds - before[1]
+    return {"compilations": STATS.count - before[0], "compile_seconds": round(seconds, 2),
+            "compute_seconds": round(run_seconds - seconds, 2)}
+
+
+def _add_pairs_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pairs", help="CSV with image,mask (or tampered,original,mask) columns")
+    src.add_argument("--tp-gt", help="folder with Tp/ (tampered), Gt/ (masks) and optional Au/ (authentic)")
+    src.add_argument("--json", dest="json_list", help="IMDL-BenCo JSON list [[image, mask or 'Negative'], ...]")
+    src.add_argument("--benchmark", type=_benchmark_name, metavar="NAME",
+                     help="the test split of a prepared benchmark (coverage, casia_v1, casia_v2, columbia, nist16; "
+                          "mantra_jax.datasets.benchmarks) in --data-dir")
+    p.add_argument("--data-dir", help="with --benchmark: the folder of the prepared benchmarks (prepared there on "
+                                      "first use from --manual-dir)")
+    p.add_argument("--manual-dir", help="with --benchmark: the benchmark's own files, in its published layout; "
+                                        "read only when it is not prepared in --data-dir yet")
+    p.add_argument("--skip-mismatched", action="store_true",
+                   help="skip images whose mask has another size (default: resize the mask, nearest neighbour)")
+    p.add_argument("--mask-rule", choices=("bright", "dark", "green"), default=None,
+                   help="forged = gray > 127 (bright, the default), <= 127 (dark, NIST) or green > red (Columbia); "
+                        "a --benchmark's masks carry their layout's rule")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N pairs")
+
+
+def _benchmark_name(text: str) -> str:
+    try:
+        from mantra_jax.datasets.benchmarks import BUILDERS  # tensorflow-datasets: imported only when asked for
+    except ImportError as e:
+        raise argparse.ArgumentTypeError(f"--benchmark needs tensorflow-datasets ({e}); install the project's "
+                                         "'data' extra: pip install -e '.[data]'") from None
+
+    if text not in BUILDERS:
+        raise argparse.ArgumentTypeError(f"unknown benchmark {text!r}; choose one of {', '.join(BUILDERS)}")
+    return text
+
+
+def _read_pairs(args: argparse.Namespace):
+    from mantra_jax.eval import pairs as pairs_mod
+
+    if not args.benchmark and (args.data_dir or args.manual_dir):
+        raise CliError("--data-dir and --manual-dir go with --benchmark NAME")
+    if args.benchmark:
+        from mantra_jax.datasets.benchmarks import prepared_pairs
+
+        if not args.data_dir:
+            raise CliError("--benchmark needs --data-dir D (the folder of the prepared benchmarks)")
+        if args.mask_rule is not None:
+            raise CliError(f"--mask-rule does not apply to --benchmark: {args.benchmark}'s masks were binarised "
+                           "with its layout's rule when it was prepared")
+        args.mask_rule = "layout"
+
+        def preparing() -> None:
+            import tensorflow_datasets as tfds
+
+            tfds.display_progress_bar(bool(args.progress) if args.progress is not None else sys.stderr.isatty())
+            print(f"mantra {args.command}: preparing {args.benchmark} from {args.manual_dir} into {args.data_dir} "
+                  "(once; later runs read it from there)", file=sys.stderr)
+
+        pairs = prepared_pairs(args.benchmark, args.data_dir, args.manual_dir, on_prepare=preparing)
+        source = f"{args.benchmark} (test split in {args.data_dir})"
+    elif args.pairs:
+        pairs, source = pairs_mod.read_pairs_csv(args.pairs), args.pairs
+    elif args.tp_gt:
+        pairs, source = pairs_mod.pairs_from_folders(args.tp_gt), args.tp_gt
+    else:
+        pairs, source = pairs_mod.read_pairs_json(args.json_list), args.json_list
+    if args.mask_rule is None:
+        args.mask_rule = "bright"
+    if args.limit is not None:
+        pairs = pairs[:args.limit]
+    if not pairs:
+        raise CliError(f"{source} lists no images")
+    return pairs, source
+
+
+def _progress_bar(total: int, desc: str, show: bool | None = None):
+    """tqdm on stderr; ``show`` None: only on a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None if show is None else not show,
+                dynamic_ncols=True, mininterval=1.0)
+
+

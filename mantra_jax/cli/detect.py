@@ -1,0 +1,99 @@
+"""``mantra detect``: forgery maps, heatmaps and overlays for image files, folders or globs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+from typing import Any, Sequence
+
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, make_predictor, _progress_bar
+
+
+DETECT_SUMMARY = ("summary.csv", "summary.json")
+DETECT_COLUMNS = ("image", "stem", "status", "error", "height", "width", "roi", "score_mean", "score_max",
+                  "score_p99", "tiled", "seconds", "npy_file", "heatmap_file", "overlay_file")
+
+
+def _write_detect_summary(out, args: argparse.Namespace, cfg: dict[str, Any], paths: Sequence[pathlib.Path],
+                          problems: Sequence[str], records: list[dict[str, Any]], interrupted: bool) -> None:
+    from mantra_jax.eval.runner import json_safe, rows_csv
+    from mantra_jax.io.atomic import write_text_atomic
+
+    csv_path, json_path = out.claim(*DETECT_SUMMARY)
+    write_text_atomic(csv_path, rows_csv(records, DETECT_COLUMNS))
+    done = {r["image"] for r in records}
+    summary = {"checkpoint": str(args.checkpoint), "weights": args.weights, "config": cfg, "n_images": len(paths),
+               "n_ok": sum(r["status"] == "ok" for r in records),
+               "n_failed": sum(r["status"] == "error" for r in records) + len(problems),
+               "complete": not interrupted, "not_processed": [str(p) for p in paths if str(p) not in done],
+               "input_problems": list(problems), "images": records}
+    write_text_atomic(json_path, json.dumps(json_safe(summary), indent=2) + "\n")
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    _require_checkpoint(args)
+    from mantra_jax.infer.detect import collect_inputs, detect_file, output_names, parse_roi, unique_stems
+    from mantra_jax.io.outputs import OutputDir, is_output_of, read_manifest
+
+    roi = None
+    if args.roi:
+        try:
+            roi = parse_roi(args.roi)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    out_dir = pathlib.Path(args.out)
+    earlier = read_manifest(out_dir) if out_dir.is_dir() else set()
+    ours: list[pathlib.Path] = []  # files earlier runs wrote into --out: never read as inputs
+    paths, problems = collect_inputs(args.paths, recursive=args.recursive,
+                                     exclude=lambda p: is_output_of(out_dir, earlier, p) and not ours.append(p))
+    for problem in problems:
+        print(f"mantra detect: skipped {problem}", file=sys.stderr)
+    if ours:
+        print(f"mantra detect: left out {len(ours)} file(s) that mantra wrote into {out_dir} (a run's outputs are "
+              "never read as inputs)", file=sys.stderr)
+    if not paths:
+        raise CliError("no input images found")
+    stems = unique_stems(paths)
+    with OutputDir.open(out_dir, "detect") as out:  # every output location checked before the first image
+        out.check_free([*DETECT_SUMMARY, *(n for stem in stems for n in output_names(stem).values())])
+        model, variables, cfg = load_detector(args.checkpoint)
+        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        records: list[dict[str, Any]] = []
+        bar = _progress_bar(len(paths), "detect", args.progress)
+        try:
+            for path, stem in zip(paths, stems):
+                t0 = time.perf_counter()
+                try:
+                    records.append(detect_file(path, stem, out_dir, predict, roi=roi, max_pixels=args.max_pixels,
+                                               max_bytes=args.max_bytes, claim=out.claim))
+                except ValueError as e:  # ImageReadError, a bad ROI, a non-finite map...
+                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    msg = msg if str(path) in msg else f"{path}: {msg}"
+                    bar.write(f"mantra detect: skipped {msg}", file=sys.stderr)
+                    records.append({"image": str(path), "stem": stem, "status": "error", "error": msg,
+                                    "seconds": round(time.perf_counter() - t0, 3)})
+                bar.update(1)
+        except KeyboardInterrupt:
+            bar.close()
+            _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+            print(f"mantra detect: interrupted after {len(records)} of {len(paths)} image(s); their outputs and "
+                  f"the summary are in {out_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except OSError as e:  # an output could not be written (a full disk): keep what is done, say what
+            bar.close()
+            try:
+                _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+                kept = f"the summary of the {len(records)} image(s) before it is in {out_dir}"
+            except OSError:
+                kept = "no summary could be written"
+            raise CliError(f"{e.strerror or e}; stopped after {len(records)} of {len(paths)} image(s), their "
+                           f"outputs kept; {kept}") from None
+        bar.close()
+        _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=False)
+    ok = sum(r["status"] == "ok" for r in records)
+    failed = len(records) - ok + len(problems)
+    print(f"mantra detect: {ok} image(s) processed, {failed} failed; results in {out_dir}", file=sys.stderr)
+    return EXIT_INPUTS_FAILED if failed else EXIT_OK
