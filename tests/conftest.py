@@ -6,6 +6,7 @@ skip into a failure, so a run that has the oracle cannot go green without using 
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
 
@@ -42,6 +43,18 @@ def shared_absent(reason: str) -> None:
     if require_shared():
         pytest.fail(f"{reason}, and MANTRA_REQUIRE_SHARED is set", pytrace=False)
     pytest.skip(reason)
+
+
+def import_or_absent(name: str):
+    """``name`` imported, or the test (module, when called at module level) skipped with the reason, and
+    failed under MANTRA_REQUIRE_SHARED like a missing shared file (``pytest.importorskip`` exits 0 there)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reason = f"{name} is not installed"
+        if require_shared():
+            pytest.fail(f"{reason}, and MANTRA_REQUIRE_SHARED is set", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def reference_dir() -> pathlib.Path:

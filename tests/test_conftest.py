@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import shared_absent
+from tests.conftest import import_or_absent, shared_absent
 
 
 def test_missing_shared_data_skips_by_default(monkeypatch):
@@ -23,3 +23,13 @@ def test_reference_fixture_fails_when_required_and_absent(monkeypatch, tmp_path,
     monkeypatch.setenv("MANTRA_REQUIRE_SHARED", "1")
     with pytest.raises(pytest.fail.Exception, match="nowhere"):
         reference_path("ptrain4like_weights.h5")
+
+
+def test_missing_module_fails_when_required_and_skips_otherwise(monkeypatch):
+    monkeypatch.setenv("MANTRA_REQUIRE_SHARED", "1")
+    with pytest.raises(pytest.fail.Exception, match="no_such_mod_22 is not installed.*MANTRA_REQUIRE_SHARED"):
+        import_or_absent("no_such_mod_22")
+    monkeypatch.delenv("MANTRA_REQUIRE_SHARED")
+    with pytest.raises(pytest.skip.Exception, match="no_such_mod_22 is not installed"):
+        import_or_absent("no_such_mod_22")
+    assert import_or_absent("json").dumps(1) == "1"

@@ -113,6 +113,7 @@ def test_ladn_hf_keeps_the_imc_feature_extractor_frozen(imc_workdir, ladn_hf_wor
     assert (ladn["params"]["LADN"]["glbStd"]["min_std"] >= 0).all()
 
 
+@pytest.mark.slow  # ~21 s: builds both slow fixtures
 def test_mantra_detect_reads_an_orbax_training_checkpoint(ladn_hf_workdir, tmp_path, capsys):
     from PIL import Image
 
