@@ -29,6 +29,16 @@ if os.environ.get(XLA_OPT_ENV, "").lower() != "full" and "xla_backend_optimizati
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 
+WARNINGS_SITE = REPO / "tests" / "warnings_site"  # its sitecustomize installs pyproject's warning filters
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for the suite's Python subprocesses: this checkout first on PYTHONPATH, CPU JAX,
+    and pyproject's deprecation filters (tests/warnings_site/sitecustomize.py), plus ``extra``."""
+    path = os.pathsep.join([str(REPO), str(WARNINGS_SITE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {**os.environ, "JAX_PLATFORMS": "cpu", **extra, "PYTHONPATH": path}
+
+
 def shared_dir() -> pathlib.Path:
     """The shared folder: $MANTRA_SHARED, else ../shared beside the checkout."""
     return pathlib.Path(os.environ.get("MANTRA_SHARED", REPO.parent / "shared"))

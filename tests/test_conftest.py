@@ -1,8 +1,12 @@
 """The suite's own switches: shared-data skips become failures under MANTRA_REQUIRE_SHARED."""
 
+import subprocess
+import sys
+import warnings
+
 import pytest
 
-from tests.conftest import import_or_absent, shared_absent
+from tests.conftest import import_or_absent, shared_absent, subprocess_env
 
 
 def test_missing_shared_data_skips_by_default(monkeypatch):
@@ -34,3 +38,21 @@ def test_missing_module_fails_when_required_and_skips_otherwise(monkeypatch):
     with pytest.raises(pytest.skip.Exception, match="no_such_mod_22 is not installed"):
         import_or_absent("no_such_mod_22")
     assert import_or_absent("json").dumps(1) == "1"
+
+
+DEPRECATED = ("import warnings; warnings.warn_explicit('old api', DeprecationWarning, 'x.py', 1, "
+              "module='mantra_jax.some_module')")
+
+
+def test_deprecation_in_the_package_is_an_error_in_process():
+    with pytest.raises(DeprecationWarning, match="old api"):
+        warnings.warn_explicit("old api", DeprecationWarning, "x.py", 1, module="mantra_jax.some_module")
+
+
+def test_deprecation_in_the_package_is_an_error_in_subprocesses():
+    child = subprocess.run([sys.executable, "-c", DEPRECATED], env=subprocess_env(), capture_output=True,
+                           text=True, timeout=60)
+    assert child.returncode != 0 and "DeprecationWarning: old api" in child.stderr, child.stderr
+    bare = subprocess.run([sys.executable, "-W", "default", "-c", DEPRECATED], capture_output=True, text=True,
+                          env={**subprocess_env(), "PYTHONPATH": ""}, timeout=60)
+    assert bare.returncode == 0  # without the filters the same warning only prints
