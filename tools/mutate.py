@@ -3,7 +3,7 @@ the tests that should catch each (serially, ``-p no:xdist``); print a table: bre
 
     python tools/mutate.py [NAME ...] [--slow] [--timeout S]
 
-A break is caught when its tests exit non-zero (a collection error counts; "no tests ran", exit 5, does
+Shared-data tests need $MANTRA_SHARED (e.g. /work/shared). A break is caught when its tests exit non-zero (a collection error counts; "no tests ran", exit 5, does
 not). Exit 1 when any break survives, 2 on bad usage (unknown name, a break whose old text is missing).
 """
 
@@ -36,16 +36,16 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                  "return NamedSharding(mesh, PartitionSpec(DATA_AXIS))",
                  "return NamedSharding(mesh, PartitionSpec())",
                  ("tests/train/test_sharding.py",)),
-    "parity": ("mantra_jax/models/ladn.py",
-               "bn_epsilon: float = 1e-3", "bn_epsilon: float = 1e-2",
-               ("tests/io/test_keras_h5.py", "tests/infer/test_whole.py")),
+    "parity": ("mantra_jax/models/ladn.py",  # 0.1% on the logits: caught by the 23x37 test (--slow)
+               'out["pred"] = jax.nn.sigmoid(logits)', 'out["pred"] = jax.nn.sigmoid(logits * 1.001)',
+               ("tests/io/test_keras_h5.py",)),
     "constraints": ("mantra_jax/train/projections.py",
                     "return matched[name](p + u) - p", "return u",
                     ("tests/train/test_projections.py", "tests/train/test_step.py")),
     "resume": ("mantra_jax/train/loop.py",
                "if ckpt is not None and ckpt.latest_step() is not None:",
                "if False and ckpt is not None:",
-               ("tests/train/test_loop_io.py",)),
+               ("tests/train/test_loop_io.py", "tests/train/test_loop.py")),  # test_loop.py is --slow
 }
 
 
