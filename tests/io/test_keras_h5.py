@@ -241,7 +241,11 @@ def test_srm_dataset_present_and_correct_is_accepted(saved, tmp_path):
     model, v, _ = saved
     path = tmp_path / "with_srm.h5"
     save_keras_h5(path, variables_to_weights(v), include_srm=True)
-    load_keras_weights(path)
+    with h5py.File(path) as f:  # the SRM dataset is really there: 3 fixed 5x5 filters on each of 3 channels
+        assert f["Featex/b1c1/srm:0"].shape == (5, 5, 3, 9)
+    loaded_model, lv = load_keras_weights(path)
+    assert loaded_model == model
+    jax.tree.map(np.testing.assert_array_equal, lv, jax.device_get(v))  # every weight, bit-exact
 
 
 def test_non_hdf5_file_gives_clear_error(tmp_path):
