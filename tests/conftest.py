@@ -6,6 +6,7 @@ skip into a failure, so a run that has the oracle cannot go green without using 
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
 
@@ -28,6 +29,16 @@ if os.environ.get(XLA_OPT_ENV, "").lower() != "full" and "xla_backend_optimizati
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 
+WARNINGS_SITE = REPO / "tests" / "warnings_site"  # its sitecustomize installs pyproject's warning filters
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for the suite's Python subprocesses: this checkout first on PYTHONPATH, CPU JAX,
+    and pyproject's deprecation filters (tests/warnings_site/sitecustomize.py), plus ``extra``."""
+    path = os.pathsep.join([str(REPO), str(WARNINGS_SITE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {**os.environ, "JAX_PLATFORMS": "cpu", **extra, "PYTHONPATH": path}
+
+
 def shared_dir() -> pathlib.Path:
     """The shared folder: $MANTRA_SHARED, else ../shared beside the checkout."""
     return pathlib.Path(os.environ.get("MANTRA_SHARED", REPO.parent / "shared"))
@@ -42,6 +53,18 @@ def shared_absent(reason: str) -> None:
     if require_shared():
         pytest.fail(f"{reason}, and MANTRA_REQUIRE_SHARED is set", pytrace=False)
     pytest.skip(reason)
+
+
+def import_or_absent(name: str):
+    """``name`` imported, or the test (module, when called at module level) skipped with the reason, and
+    failed under MANTRA_REQUIRE_SHARED like a missing shared file (``pytest.importorskip`` exits 0 there)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reason = f"{name} is not installed"
+        if require_shared():
+            pytest.fail(f"{reason}, and MANTRA_REQUIRE_SHARED is set", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def reference_dir() -> pathlib.Path:

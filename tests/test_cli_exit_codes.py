@@ -38,10 +38,16 @@ sys.exit(cli.main(["info", "x"]))
 """
 
 
+def _child_sigint_default() -> None:
+    """preexec_fn: the child starts with SIGINT at its default even when this test process inherited it
+    ignored (a backgrounded full run), where Python would keep SIG_IGN and the child never exit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_while_running_exits_130_with_one_line():
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", BLOCKING], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=_child_sigint_default)
     try:
         assert proc.stdout.readline().strip() == "READY"
         time.sleep(0.2)
@@ -51,3 +57,24 @@ def test_sigint_while_running_exits_130_with_one_line():
         proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "interrupted" in err
+
+
+IGNORED_THEN_RESTORED = """
+import signal, sys
+from mantra_jax.signals import restore_sigint
+assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "SIGINT should arrive ignored"
+restore_sigint()
+try:
+    signal.raise_signal(signal.SIGINT)
+except KeyboardInterrupt:
+    sys.exit(130)
+sys.exit(0)
+"""
+
+
+def test_restore_sigint_undoes_an_inherited_sig_ign():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", IGNORED_THEN_RESTORED], capture_output=True, text=True,
+                          env=env, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.returncode == 130, proc.stderr

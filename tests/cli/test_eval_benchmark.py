@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from mantra_jax import cli
+from tests.conftest import import_or_absent
 
-pytest.importorskip("tensorflow_datasets")
+import_or_absent("tensorflow_datasets")
 
 S = 8  # the smallest side read (DEFAULT_MIN_SIZE), as tests/cli/test_hostile_inputs.py: one compiled shape
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import import_or_absent
 from PIL import Image
 
-pytest.importorskip("tensorflow_datasets")
+import_or_absent("tensorflow_datasets")
 
 from mantra_jax.datasets import benchmarks as B  # noqa: E402
 from mantra_jax.eval.pairs import PairsError, image_size  # noqa: E402

@@ -72,6 +72,12 @@ def test_tiny_23x37_every_intermediate_matches_release(reference_path):
     tol = {k: TRUNK_TOL for k in ("featex", "outlier_trans", "bnorm", "sigma")}
     tol["deviations"] = TRUNK_TOL + win_err.max() / np.abs(ref["nestedAvgFeatex"]).max()
     tol["features"] = TRUNK_TOL + (win_err / sigma).max() / np.abs(ref["divStd"]).max()
+    # cLSTM and pred: the features' error carried through the ConvLSTM's T steps (gates are sigmoid / tanh,
+    # slope <= 1, so relative errors pass at most unamplified per chained dot product) plus its own rounding
+    # (dot_tol over K = 7 x 7 x (64 + 8)), then one 7x7x8 convolution and a sigmoid (slope <= 1/4 of scale 1).
+    steps = ref["divStd"].shape[1]
+    tol["clstm"] = tol["features"] + dot_tol(2 * steps, 7 * 7 * (64 + 8))
+    tol["pred"] = tol["clstm"] + dot_tol(1, 7 * 7 * 8)
     for ours, theirs in NAMES.items():
         chex.assert_shape(out[ours], ref[theirs].shape)
         if ours in tol:
@@ -235,7 +241,11 @@ def test_srm_dataset_present_and_correct_is_accepted(saved, tmp_path):
     model, v, _ = saved
     path = tmp_path / "with_srm.h5"
     save_keras_h5(path, variables_to_weights(v), include_srm=True)
-    load_keras_weights(path)
+    with h5py.File(path) as f:  # the SRM dataset is really there: 3 fixed 5x5 filters on each of 3 channels
+        assert f["Featex/b1c1/srm:0"].shape == (5, 5, 3, 9)
+    loaded_model, lv = load_keras_weights(path)
+    assert loaded_model == model
+    jax.tree.map(np.testing.assert_array_equal, lv, jax.device_get(v))  # every weight, bit-exact
 
 
 def test_non_hdf5_file_gives_clear_error(tmp_path):

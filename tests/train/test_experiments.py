@@ -9,6 +9,7 @@ import pytest
 from experiments.configs import ablation_anomaly, imc385, ladn
 from mantra_jax.train.checkpoints import restore_inference_variables
 from mantra_jax.train.experiments import run_anomaly_ablation, run_imc385, run_ladn
+from tests.conftest import subprocess_env
 from tests.train.tiny import fast_compile_models
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "configs"
@@ -113,6 +114,7 @@ def test_ladn_hf_keeps_the_imc_feature_extractor_frozen(imc_workdir, ladn_hf_wor
     assert (ladn["params"]["LADN"]["glbStd"]["min_std"] >= 0).all()
 
 
+@pytest.mark.slow  # ~21 s: builds both slow fixtures
 def test_mantra_detect_reads_an_orbax_training_checkpoint(ladn_hf_workdir, tmp_path, capsys):
     from PIL import Image
 
@@ -140,13 +142,12 @@ def test_mantra_detect_reads_an_orbax_training_checkpoint(ladn_hf_workdir, tmp_p
     (["--config.model.dtype=float16"], 1, "dtype"),
 ])
 def test_experiment_scripts_report_bad_settings_in_one_line(tmp_path, args, code, match):
-    import os
     import subprocess
     import sys
 
     script = CONFIGS.parent / "ladn.py"
     proc = subprocess.run([sys.executable, str(script), f"--workdir={tmp_path / 'run'}", *args], capture_output=True,
-                          text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=300)
+                          text=True, env=subprocess_env(), timeout=300)
     assert proc.returncode == code, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr, proc.stderr[-2000:]

@@ -8,6 +8,7 @@ from experiments.configs.blocks import data_block
 from mantra_jax.io.images import preprocess
 from mantra_jax.train.inputs import ProcessShard, forgery_inputs, imc_inputs
 from mantra_jax.train.step import device_inputs
+from tests.conftest import import_or_absent
 
 
 def test_process_shard_reads_every_count_th_record():
@@ -60,7 +61,7 @@ def test_uint8_batches_become_the_preprocessed_model_inputs_on_the_device():
 
 
 def test_imc_validation_is_read_from_the_fixed_builder_prepared_once(tmp_path):
-    pytest.importorskip("tensorflow_datasets")
+    import_or_absent("tensorflow_datasets")
     data = data_block(patch_size=256, crop_size=16, val_records=4)
     _, fixed = imc_inputs(data, 2, val_dir=tmp_path)
     [info] = tmp_path.glob("imc385/*/*/dataset_info.json")  # prepared there: validation and test splits

@@ -15,6 +15,7 @@ import pytest
 
 from mantra_jax.train.tensorboard import read_scalars
 from mantra_jax.train.writers import read_jsonl
+from tests.conftest import subprocess_env
 
 HERE = pathlib.Path(__file__).parent
 STEPS, KILL_AFTER = 8, 4
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.slow  # every test here reads subprocess training runs 
 
 def _env(cache: pathlib.Path) -> dict:
     # A persistent compilation cache shared by the three runs: only the first compiles.
-    return {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(cache),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    return subprocess_env(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                          JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 
 def _tiny(workdir, steps, env, hold_after=None, kill_in_save=None, task="imc") -> subprocess.Popen:

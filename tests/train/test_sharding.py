@@ -1,5 +1,4 @@
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from mantra_jax.train import sharding
+from tests.conftest import subprocess_env
 
 HERE = pathlib.Path(__file__).parent
 EPS32 = float(np.finfo(np.float32).eps)
@@ -33,7 +33,7 @@ def _no_worse_than_one_device(r, prefix, use_max=True):
 
 @pytest.fixture(scope="module")
 def eight_device_result():
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env = subprocess_env()
     proc = subprocess.run([sys.executable, str(HERE / "sharding_check.py")], capture_output=True, text=True,
                           env=env, timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

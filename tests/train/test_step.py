@@ -121,3 +121,33 @@ def test_unknown_frozen_module_raises(toy_model):
     tx = optax.sgd(0.1)
     with pytest.raises(ValueError, match="Nope"):
         make_train_step(toy_model, pixel_bce, tx, frozen=("Nope",))(create_train_state(variables, tx, 0), mask_batch())
+
+
+class _PerSampleNet:
+    """A stand-in whose loss is a plain per-sample mean (no batch statistics), so k micro-batches of a
+    batch must give exactly the whole batch's gradient. (B, H, W, 3) -> {"pred_logits": (B, H, W, 1)}."""
+
+    def init(self, key, x):
+        return {"params": {"w": jax.random.normal(key, (3, 1)) * 0.5, "b": jnp.zeros((1,))}}
+
+    def apply(self, variables, x, train=False, mutable=()):
+        p = variables["params"]
+        out = {"pred_logits": jnp.tanh(x @ p["w"] + p["b"])}
+        return (out, {}) if mutable else out
+
+
+def test_micro_batches_give_the_whole_batch_update():
+    """SGD (lr 0.5, no projections) on a batch of 4: k=2 and k=4 micro-batches match k=1 (rtol 1e-5),
+    loss and update; a sum instead of the average would double / quadruple the update."""
+    model = _PerSampleNet()
+    variables = model.init(jax.random.key(0), None)
+    tx = optax.sgd(0.5)
+    batch = mask_batch(3, b=4)
+    state = create_train_state(variables, tx, 0)
+    whole, m1 = jax.jit(make_train_step(model, pixel_bce, tx, constraints=None))(state, batch)
+    delta = lambda s: jax.tree.map(lambda a, b: np.asarray(a, np.float64) - np.asarray(b), s.params, state.params)  # noqa: E731
+    for k in (2, 4):
+        part, mk = jax.jit(make_train_step(model, pixel_bce, tx, constraints=None, micro_batches=k))(state, batch)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8), delta(part), delta(whole))
+        np.testing.assert_allclose(float(mk["loss"]), float(m1["loss"]), rtol=1e-5)
+    assert float(np.abs(delta(whole)["w"]).max()) > 1e-3  # the update is not vanishingly small
