@@ -111,9 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mantra {args.command}: error: standard output is closed: nowhere to write the requested "
               f"output", file=sys.stderr)
         return EXIT_USAGE
-    previous = None
+    from mantra_jax.signals import restore_sigint
+
+    previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        previous_int = signal.getsignal(signal.SIGINT)
+        restore_sigint()  # an inherited SIG_IGN would leave Ctrl-C unable to stop the command
     try:
         if hasattr(args, "compile_cache"):
             args.compile_cache_dir = enable_compile_cache(args.compile_cache)
@@ -137,4 +141,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
