@@ -162,3 +162,20 @@ def pytest_collection_modifyitems(config, items):
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = kept
+
+
+def use_test_registry(tmp_path: pathlib.Path, monkeypatch, weights: pathlib.Path, licence: str = "test only",
+                      port: int = 1) -> pathlib.Path:
+    """Points ``MANTRA_WEIGHTS_REGISTRY`` at a test-only registry whose default, ``tiny``, pins ``weights``'s
+    blob id (URL on a closed loopback port), and ``MANTRA_WEIGHTS_DIR`` at an empty cache; returns the cache."""
+    import json
+
+    from mantra_jax.io import pretrained
+
+    doc = {"default": "tiny", "weights": {"tiny": {
+        "file": weights.name, "url": f"http://127.0.0.1:{port}/{weights.name}",
+        "blob_id": pretrained.blob_id(weights), "licence": licence, "variant": "tiny"}}}
+    (tmp_path / "registry.json").write_text(json.dumps(doc))
+    monkeypatch.setenv("MANTRA_WEIGHTS_REGISTRY", str(tmp_path / "registry.json"))
+    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

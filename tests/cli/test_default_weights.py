@@ -8,20 +8,15 @@ import pytest
 import mantra_jax
 from mantra_jax import cli
 from mantra_jax.io import pretrained
-from tests.conftest import tiny_checkpoint
+from tests.conftest import tiny_checkpoint, use_test_registry
 
 
 @pytest.fixture
 def cached_tiny(tmp_path, monkeypatch):
     """A test-only registry whose default ``tiny`` is a tiny model's .msgpack, added to a temporary cache."""
     ckpt = tiny_checkpoint(tmp_path / "ckpt", 3)
-    doc = {"default": "tiny", "weights": {"tiny": {
-        "file": "tiny.msgpack", "url": "http://127.0.0.1:1/tiny.msgpack", "blob_id": pretrained.blob_id(ckpt),
-        "licence": "test only", "variant": "tiny"}}}
-    (tmp_path / "registry.json").write_text(json.dumps(doc))
-    monkeypatch.setenv("MANTRA_WEIGHTS_REGISTRY", str(tmp_path / "registry.json"))
-    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "cache"))
-    return doc["weights"]["tiny"]["blob_id"]
+    use_test_registry(tmp_path, monkeypatch, ckpt)
+    return pretrained.blob_id(ckpt)
 
 
 def _image(tmp_path):

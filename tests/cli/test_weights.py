@@ -6,6 +6,7 @@ import pytest
 
 from mantra_jax import cli
 from mantra_jax.io import pretrained
+from tests.conftest import use_test_registry
 
 
 @pytest.fixture
@@ -13,13 +14,7 @@ def reg(tmp_path, monkeypatch):
     """A test-only registry (entry ``tiny``, URL on a closed loopback port); returns (good file, cache)."""
     good = tmp_path / "tiny.h5"
     good.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 10)
-    doc = {"default": "tiny", "weights": {"tiny": {
-        "file": "tiny.h5", "url": "http://127.0.0.1:1/tiny.h5", "blob_id": pretrained.blob_id(good),
-        "licence": "test licence line", "variant": "tiny"}}}
-    (tmp_path / "registry.json").write_text(json.dumps(doc))
-    monkeypatch.setenv("MANTRA_WEIGHTS_REGISTRY", str(tmp_path / "registry.json"))
-    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "cache"))
-    return good, tmp_path / "cache"
+    return good, use_test_registry(tmp_path, monkeypatch, good, licence="test licence line")
 
 
 def test_weights_add_then_list_shows_it_cached(reg, capsys):

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from mantra_jax.io import pretrained
+from tests.conftest import use_test_registry
 
 PINNED = "a3bf60b2e5adc82d3d93fdc4aa7e556fe847ab46"
 
@@ -17,14 +18,7 @@ def test_registry(tmp_path, monkeypatch):
     """A registry with one entry, ``tiny``, pinning a small file's blob id; returns (file, cache folder)."""
     weights = tmp_path / "tiny.h5"
     weights.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 40)
-    doc = {"default": "tiny", "weights": {"tiny": {
-        "file": "tiny.h5", "url": "http://127.0.0.1:9/tiny.h5", "blob_id": pretrained.blob_id(weights),
-        "licence": "test only", "variant": "tiny"}}}
-    reg = tmp_path / "registry.json"
-    reg.write_text(json.dumps(doc))
-    monkeypatch.setenv("MANTRA_WEIGHTS_REGISTRY", str(reg))
-    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "cache"))
-    return weights, tmp_path / "cache"
+    return weights, use_test_registry(tmp_path, monkeypatch, weights, port=9)
 
 
 def test_real_registry_pins_each_release_file_at_the_commit(monkeypatch):
