@@ -60,6 +60,11 @@ def _require_checkpoint(args: argparse.Namespace) -> None:
 
     try:
         path, args.weights = resolve(args.checkpoint)
+        if getattr(args, "complete_from", None):
+            rest, rest_weights = resolve(args.complete_from)
+            args.complete_from = str(rest)
+            if rest_weights is not None:
+                args.weights = {**(args.weights or {}), "complete_from": rest_weights}
     except PretrainedError as e:
         raise CliError(str(e)) from None
     args.checkpoint = str(path)
@@ -104,8 +109,12 @@ def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixel
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", "-c", help="Orbax checkpoint directory, official-layout .h5, .msgpack or a "
-                   "pretrained weights name (mantra weights list; default: the default one, when in the cache)")
+    p.add_argument("--checkpoint", "-c", help="Orbax checkpoint directory, official-layout .h5, PyTorch-port .pt, "
+                   ".msgpack or a pretrained weights name (mantra weights list; default: the default one, when in "
+                   "the cache)")
+    p.add_argument("--complete-from", metavar="CKPT", default=None,
+                   help="for a PyTorch-port .pt holding only the feature extractor or only the detection head: the "
+                        "checkpoint (any kind above, or a pretrained weights name) the other part comes from")
     p.add_argument("--tile", type=_positive_int, default=None,
                    help="always use exact tiled inference with this core tile size (pixels)")
     p.add_argument("--auto-tile-pixels", type=_positive_int, default=DEFAULT_AUTO_TILE_PIXELS,

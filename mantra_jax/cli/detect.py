@@ -59,7 +59,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     stems = unique_stems(paths)
     with OutputDir.open(out_dir, "detect") as out:  # every output location checked before the first image
         out.check_free([*DETECT_SUMMARY, *(n for stem in stems for n in output_names(stem).values())])
-        model, variables, cfg = load_detector(args.checkpoint)
+        model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
         records: list[dict[str, Any]] = []
         bar = _progress_bar(len(paths), "detect", args.progress)

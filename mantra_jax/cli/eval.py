@@ -48,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out_dir = pathlib.Path(args.out)
     with OutputDir.open(out_dir, "eval") as out:  # every output location checked before the first image
         out.check_free([*EVAL_OUTPUTS, EVAL_PROGRESS])
-        model, variables, cfg = load_detector(args.checkpoint)
+        model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         settings = _eval_settings(args, cfg, variables)
         progress_path = out_dir / EVAL_PROGRESS
         note = repair_progress(progress_path) if progress_path.exists() else None

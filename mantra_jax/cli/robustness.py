@@ -38,7 +38,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     out_dir = pathlib.Path(args.out)
     with OutputDir.open(out_dir, "robustness") as out:  # checked before the first image
         out.check_free(ROBUSTNESS_OUTPUTS)
-        model, variables, cfg = load_detector(args.checkpoint)
+        model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
         n_runs = 1 + sum(len(v) for v in attacks.values())
         bar = _progress_bar(n_runs, "robustness", args.progress)

@@ -319,6 +319,9 @@ def bnorm_statistics(model: ManTraNet, variables: Variables, image: np.ndarray, 
                      progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Whole-image per-channel (mean, population std) of ``bnorm``, tile by tile, each (1, 1, 1, C) float32."""
     check_model(model)
+    if model.bnorm_statistics == "image":
+        model, first, tail = _per_image_stages(model, variables)
+        return tail(*adapted_features(model, first, check_image(image), int(tile), None, progress))[1:]
     return adapted_features(model, variables, check_image(image), int(tile), None, progress)
 
 
@@ -331,16 +334,44 @@ def _unit_variance(eps: float) -> np.float32:
     return v
 
 
-def tail_variables(variables: Variables) -> Variables:
+def _identity_bnorm(c: int) -> dict[str, jax.Array]:
+    """Moving statistics (mean 0, variance ``1 - eps``) that make ``bnorm`` an exact identity in float32."""
+    var = _unit_variance(AnomalyDetector.bn_epsilon)
+    return {"moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.full((c,), var, jnp.float32)}
+
+
+def tail_variables(variables: Variables, bnorm: dict[str, jax.Array] | None = None) -> Variables:
     """The LADN's variables with ``outlierTrans`` (a C x C identity) and ``bnorm`` (mean 0, variance
     ``1 - eps``) made exact identities, so the LADN applied to stored ``bnorm`` features reproduces the rest
-    of the network bit for bit: ``x * 1 + 0 * ...`` and ``(x - 0) * (1 / sqrt(1))`` are exact in float32."""
+    of the network bit for bit: ``x * 1 + 0 * ...`` and ``(x - 0) * (1 / sqrt(1))`` are exact in float32.
+    ``bnorm``: moving statistics to keep instead of the identity (per-image normalisation, below)."""
     ladn = dict(variables["params"]["LADN"])
     c = int(ladn["outlierTrans"]["kernel"].shape[-1])
     ladn["outlierTrans"] = {"kernel": jnp.eye(c, dtype=jnp.float32).reshape(1, 1, c, c)}
-    var = _unit_variance(AnomalyDetector.bn_epsilon)
-    bnorm = {"moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.full((c,), var, jnp.float32)}
-    return {"params": {"LADN": ladn}, "batch_stats": {"LADN": {"bnorm": bnorm}}}
+    return {"params": {"LADN": ladn}, "batch_stats": {"LADN": {"bnorm": _identity_bnorm(c) if bnorm is None
+                                                                else bnorm}}}
+
+
+def _per_image_stages(model: ManTraNet, variables: Variables):
+    """For ``bnorm_statistics="image"`` (each image normalised by its own moments, which a tile does not
+    have): pass 1 runs the release model with an identity ``bnorm``, so it stores ``outlierTrans`` and its
+    whole-image moments (m, s); pass 2 keeps ``bnorm`` as moving statistics (m, s^2), the per-image
+    normalisation, whose output has whole-image mean (m - m) / r = 0 and std s / r, r = sqrt(s^2 + eps).
+    Returns ``(pass-1 model, pass-1 variables, tail(mean, std) -> (tail variables, bnorm mean, bnorm std))``."""
+    moving = model.clone(bnorm_statistics="moving")
+    c = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
+    first = {**variables, "batch_stats": {"LADN": {"bnorm": _identity_bnorm(c)}}}
+
+    def tail(mean: np.ndarray, std: np.ndarray):
+        m = np.asarray(mean, np.float64).reshape(c)
+        s = np.asarray(std, np.float64).reshape(c)
+        bnorm = {"moving_mean": jnp.asarray(m, jnp.float32), "moving_variance": jnp.asarray(s * s, jnp.float32)}
+        r = np.sqrt(s * s + AnomalyDetector.bn_epsilon)
+        shape = (1, 1, 1, c)
+        return (tail_variables(variables, bnorm), np.zeros(shape, np.float32),
+                (s / r).reshape(shape).astype(np.float32))
+
+    return moving, first, tail
 
 
 def _featex_returns(features: jax.Array) -> Callable[..., Any]:
@@ -407,11 +438,15 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
     total = n1 + len(spans)
     report = None if progress is None else (lambda done, _: progress(done, total))
     channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
+    if model.bnorm_statistics == "image":
+        model, first_v, tail = _per_image_stages(model, variables)
+    else:
+        first_v, tail = variables, lambda mean, std: (tail_variables(variables), mean, std)
     with FeatureStore((h, w, channels), backend=store, folder=store_folder) as features:
-        mean, std = adapted_features(model, variables, img, tile, features, report, featex_halo=featex_halo,
+        mean, std = adapted_features(model, first_v, img, tile, features, report, featex_halo=featex_halo,
                                      bounded=bounded, step=step)
+        tail_v, mean, std = tail(mean, std)
         mean_j, std_j = jnp.asarray(mean), jnp.asarray(std)
-        tail_v = tail_variables(variables)
         fn = tail_fn(model)
         out = np.empty((h, w), np.float32)
         for k, (rs, cs) in enumerate(spans):

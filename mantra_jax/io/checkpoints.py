@@ -1,8 +1,9 @@
 """One loader for every checkpoint kind: ``load_model(path) -> (model, variables, config)``.
 
 ``path`` may be an official-layout Keras ``.h5`` (recognised by the HDF5 signature; ``io.keras_h5``), a
-single-file ``.msgpack`` (``io.msgpack_weights``), or an Orbax training checkpoint directory of this project
-(``io.orbax_layout``). Every failure is a ``CheckpointError`` (``mantra_jax.errors``) with a one-line message.
+PyTorch-port ``.pt`` / ``.pth`` state dict (recognised by torch.save's signatures; ``io.torch_pt``, needs the
+``torch`` extra), a single-file ``.msgpack`` (``io.msgpack_weights``), or an Orbax training checkpoint
+directory of this project (``io.orbax_layout``). Every failure is a ``CheckpointError`` (``mantra_jax.errors``) with a one-line message.
 
 The model config lives in ``mantra_jax.models.config``, the variable checks in ``io.variables``; their
 names are re-exported here for existing callers.
@@ -48,6 +49,15 @@ def _is_hdf5(path: pathlib.Path) -> bool:
         raise CheckpointError(f"{path}: cannot read checkpoint ({e.strerror or e})") from None
 
 
+def _is_torch(path: pathlib.Path) -> bool:
+    from mantra_jax.io.torch_pt import is_torch_file
+
+    try:
+        return is_torch_file(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e.strerror or e})") from None
+
+
 def restore_orbax(directory: str | os.PathLike) -> tuple[dict[str, Any], Any]:
     """``(config, variables)`` of an Orbax training checkpoint directory (see ``io.orbax_layout``)."""
     try:
@@ -59,13 +69,17 @@ def restore_orbax(directory: str | os.PathLike) -> tuple[dict[str, Any], Any]:
 
 
 def load_model(path: str | os.PathLike, *, variant: str | None = None,
-               windows: tuple[int, ...] | None = None) -> tuple[Any, Any, dict[str, Any]]:
+               windows: tuple[int, ...] | None = None,
+               rest: str | os.PathLike | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """Loads any supported checkpoint. Returns ``(model, variables, config)``.
 
     Args:
-      path: an official-layout Keras ``.h5``, a ``.msgpack`` weights file, or an Orbax checkpoint directory.
-      variant, windows: only for ``.h5`` files, which carry no config (see ``load_keras_weights``):
+      path: an official-layout Keras ``.h5``, a PyTorch-port ``.pt``, a ``.msgpack`` weights file, or an Orbax
+        checkpoint directory.
+      variant, windows: only for ``.h5`` and ``.pt`` files, which carry no config (see ``load_keras_weights``):
         the release variant (default inferred from the first layer) and the window sizes.
+      rest: only for a ``.pt`` file holding one part (feature extractor or detection head): the checkpoint
+        the other part comes from (``io.torch_pt.load_torch_weights``).
     Raises:
       CheckpointError: missing, unreadable or inconsistent checkpoint (one-line message).
     """
@@ -74,8 +88,21 @@ def load_model(path: str | os.PathLike, *, variant: str | None = None,
     p = pathlib.Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint {p} does not exist")
-    if (variant is not None or windows is not None) and (p.is_dir() or not _is_hdf5(p)):
-        raise CheckpointError(f"{p}: --variant/--windows apply only to Keras .h5 files (others carry a config)")
+    torch_file = p.is_file() and _is_torch(p)
+    if (variant is not None or windows is not None) and (p.is_dir() or not (_is_hdf5(p) or torch_file)):
+        raise CheckpointError(f"{p}: --variant/--windows apply only to Keras .h5 and PyTorch .pt files (others "
+                              "carry a config)")
+    if rest is not None and not torch_file:
+        raise CheckpointError(f"{p}: --complete-from applies only to a PyTorch checkpoint holding one part")
+    if torch_file:
+        from mantra_jax.io.torch_pt import load_torch_weights
+
+        try:
+            model, variables = load_torch_weights(p, rest=rest, windows=windows, variant=variant)
+        except ValueError as e:
+            raise CheckpointError(str(e).splitlines()[0]) from None
+        cfg = {**_keras_config(model, variant), "bnorm": model.bnorm_statistics}
+        return model, variables, check_config(cfg)
     if p.is_dir():
         cfg, raw = restore_orbax(p)
         try:

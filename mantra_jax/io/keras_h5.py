@@ -30,7 +30,7 @@ from mantra_jax.io.atomic import atomic_path
 from mantra_jax.ops.srm import srm_kernel
 
 
-def _expected_shapes(plain: int, trunk, transform_features: int) -> dict[str, tuple]:
+def release_shapes(plain: int, trunk, transform_features: int) -> dict[str, tuple]:
     """Expected 'group/layer/var' -> shape for a release model with ``plain`` first-layer filters."""
     exp: dict[str, tuple] = {
         "Featex/b1c1/regular_kernel": (5, 5, 3, plain),
@@ -137,7 +137,7 @@ def _release_expectation(declared: Mapping[str, tuple], path: Any) -> dict[str, 
     from mantra_jax.models.featex import RELEASE_TRUNK
 
     plain = _plain_from_shape(declared.get("Featex/b1c1/regular_kernel"), path)
-    exp = _expected_shapes(plain, RELEASE_TRUNK, 256)
+    exp = release_shapes(plain, RELEASE_TRUNK, 256)
     return {**exp, "Featex/b1c1/srm": (5, 5, 3, 9)}
 
 
@@ -227,7 +227,7 @@ def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, trans
 
     trunk = RELEASE_TRUNK if trunk is None else trunk
     plain = infer_plain_filters(weights, path)
-    expected = _expected_shapes(plain, trunk, transform_features)
+    expected = release_shapes(plain, trunk, transform_features)
     weights = dict(weights)
     srm = weights.pop("Featex/b1c1/srm", None)
     if srm is not None:
@@ -332,7 +332,7 @@ def load_keras_weights(path: str | os.PathLike, windows=None, *, variant: str | 
         v = chosen["v"] = get_variant(variant or default_variant_for(plain))
         if v.plain_filters != plain:
             raise WeightFileError(f"{path}: variant {v.name} has {v.plain_filters} plain filters, the file has {plain}")
-        return {**_expected_shapes(plain, v.trunk, v.transform_features), "Featex/b1c1/srm": (5, 5, 3, 9)}
+        return {**release_shapes(plain, v.trunk, v.transform_features), "Featex/b1c1/srm": (5, 5, 3, 9)}
 
     weights = read_keras_h5(path, expected)
     v = chosen["v"]

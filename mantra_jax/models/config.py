@@ -6,11 +6,13 @@
                 anomaly_feature="time_z",   # mantranet only: a registered name (df, zf, fac, time_z) or an
                                             #   import path "package.module:function" (see ops/anomaly.py)
                 num_classes=385,            # imc only; default: the manipulation catalogue's size
-                dtype="float32" | "bfloat16" | None)  # computation dtype of the feature extractor
+                dtype="float32" | "bfloat16" | None,  # computation dtype of the feature extractor
+                bnorm="moving" | "image")   # mantranet only: what bnorm normalises by (default "moving", the
+                                            #   release; "image": the PyTorch port's per-image statistics)
 
 Its JSON form (``to_dict`` / ``from_dict``, ``to_json`` / ``from_json``) is what checkpoints store:
 ``{"kind", "variant", "windows", "anomaly_feature"}`` for a detector, ``{"kind", "variant",
-"num_classes"}`` for a classifier, plus ``"dtype"`` when it was given. Unknown keys are rejected, so a
+"num_classes"}`` for a classifier, plus ``"dtype"`` when it was given and ``"bnorm"`` when not the default. Unknown keys are rejected, so a
 typo never silently falls back to a default; every problem is a one-line ``CheckpointError``.
 
 ``build()`` returns the Linen module; ``variable_shapes()`` its variables as ``jax.ShapeDtypeStruct``
@@ -30,7 +32,7 @@ from mantra_jax.errors import CheckpointError
 
 KINDS = ("mantranet", "imc")
 DTYPES = ("float32", "bfloat16")
-KEYS = frozenset({"kind", "variant", "windows", "anomaly_feature", "num_classes", "dtype"})
+KEYS = frozenset({"kind", "variant", "windows", "anomaly_feature", "num_classes", "dtype", "bnorm"})
 DEFAULT_ANOMALY_FEATURE = "time_z"
 MAX_CONFIG_CHARS = 1 << 16  # a config is a few hundred characters; refuse anything near a parser's limits
 MAX_CONFIG_DEPTH = 8        # {"windows": [..]} is depth 2
@@ -83,6 +85,7 @@ class ModelConfig:
     anomaly_feature: str | None = None
     num_classes: int | None = None
     dtype: str | None = None
+    bnorm: str | None = None
 
     def __post_init__(self) -> None:
         from mantra_jax.models.variants import get_variant
@@ -111,6 +114,12 @@ class ModelConfig:
             except ValueError as e:
                 raise CheckpointError(f"model config 'anomaly_feature': {e}") from None
             set_("anomaly_feature", feature)
+            from mantra_jax.models.ladn import BNORM_STATISTICS
+
+            bnorm = "moving" if self.bnorm is None else self.bnorm
+            if bnorm not in BNORM_STATISTICS:
+                raise CheckpointError(f"model config 'bnorm' must be one of {BNORM_STATISTICS}, got {bnorm!r}")
+            set_("bnorm", bnorm)
             if self.num_classes is not None:
                 raise CheckpointError("model config 'num_classes' applies to kind 'imc' only")
         else:
@@ -118,7 +127,7 @@ class ModelConfig:
             if not _is_int(n) or n < 2:
                 raise CheckpointError(f"model config 'num_classes' must be an int >= 2, got {n!r}")
             set_("num_classes", int(n))
-            extra = [k for k in ("windows", "anomaly_feature") if getattr(self, k) is not None]
+            extra = [k for k in ("windows", "anomaly_feature", "bnorm") if getattr(self, k) is not None]
             if extra:
                 raise CheckpointError(f"model config key(s) {extra} apply to kind 'mantranet' only")
 
@@ -139,6 +148,8 @@ class ModelConfig:
         out: dict[str, Any] = {"kind": self.kind, "variant": self.variant}
         if self.kind == "mantranet":
             out.update(windows=list(self.windows), anomaly_feature=self.anomaly_feature)
+            if self.bnorm != "moving":
+                out["bnorm"] = self.bnorm
         else:
             out["num_classes"] = self.num_classes
         if self.dtype is not None:
@@ -172,7 +183,7 @@ class ModelConfig:
         compute = Compute(dtype=jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32)
         if self.kind == "mantranet":
             return make_mantranet(self.variant, windows=self.windows, anomaly_feature=self.anomaly_feature,
-                                  compute=compute)
+                                  compute=compute, bnorm_statistics=self.bnorm)
         return make_imc_classifier(self.variant, num_classes=self.num_classes, compute=compute)
 
     def variable_shapes(self) -> Any:

@@ -1,7 +1,8 @@
 """The local anomaly detection network (LADN) of the release.
 
 featex (B, H, W, 256) -> outlierTrans (1x1, no bias, unit-norm filters) -> bnorm (no offset/scale; moving
-statistics in eval mode, batch statistics in train mode) -> floored global sigma -> anomaly feature
+statistics in eval mode, batch statistics in train mode; ``bnorm_statistics="image"``: each image's own
+statistics in every mode, the PyTorch port's convention, whose checkpoints hold no moving statistics) -> floored global sigma -> anomaly feature
 (default: time-axis absolute Z-scores over the windows then the global mean) -> ConvLSTM -> pred
 (7x7 conv, sigmoid). Runs in float32 whatever the feature extractor's dtype.
 
@@ -26,6 +27,7 @@ from mantra_jax.ops.conv import conv2d, conv2d_same
 from mantra_jax.ops.convlstm import convlstm
 
 SIGMA_FLOOR = 1e-6
+BNORM_STATISTICS = ("moving", "image")  # what bnorm normalises by in inference (see the module docstring)
 
 
 def _unit_norm_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
@@ -61,6 +63,7 @@ class AnomalyDetector(nn.Module):
     bn_momentum: float = 0.99
     bn_epsilon: float = 1e-3
     min_std_init: float = 1e-5
+    bnorm_statistics: str = "moving"
 
     def feature_reach(self) -> int:
         """How far (pixels) the anomaly feature reads ``bnorm`` around a pixel (its declared reach)."""
@@ -84,7 +87,12 @@ class AnomalyDetector(nn.Module):
 
         mean_v = self.variable("batch_stats", "bnorm", lambda: {
             "moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.ones((c,), jnp.float32)})
-        if train:
+        if self.bnorm_statistics not in BNORM_STATISTICS:
+            raise ValueError(f"bnorm_statistics must be one of {BNORM_STATISTICS}, got {self.bnorm_statistics!r}")
+        if self.bnorm_statistics == "image":  # (B, 1, 1, C) moments of each image; moving statistics unused
+            mean = global_mean(x)
+            var = global_mean(jnp.square(x - mean))
+        elif train:
             mean, var = batchnorm.batch_moments(x)
             if not self.is_initializing():
                 mean_v.value = {

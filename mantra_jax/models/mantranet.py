@@ -55,12 +55,14 @@ class ManTraNet(_ComposesFeatex, nn.Module):
     """Feature extractor + local anomaly detection network. See the module docstring for outputs.
 
     ``featex``: the feature extractor's architecture; ``compute``: how it computes
-    (``mantra_jax.models.compute.Compute``)."""
+    (``mantra_jax.models.compute.Compute``); ``bnorm_statistics``: ``"moving"`` (the release) or ``"image"``
+    (each image normalised by its own statistics, as the PyTorch port does; see ``models/ladn.py``)."""
 
     featex: FeatexConfig = FeatexConfig()
     windows: tuple[int, ...] = (7, 15, 31)
     anomaly_feature: str | AnomalyFeature = "time_z"
     compute: Compute = Compute()
+    bnorm_statistics: str = "moving"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False,
@@ -70,7 +72,8 @@ class ManTraNet(_ComposesFeatex, nn.Module):
         featex = self.featex.module(compute=self.compute)(x, train=train)
         out = {"featex": featex}
         out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
-                                   name="LADN")(featex, train=train, global_stats=global_stats))
+                                   bnorm_statistics=self.bnorm_statistics, name="LADN")(
+            featex, train=train, global_stats=global_stats))
         return out
 
 

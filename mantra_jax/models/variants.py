@@ -83,12 +83,14 @@ def get_variant(variant: str | Variant) -> Variant:
 
 
 def make_mantranet(variant: str | Variant = "ptrain4", *, windows: tuple[int, ...] | None = None,
-                   anomaly_feature: str | AnomalyFeature = "time_z", compute: Compute = Compute()) -> ManTraNet:
+                   anomaly_feature: str | AnomalyFeature = "time_z", compute: Compute = Compute(),
+                   bnorm_statistics: str = "moving") -> ManTraNet:
     """Builds a ManTraNet for a preset, optionally overriding the window list and anomaly feature;
-    ``compute``: how it computes (``mantra_jax.models.compute.Compute``)."""
+    ``compute``: how it computes (``mantra_jax.models.compute.Compute``); ``bnorm_statistics``: ``"moving"``
+    (the release) or ``"image"`` (the PyTorch port's per-image normalisation, ``models/ladn.py``)."""
     v = get_variant(variant)
     return ManTraNet(featex=v.featex, windows=tuple(windows) if windows is not None else v.windows,
-                     anomaly_feature=anomaly_feature, compute=compute)
+                     anomaly_feature=anomaly_feature, compute=compute, bnorm_statistics=bnorm_statistics)
 
 
 def make_imc_classifier(variant: str | Variant = "ptrain4", *, num_classes: int, compute: Compute = Compute(),

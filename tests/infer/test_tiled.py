@@ -304,3 +304,19 @@ def test_halo_one_pixel_short_is_caught_for_the_release_structure(variant, width
     for short in (predict_tiled(model, v, img, tile=8, halo=ladn - 1, featex_halo=featex),
                   predict_tiled(model, v, img, tile=8, halo=ladn, featex_halo=featex - 1)):
         assert np.abs(short - whole).max() > 10 * TOL
+
+
+def test_per_image_bnorm_tiled_equals_whole_and_differs_from_moving_statistics(micro):
+    """``bnorm_statistics="image"`` (the PyTorch port's convention): a tile lacks the image's moments, so pass 1
+    stores ``outlierTrans`` and pass 2 normalises by the whole image's. Moving statistics far from the image's
+    (variance 100) with a sigma floor of 0.05 make the two conventions give different maps."""
+    model, v = micro
+    v = jax.tree.map(lambda a: a, v)
+    c = v["params"]["LADN"]["glbStd"]["min_std"].shape[-1]
+    v["params"]["LADN"]["glbStd"]["min_std"] = jnp.full((1, 1, 1, c), 0.05, jnp.float32)
+    v["batch_stats"]["LADN"]["bnorm"] = {"moving_mean": jnp.full((c,), 0.3), "moving_variance": jnp.full((c,), 100.0)}
+    per_image = model.clone(bnorm_statistics="image")
+    img = image(41, 47, 3)
+    whole = predict(per_image, v, img)
+    np.testing.assert_allclose(predict_tiled(per_image, v, img, tile=8), whole, atol=TOL, rtol=0)
+    assert np.abs(whole - predict(model, v, img)).max() > 100 * TOL

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mantra_jax.errors import WeightFileError
-from mantra_jax.io.keras_h5 import _expected_shapes, load_keras_weights, read_keras_h5, save_keras_h5
+from mantra_jax.io.keras_h5 import load_keras_weights, read_keras_h5, release_shapes, save_keras_h5
 from mantra_jax.models.featex import RELEASE_TRUNK
 
 TARGET = "b1c2/bias:0"  # in group Featex; shape (32,)
@@ -26,7 +26,7 @@ SECRET = np.arange(32, dtype=np.float32) + 1000.0  # what an external target hol
 def base_file(tmp_path_factory):
     rng = np.random.default_rng(0)
     weights = {k: (0.01 * rng.standard_normal(s)).astype(np.float32)
-               for k, s in _expected_shapes(4, RELEASE_TRUNK, 256).items()}
+               for k, s in release_shapes(4, RELEASE_TRUNK, 256).items()}
     weights["bnorm/bnorm/moving_variance"] = np.abs(weights["bnorm/bnorm/moving_variance"]) + 1.0
     weights["glbStd/glbStd/min_std"] = np.abs(weights["glbStd/glbStd/min_std"])
     path = tmp_path_factory.mktemp("base") / "base.h5"

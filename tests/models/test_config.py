@@ -42,6 +42,18 @@ def test_a_dtype_outside_the_two_supported_is_a_one_line_error():
     assert "\n" not in str(e.value)
 
 
+def test_bnorm_convention_is_kept_only_when_not_the_release_default():
+    cfg = ModelConfig.from_dict({"kind": "mantranet", "variant": "tiny", "bnorm": "image"})
+    assert cfg.to_dict()["bnorm"] == "image" and cfg.build().bnorm_statistics == "image"
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    assert "bnorm" not in ModelConfig("mantranet", "tiny", bnorm="moving").to_dict()  # old configs unchanged
+    assert ModelConfig("mantranet", "tiny").build().bnorm_statistics == "moving"
+    for bad, message in [({"kind": "mantranet", "bnorm": "batch"}, "'bnorm' must be one of"),
+                         ({"kind": "imc", "bnorm": "image"}, "apply to kind 'mantranet' only")]:
+        with pytest.raises(CheckpointError, match=message):
+            ModelConfig.from_dict({"variant": "tiny", **bad})
+
+
 def test_registered_features_declare_their_reach():
     assert anomaly_reach("time_z", (7, 15, 31)) == 15 and anomaly_reach("fac", (7,)) == 3
     assert anomaly_reach("df", (7, 63)) == 0 and anomaly_reach("zf", (7,)) == 0
