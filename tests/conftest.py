@@ -6,6 +6,7 @@ skip into a failure, so a run that has the oracle cannot go green without using 
 
 from __future__ import annotations
 
+import http.server
 import importlib
 import os
 import pathlib
@@ -179,3 +180,72 @@ def use_test_registry(tmp_path: pathlib.Path, monkeypatch, weights: pathlib.Path
     monkeypatch.setenv("MANTRA_WEIGHTS_REGISTRY", str(tmp_path / "registry.json"))
     monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+# ---- a loopback weights server (mantra_jax.io.pretrained.fetch and `mantra weights fetch`) ----------------
+
+WEIGHTS_CONTENT = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 400  # a synthetic .h5-like payload, 102,408 B
+
+
+class WeightsHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.content`` with Range support (unless ``server.no_range``); ``server.drop`` > 0 cuts that
+    many responses half-way; ``server.stall`` seconds of silence before answering. Records each request's
+    Range header (``server.ranges``) and path (``server.paths``: the absolute URL when used as a proxy)."""
+
+    def do_GET(self):  # noqa: N802
+        import time
+
+        body, start = self.server.content, 0
+        rng = self.headers.get("Range")
+        self.server.ranges.append(rng)
+        self.server.paths.append(self.path)
+        if self.server.stall:
+            time.sleep(self.server.stall)
+            return
+        if rng and not self.server.no_range:
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if self.server.drop:
+            self.server.drop -= 1
+            self.wfile.write(body[start:start + (len(body) - start) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def weights_server(tmp_path, monkeypatch):
+    """A loopback HTTP server (127.0.0.1, port 0) and a test-only registry entry ``synthetic`` pointing at it
+    (``MANTRA_WEIGHTS_REGISTRY`` and an empty ``MANTRA_WEIGHTS_DIR`` = tmp_path/cache)."""
+    import json
+    import threading
+
+    from mantra_jax.io import pretrained
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WeightsHandler)
+    httpd.daemon_threads = True
+    httpd.content, httpd.drop, httpd.ranges, httpd.paths = WEIGHTS_CONTENT, 0, [], []
+    httpd.no_range, httpd.stall = False, 0.0
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    ref = tmp_path / "ref.h5"
+    ref.write_bytes(WEIGHTS_CONTENT)
+    doc = {"default": "synthetic", "weights": {"synthetic": {
+        "file": "synthetic.h5", "url": f"http://127.0.0.1:{httpd.server_address[1]}/synthetic.h5",
+        "blob_id": pretrained.blob_id(ref), "licence": "test only", "variant": "tiny"}}}
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(doc))
+    monkeypatch.setenv("MANTRA_WEIGHTS_REGISTRY", str(reg))
+    monkeypatch.setenv("MANTRA_WEIGHTS_DIR", str(tmp_path / "cache"))
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()

@@ -153,7 +153,8 @@ def fetch(name: str, cache: str | os.PathLike | None = None, registry_path: str 
     have = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(e["url"], headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        # An opener per call reads the proxy variables (http_proxy, https_proxy, no_proxy) as they are now.
+        with urllib.request.build_opener().open(request, timeout=timeout) as response:
             if have and response.status == 206:
                 total_text = response.headers.get("Content-Range", "").rpartition("/")[2]
                 size = int(total_text) if total_text.isdigit() else have + int(response.headers["Content-Length"])

@@ -49,3 +49,36 @@ def test_load_pretrained_loads_the_cached_file(cached_tiny, tmp_path):
     pretrained.add("tiny", tmp_path / "ckpt" / next(p.name for p in (tmp_path / "ckpt").iterdir()))
     model, variables, cfg = mantra_jax.load_pretrained("tiny")
     assert cfg["kind"] == "mantranet" and cfg["variant"] == "tiny"
+
+
+def _pairs(tmp_path):
+    """Two forged images with masks and one authentic image, as a pairs CSV."""
+    from PIL import Image
+    import numpy as np
+
+    rows = []
+    for k in range(2):
+        Image.fromarray(np.random.default_rng(10 + k).integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(
+            tmp_path / f"f{k}.png")
+        mask = np.zeros((24, 24), np.uint8)
+        mask[4:12, 6:18] = 255
+        Image.fromarray(mask).save(tmp_path / f"f{k}_gt.png")
+        rows.append(f"{tmp_path / f'f{k}.png'},{tmp_path / f'f{k}_gt.png'}")
+    path = tmp_path / "pairs.csv"
+    path.write_text("image,mask\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, written", [
+    (["eval"], ("metrics.json", "run")),
+    (["robustness", "--attacks", "gaussian_noise", "--levels", "gaussian_noise=5"], ("robustness.json", None)),
+])
+def test_eval_and_robustness_without_checkpoint_record_the_pretrained_weights(cached_tiny, tmp_path, command,
+                                                                               written):
+    pretrained.add("tiny", tmp_path / "ckpt" / next(p.name for p in (tmp_path / "ckpt").iterdir()))
+    out = tmp_path / "out"
+    assert cli.main([command[0], "--pairs", str(_pairs(tmp_path)), "--out", str(out), *command[1:]]) == cli.EXIT_OK
+    doc = json.loads((out / written[0]).read_text())
+    doc = doc[written[1]] if written[1] else doc
+    assert doc["weights"] == {"name": "tiny", "blob_id": cached_tiny}
