@@ -1,4 +1,5 @@
-"""``mantra weights``: list, add (right and wrong file), fetch (licence by flag or at a terminal prompt, progress bar), no consent, unreachable host (loopback only, no internet)."""
+"""``mantra weights``: list, add (right and wrong file), fetch (licence by flag or at a terminal prompt, with
+its progress bar), no consent, unreachable host (loopback servers only, no internet)."""
 
 import json
 import re
