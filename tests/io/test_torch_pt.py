@@ -93,10 +93,13 @@ def test_full_port_file_under_a_prefix_loads_as_the_same_network(release, tmp_pa
 
 
 def test_training_checkpoint_wrapper_is_unwrapped(release, tmp_path):
+    """IMDL-BenCo's train.py layout: ``{"model": state dict, "optimizer": ..., "epoch": ...}``, the network
+    held by a wrapper (``model.``)."""
     _, _, v = release
     parts = port_state_dict(v)
-    sd = {f"{part}.{k}": t for part, d in parts.items() for k, t in d.items()}
-    _, got, _ = load_model(_save({"model": sd, "epoch": 3}, tmp_path / "ckpt.pth"))
+    sd = {f"model.{part}.{k}": t for part, d in parts.items() for k, t in d.items()}
+    ckpt = {"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]}, "epoch": 3}
+    _, got, _ = load_model(_save(ckpt, tmp_path / "checkpoint-3.pth"))
     chex.assert_trees_all_close(_params_only(jax.tree.map(np.asarray, got)), _params_only(v), atol=0, rtol=0)
 
 
