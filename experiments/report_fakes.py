@@ -74,7 +74,7 @@ def make_detect_run(out_dir: pathlib.Path, photos: Sequence[pathlib.Path], *, ba
             try:
                 records.append(detect_file(path, stem, out_dir, fake_predict, claim=out.claim))
             except ValueError as e:
-                records.append({"image": str(path), "stem": stem, "status": "error", "error": f"{path}: {e}"})
+                records.append({"image": str(path), "stem": stem, "status": "error", "error": str(e)})
         _write_detect_summary(out, args, {"variant": "fake"}, paths, [], records,
                               interrupted=interrupted_after is not None)
 

@@ -131,7 +131,7 @@ th[data-key]{cursor:pointer;background:#f3f3f3}th[data-dir=asc]::after{content:"
 th[data-dir=desc]::after{content:" \\25BC"}td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.settings th{text-align:left;background:#f7f7f7}.partial{background:#fff3cd;border:1px solid #e0c060;
 padding:.6em}.none{color:#999;font-size:.85em}img{display:block;max-width:192px;max-height:192px}
-.figures img{display:inline-block;max-width:none;max-height:none;margin-right:1em}
+.figures img{display:inline-block;max-width:none;max-height:none;margin-right:1em}.figures figure{display:inline-block;margin:0 1em 0 0}
 .legend span{padding:0 .4em;margin-right:.5em}.pager{margin:.3em 0}
 """
 
