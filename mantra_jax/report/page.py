@@ -5,16 +5,17 @@ else, so the page works offline, opened from disk. Every text from a run (file n
 goes through ``esc``: HTML-escaped (quotes, ``<``, ``&``), with the bytes of a name that is not UTF-8 shown
 as ``\\xNN``. Links to thumbnails are relative and percent-encoded (``src``).
 
-Sortable tables: ``<table class="sortable">``; a header cell with ``data-key`` sorts its column when clicked
-(numbers by the cell's ``data-v``, empty = not available, always last; text by its content); rows beyond
-the first ``PAGE_ROWS`` are ``hidden`` and reached with the pager, so a table of thousands of rows lays
-out and loads only one page of thumbnails (which are also ``loading="lazy"``).
+Sortable tables (``table``): a header cell with ``data-key`` sorts its column when clicked (numbers, with
+"not available" always last; text case-insensitively); a text box filters by name; ``PAGE_ROWS`` rows a
+page, the other pages reached with the pager. The page holds the first page of rows as HTML and all rows
+in a JSON block, so a table of thousands of rows builds one page of rows and thumbnails (``lazy``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import math
 import urllib.parse
 from typing import Any, Sequence
@@ -23,10 +24,14 @@ PAGE_ROWS = 100  # rows shown per page of a sortable table
 DIGITS = 4  # decimals of every metric shown
 
 
+def printable(value: Any) -> str:
+    """``str(value)`` with the bytes of a name that is not UTF-8 (surrogate escapes) as ``\\xNN``."""
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def esc(value: Any) -> str:
     """Text of ``value`` safe inside HTML text and quoted attributes."""
-    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return html.escape(text, quote=True)
+    return html.escape(printable(value), quote=True)
 
 
 def src(relative: str) -> str:
@@ -73,7 +78,13 @@ class Column:
 def table(table_id: str, columns: Sequence[Column], rows: Sequence[dict[str, Any]], *, sorted_by: str = "",
           ascending: bool = True, name_key: str = "name") -> str:
     """A sortable, filterable, paged table (module docstring). ``rows``: field -> value ("html" columns:
-    ready HTML). Rows are given in their initial order (``sorted_by`` / ``ascending`` mark the header)."""
+    ready HTML; a "num" column's text may be given as ``<key>_shown``), in their initial order
+    (``sorted_by`` / ``ascending`` mark the header).
+
+    The first ``PAGE_ROWS`` rows are in the page itself; every row's HTML and sort keys are in a JSON
+    block that the script reads when the table is sorted, filtered or paged, so the browser only ever
+    builds one page of rows (and of thumbnails), whatever the number of rows."""
+    sortable = [c for c in columns if c.kind != "html"]
     head = []
     for c in columns:
         title = f' title="{esc(c.title)}"' if c.title else ""
@@ -81,33 +92,38 @@ def table(table_id: str, columns: Sequence[Column], rows: Sequence[dict[str, Any
             head.append(f"<th{title}>{esc(c.label)}</th>")
         else:
             mark = f' data-dir="{"asc" if ascending else "desc"}"' if c.key == sorted_by else ""
-            head.append(f'<th data-key="{esc(c.key)}" data-type="{c.kind}"{mark}{title}>{esc(c.label)}</th>')
-    body = []
-    for k, row in enumerate(rows):
-        cells = []
+            head.append(f'<th data-key="{esc(c.key)}" data-col="{sortable.index(c)}" data-type="{c.kind}"{mark}'
+                        f'{title}>{esc(c.label)}</th>')
+    data = []
+    for row in rows:
+        cells, keys = [], []
         for c in columns:
             value = row.get(c.key)
             if c.kind == "html":
                 cells.append(f"<td>{value or ''}</td>")
             elif c.kind == "num":
                 v = as_float(value)
-                data = "" if v is None else repr(v)
+                keys.append(v)
                 shown = row.get(f"{c.key}_shown", number(value))
-                cells.append(f'<td class="num" data-v="{data}">{esc(shown)}</td>')
+                cells.append(f'<td class="num" data-v="{"" if v is None else repr(v)}">{esc(shown)}</td>')
             else:
-                cells.append(f"<td>{esc('' if value is None else value)}</td>")
-        hidden = " hidden" if k >= PAGE_ROWS else ""
-        name = esc(str(row.get(name_key, "")).lower())
-        body.append(f'<tr data-name="{name}"{hidden}>{"".join(cells)}</tr>')
+                text = printable("" if value is None else value)
+                keys.append(text.lower())
+                cells.append(f"<td>{html.escape(text, quote=True)}</td>")
+        data.append({"h": f"<tr>{''.join(cells)}</tr>", "k": keys,
+                     "n": printable(row.get(name_key, "")).lower()})
+    n_pages = max(1, math.ceil(len(rows) / PAGE_ROWS))
     pager = ""
-    if len(rows) > PAGE_ROWS:
+    if n_pages > 1:
         pager = (f'<div class="pager" id="{table_id}-pager"><button type="button" data-step="-1">&larr; previous'
-                 f'</button> <span class="info"></span> <button type="button" data-step="1">next &rarr;'
-                 f'</button></div>')
+                 f'</button> <span class="info">page 1 of {n_pages}</span> <button type="button" data-step="1">'
+                 f"next &rarr;</button></div>")
+    blob = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     return (f'<p><label>filter by name: <input type="search" id="{table_id}-filter"></label> '
             f'<span class="count" id="{table_id}-count">{len(rows)} row(s)</span></p>{pager}'
             f'<table class="sortable" id="{table_id}" data-page="{PAGE_ROWS}"><thead><tr>{"".join(head)}</tr>'
-            f'</thead><tbody>{"".join(body)}</tbody></table>')
+            f'</thead><tbody>{"".join(d["h"] for d in data[:PAGE_ROWS])}</tbody></table>'
+            f'<script type="application/json" id="{table_id}-rows">{blob}</script>')
 
 
 def definition_list(items: Sequence[tuple[str, Any]]) -> str:
@@ -137,31 +153,24 @@ padding:.6em}.none{color:#999;font-size:.85em}img{display:block;max-width:192px;
 
 JS = """
 (function(){
-function val(r,i,type){var c=r.cells[i];if(type==='num'){var v=c.getAttribute('data-v');return v===''?null:parseFloat(v);}
-return c.textContent.toLowerCase();}
 document.querySelectorAll('table.sortable').forEach(function(t){
-var body=t.tBodies[0],size=parseInt(t.getAttribute('data-page'),10)||0,page=0;
-var rows=Array.prototype.slice.call(body.rows),shown=rows;
+var body=t.tBodies[0],size=parseInt(t.getAttribute('data-page'),10),page=0,all=null,shown=null;
 var filter=document.getElementById(t.id+'-filter'),count=document.getElementById(t.id+'-count');
 var pager=document.getElementById(t.id+'-pager');
-function show(){var n=size?Math.max(1,Math.ceil(shown.length/size)):1;if(page>=n)page=n-1;if(page<0)page=0;
-var lo=size?page*size:0,hi=size?lo+size:shown.length,on=new Set(shown.slice(lo,hi));
-rows.forEach(function(r){r.hidden=!on.has(r);});
-count.textContent=shown.length+' row(s)';
-if(pager)pager.querySelector('.info').textContent='page '+(page+1)+' of '+n;}
-function refilter(){var q=filter.value.toLowerCase();
-shown=rows.filter(function(r){return !q||r.getAttribute('data-name').indexOf(q)>=0;});page=0;show();}
+function rows(){if(all===null){all=JSON.parse(document.getElementById(t.id+'-rows').textContent);shown=all;}return all;}
+function render(){var n=Math.max(1,Math.ceil(shown.length/size));if(page>=n)page=n-1;if(page<0)page=0;
+body.innerHTML=shown.slice(page*size,(page+1)*size).map(function(r){return r.h;}).join('');
+count.textContent=shown.length+' row(s)';if(pager)pager.querySelector('.info').textContent='page '+(page+1)+' of '+n;}
+function refilter(){var q=filter.value.toLowerCase();rows();
+shown=q?all.filter(function(r){return r.n.indexOf(q)>=0;}):all;page=0;render();}
 t.tHead.querySelectorAll('th[data-key]').forEach(function(th){th.addEventListener('click',function(){
-var i=th.cellIndex,type=th.getAttribute('data-type'),dir=th.getAttribute('data-dir')==='asc'?'desc':'asc';
+var j=parseInt(th.getAttribute('data-col'),10),dir=th.getAttribute('data-dir')==='asc'?'desc':'asc',s=dir==='asc'?1:-1;
 t.tHead.querySelectorAll('th').forEach(function(o){o.removeAttribute('data-dir');});th.setAttribute('data-dir',dir);
-var s=dir==='asc'?1:-1;
-rows.sort(function(a,b){var x=val(a,i,type),y=val(b,i,type);if(x===null||y===null)return (x===null)-(y===null);
-return x<y?-s:x>y?s:0;});
-rows.forEach(function(r){body.appendChild(r);});refilter();});});
-if(filter)filter.addEventListener('input',refilter);
+rows().sort(function(a,b){var x=a.k[j],y=b.k[j];if(x===null||y===null)return (x===null)-(y===null);
+return x<y?-s:x>y?s:0;});refilter();});});
+filter.addEventListener('input',refilter);
 if(pager)pager.querySelectorAll('button').forEach(function(b){b.addEventListener('click',function(){
-page+=parseInt(b.getAttribute('data-step'),10);show();});});
-show();});})();
+rows();page+=parseInt(b.getAttribute('data-step'),10);render();});});});})();
 """
 
 
