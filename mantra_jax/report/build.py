@@ -17,7 +17,7 @@ import csv
 import json
 import os
 import pathlib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -78,6 +78,13 @@ class _Files:
     def svg(self, name: str, data: bytes) -> str:
         write_bytes_atomic(self.claim(f"{REPORT_DIR}/{name}")[0], data)
         return f"{REPORT_DIR}/{name}"
+
+    def table(self, table_id: str, columns: Sequence[Column], rows: Sequence[dict[str, Any]], **kw: Any) -> str:
+        """A sortable table's HTML (``page.table``); its rows script written as ``report/<table_id>.js``."""
+        rel = f"{REPORT_DIR}/{table_id}.js"
+        html, script = table(table_id, columns, rows, rows_src=rel, **kw)
+        write_text_atomic(self.claim(rel)[0], script)
+        return html
 
 
 def _read_json(path: pathlib.Path) -> dict[str, Any]:
@@ -166,7 +173,7 @@ def _detect_section(folder: pathlib.Path, files: _Files) -> tuple[str, str | Non
     html = (f'<section id="detect"><h2>Detection: {len(rows)} image(s)</h2>'
             f"<p>Heat maps: forgery probability through the JET colour map (blue 0, red 1); overlays blend "
             f"the photo with it. Sorted by score_mean, most suspicious first; click a column to sort.</p>"
-            f"{table('detect-table', columns, rows, sorted_by='score_mean', ascending=False)}"
+            f"{files.table('detect-table', columns, rows, sorted_by='score_mean', ascending=False)}"
             f"<h3>Failed inputs ({len(failed)})</h3>{bullet_list(failed, 'none')}"
             + (f"<h3>Not processed ({len(summary.get('not_processed', []))})</h3>"
                f"{bullet_list([str(p) for p in summary.get('not_processed', [])], 'none')}" if partial else "")
@@ -279,7 +286,7 @@ def _eval_section(folder: pathlib.Path, files: _Files) -> tuple[str, str | None]
             f'<h3>Headline metrics</h3><table class="headline"><tr><th>metric</th><th>value</th>'
             f"<th>definition</th></tr>{headline}</table>{curves_html}"
             f"<h3>Per image (worst f1_fixed first)</h3>{legend}{note}"
-            f"{table('eval-table', columns, rows, sorted_by='f1_fixed', ascending=True)}"
+            f"{files.table('eval-table', columns, rows, sorted_by='f1_fixed', ascending=True)}"
             f"<h3>Failed ({len(failed)})</h3>{bullet_list(failed, 'none')}"
             f"<h3>Skipped ({len(skipped)})</h3>{bullet_list(skipped, 'none')}"
             f"<h3>Run settings</h3>{definition_list(_eval_settings(run))}</section>")
@@ -348,7 +355,7 @@ def _robustness_section(folder: pathlib.Path, files: _Files) -> tuple[str, str |
     html = (f'<section id="robustness"><h2>Robustness: {len(attacks)} perturbation(s)</h2>'
             f'<p>Each metric against the perturbation\'s strength; dashed lines: the clean run.</p>'
             f'<div class="figures">{"".join(plots)}</div>'
-            f"{table('robustness-table', columns, shown, name_key='attack')}"
+            f"{files.table('robustness-table', columns, shown, name_key='attack')}"
             f"<h3>Run settings</h3>{definition_list(settings)}</section>")
     return html, None
 

@@ -7,8 +7,9 @@ as ``\\xNN``. Links to thumbnails are relative and percent-encoded (``src``).
 
 Sortable tables (``table``): a header cell with ``data-key`` sorts its column when clicked (numbers, with
 "not available" always last; text case-insensitively); a text box filters by name; ``PAGE_ROWS`` rows a
-page, the other pages reached with the pager. The page holds the first page of rows as HTML and all rows
-in a JSON block, so a table of thousands of rows builds one page of rows and thumbnails (``lazy``).
+page, the other pages reached with the pager. The page holds the first page of rows as HTML; all rows
+are in a small script file beside it, loaded on the first sort, filter or page turn, so a table of
+thousands of rows opens as fast as a short one and builds one page of rows and thumbnails (``lazy``).
 """
 
 from __future__ import annotations
@@ -75,15 +76,16 @@ class Column:
     title: str = ""
 
 
-def table(table_id: str, columns: Sequence[Column], rows: Sequence[dict[str, Any]], *, sorted_by: str = "",
-          ascending: bool = True, name_key: str = "name") -> str:
+def table(table_id: str, columns: Sequence[Column], rows: Sequence[dict[str, Any]], *, rows_src: str,
+          sorted_by: str = "", ascending: bool = True, name_key: str = "name") -> tuple[str, str]:
     """A sortable, filterable, paged table (module docstring). ``rows``: field -> value ("html" columns:
     ready HTML; a "num" column's text may be given as ``<key>_shown``), in their initial order
     (``sorted_by`` / ``ascending`` mark the header).
 
-    The first ``PAGE_ROWS`` rows are in the page itself; every row's HTML and sort keys are in a JSON
-    block that the script reads when the table is sorted, filtered or paged, so the browser only ever
-    builds one page of rows (and of thumbnails), whatever the number of rows."""
+    Returns ``(html, rows_script)``: the page holds the first ``PAGE_ROWS`` rows; ``rows_script``, to be
+    written at ``rows_src`` (relative to the page), holds every row's HTML and sort keys, and is loaded
+    only when the table is first sorted, filtered or paged. So the page opens in the same time whatever
+    the number of rows, and the browser only ever builds one page of rows and thumbnails."""
     sortable = [c for c in columns if c.kind != "html"]
     head = []
     for c in columns:
@@ -119,11 +121,11 @@ def table(table_id: str, columns: Sequence[Column], rows: Sequence[dict[str, Any
                  f'</button> <span class="info">page 1 of {n_pages}</span> <button type="button" data-step="1">'
                  f"next &rarr;</button></div>")
     blob = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    script = f"window.MANTRA_ROWS=window.MANTRA_ROWS||{{}};window.MANTRA_ROWS[{json.dumps(table_id)}]={blob};\n"
     return (f'<p><label>filter by name: <input type="search" id="{table_id}-filter"></label> '
             f'<span class="count" id="{table_id}-count">{len(rows)} row(s)</span></p>{pager}'
-            f'<table class="sortable" id="{table_id}" data-page="{PAGE_ROWS}"><thead><tr>{"".join(head)}</tr>'
-            f'</thead><tbody>{"".join(d["h"] for d in data[:PAGE_ROWS])}</tbody></table>'
-            f'<script type="application/json" id="{table_id}-rows">{blob}</script>')
+            f'<table class="sortable" id="{table_id}" data-page="{PAGE_ROWS}" data-rows="{src(rows_src)}"><thead>'
+            f'<tr>{"".join(head)}</tr></thead><tbody>{"".join(d["h"] for d in data[:PAGE_ROWS])}</tbody></table>'), script
 
 
 def definition_list(items: Sequence[tuple[str, Any]]) -> str:
@@ -154,23 +156,28 @@ padding:.6em}.none{color:#999;font-size:.85em}img{display:block;max-width:192px;
 JS = """
 (function(){
 document.querySelectorAll('table.sortable').forEach(function(t){
-var body=t.tBodies[0],size=parseInt(t.getAttribute('data-page'),10),page=0,all=null,shown=null;
+var body=t.tBodies[0],size=parseInt(t.getAttribute('data-page'),10),page=0,all=null,shown=null,waiting=null,renders=0;
 var filter=document.getElementById(t.id+'-filter'),count=document.getElementById(t.id+'-count');
 var pager=document.getElementById(t.id+'-pager');
-function rows(){if(all===null){all=JSON.parse(document.getElementById(t.id+'-rows').textContent);shown=all;}return all;}
+function withRows(f){if(all!==null){f();return;}if(waiting){waiting.push(f);return;}waiting=[f];
+var s=document.createElement('script');s.src=t.getAttribute('data-rows');
+s.onload=function(){all=window.MANTRA_ROWS[t.id];shown=all;var w=waiting;waiting=null;w.forEach(function(g){g();});};
+s.onerror=function(){count.textContent='the rows file '+t.getAttribute('data-rows')+' could not be loaded';};
+document.head.appendChild(s);}
 function render(){var n=Math.max(1,Math.ceil(shown.length/size));if(page>=n)page=n-1;if(page<0)page=0;
 body.innerHTML=shown.slice(page*size,(page+1)*size).map(function(r){return r.h;}).join('');
-count.textContent=shown.length+' row(s)';if(pager)pager.querySelector('.info').textContent='page '+(page+1)+' of '+n;}
-function refilter(){var q=filter.value.toLowerCase();rows();
+count.textContent=shown.length+' row(s)';if(pager)pager.querySelector('.info').textContent='page '+(page+1)+' of '+n;
+t.setAttribute('data-renders',++renders);}
+function refilter(){var q=filter.value.toLowerCase();
 shown=q?all.filter(function(r){return r.n.indexOf(q)>=0;}):all;page=0;render();}
-t.tHead.querySelectorAll('th[data-key]').forEach(function(th){th.addEventListener('click',function(){
+t.tHead.querySelectorAll('th[data-key]').forEach(function(th){th.addEventListener('click',function(){withRows(function(){
 var j=parseInt(th.getAttribute('data-col'),10),dir=th.getAttribute('data-dir')==='asc'?'desc':'asc',s=dir==='asc'?1:-1;
 t.tHead.querySelectorAll('th').forEach(function(o){o.removeAttribute('data-dir');});th.setAttribute('data-dir',dir);
-rows().sort(function(a,b){var x=a.k[j],y=b.k[j];if(x===null||y===null)return (x===null)-(y===null);
-return x<y?-s:x>y?s:0;});refilter();});});
-filter.addEventListener('input',refilter);
-if(pager)pager.querySelectorAll('button').forEach(function(b){b.addEventListener('click',function(){
-rows();page+=parseInt(b.getAttribute('data-step'),10);render();});});});})();
+all.sort(function(a,b){var x=a.k[j],y=b.k[j];if(x===null||y===null)return (x===null)-(y===null);
+return x<y?-s:x>y?s:0;});refilter();});});});
+filter.addEventListener('input',function(){withRows(refilter);});
+if(pager)pager.querySelectorAll('button').forEach(function(b){b.addEventListener('click',function(){withRows(function(){
+page+=parseInt(b.getAttribute('data-step'),10);render();});});});});})();
 """
 
 

@@ -43,11 +43,18 @@ def _page(folder):
     return (folder / "report.html").read_text(encoding="utf-8")
 
 
-def _n_rows(text, table):
-    """Rows of a table in the page's HTML and in its JSON block (all rows; the HTML holds the first page)."""
-    body = text.split(f'id="{table}"')[1].split("<tbody>")[1].split("</tbody>")[0]
-    blob = text.split(f'id="{table}-rows">')[1].split("</script>")[0]
-    return body.count("<tr>"), len(json.loads(blob))
+def _rows_script(folder, table):
+    """The rows of a table's script file (report/<table>.js): a JSON array after the assignment."""
+    text = (folder / "report" / f"{table}.js").read_text(encoding="utf-8")
+    prefix = f'window.MANTRA_ROWS=window.MANTRA_ROWS||{{}};window.MANTRA_ROWS["{table}"]='
+    assert text.startswith(prefix) and text.endswith(";\n")
+    return json.loads(text[len(prefix):-2])
+
+
+def _n_rows(folder, table):
+    """Rows of a table in the page's HTML (the first page) and in its rows script (all rows)."""
+    body = _page(folder).split(f'id="{table}"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    return body.count("<tr>"), len(_rows_script(folder, table))
 
 
 def test_every_name_is_escaped_and_shown(made):
@@ -62,7 +69,7 @@ def test_every_name_is_escaped_and_shown(made):
 
 def test_one_row_per_image_and_headline_numbers_from_metrics_json(made, runs):
     detect = _page(made["detect"])
-    assert _n_rows(detect, "detect-table") == (len(NAMES), len(NAMES))  # the broken file is listed as failed instead
+    assert _n_rows(made["detect"], "detect-table") == (len(NAMES), len(NAMES))  # the broken file is listed as failed instead
     assert "broken.png: not a readable image" in detect
     doc = json.loads((made["eval"] / "metrics.json").read_text())
     text = _page(made["eval"])
@@ -71,7 +78,7 @@ def test_one_row_per_image_and_headline_numbers_from_metrics_json(made, runs):
         value = doc["metrics"][key]
         assert shown[key] == ("" if value is None else repr(float(value))), key
     rows = list(csv.DictReader((made["eval"] / "per_image.csv").open(encoding="utf-8")))
-    assert _n_rows(text, "eval-table") == (len(rows), len(rows)) and len(rows) == len(NAMES)
+    assert _n_rows(made["eval"], "eval-table") == (len(rows), len(rows)) and len(rows) == len(NAMES)
     assert "pooled ROC AUC" in text and (made["eval"] / "report" / "roc.svg").is_file()
 
 
@@ -153,7 +160,7 @@ def test_an_eval_killed_before_metrics_json_is_rebuilt_from_its_progress_log(run
         log.write('{"key": "torn')  # a kill mid-write
     assert _report(folder, capsys)[0] == cli.EXIT_OK
     text = _page(folder)
-    assert "rebuilt from progress.jsonl" in text and _n_rows(text, "eval-table") == (3, 3)
+    assert "rebuilt from progress.jsonl" in text and _n_rows(folder, "eval-table") == (3, 3)
     shown = dict(re.findall(r'data-key="(\w+)" data-v="([^"]*)">', text))
     assert float(shown["pixel_f1_fixed"]) == run.summary["pixel_f1_fixed"]
     assert "without a saved map" in text  # these records name no map
@@ -174,8 +181,6 @@ def test_the_page_text_is_html_escaped_only_once():
     assert esc('<a href="x">&</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
     assert html.unescape(esc(os.fsdecode(b"a\xff"))) == "a\\xff"
     assert src("report/a b#c.png") == "report/a%20b%23c.png"
-    # a name that would close the JSON block's script element stays inside it
-    text = table("t", [Column("name", "name", "text")], [{"name": "</script><b>x"}])
-    blob = text.split('id="t-rows">')[1]
-    assert blob.index("</script>") == len(blob) - len("</script>")
-    assert json.loads(blob[:-len("</script>")])[0]["n"] == "</script><b>x"
+    # a name that would end a script element stays data: "<" is escaped in the rows script
+    _, script = table("t", [Column("name", "name", "text")], [{"name": "</script><b>x"}], rows_src="t.js")
+    assert "<" not in script and json.loads(script.split("=", 2)[2][:-2])[0]["n"] == "</script><b>x"

@@ -47,11 +47,25 @@ def _column(page, table, key):
       return {_rows(table)}.map(r => [r.cells[i].getAttribute('data-v'), r.cells[i].textContent]); }})()""")
 
 
+def _act(page, table, action):
+    """Runs ``action`` (JS) and waits until the table has drawn its rows again (the first action loads the
+    rows script: asynchronous)."""
+    assert page.evaluate(f"""(async () => {{ const t = document.getElementById('{table}');
+      const before = +(t.getAttribute('data-renders') || 0); {action};
+      for (let i = 0; i < 500 && +(t.getAttribute('data-renders') || 0) === before; i++)
+        await new Promise(r => setTimeout(r, 10));
+      return +(t.getAttribute('data-renders') || 0) > before; }})()"""), f"{table} did not redraw after {action}"
+
+
+def _click(page, table, key):
+    _act(page, table, f"""document.querySelector('#{table} th[data-key="{key}"]').click()""")
+
+
 def _sorted_by_click(page, table, key):
     """Clicks the header twice; returns the column's data-v values after each click."""
     out = []
     for _ in range(2):
-        page.evaluate(f"""document.querySelector('#{table} th[data-key="{key}"]').click()""")
+        _click(page, table, key)
         out.append([v for v, _ in _column(page, table, key)])
     return out
 
@@ -128,7 +142,7 @@ def test_eval_report_in_the_browser(browser, reports, tmp_path):
             want = by_name[name][key]
             assert text == ("n/a" if want == "" else f"{float(want):.4f}"), (name, key)
     _check_sorting(page, "eval-table", "auc")
-    page.evaluate("document.querySelector('#eval-table th[data-key=\"name\"]').click()")
+    _click(page, "eval-table", "name")
     texts = [t for _, t in _column(page, "eval-table", "name")]
     assert texts == sorted(texts, key=str.lower)
 
@@ -160,15 +174,20 @@ def test_long_tables_are_paged_and_filtered(browser, tmp_path):
 
     n = 2 * PAGE_ROWS + 17
     rows = [{"name": f"img{k:04d}", "v": (k * 37) % n} for k in range(n)]
-    (tmp_path / "t.html").write_text(document("t", [table("t", [Column("name", "name", "text"), Column("v", "v")],
-                                                          rows)]), encoding="utf-8")
+    html, script = table("t", [Column("name", "name", "text"), Column("v", "v")], rows, rows_src="t.js")
+    (tmp_path / "t.html").write_text(document("t", [html]), encoding="utf-8")
+    (tmp_path / "t.js").write_text(script, encoding="utf-8")
     page = browser.open(tmp_path / "t.html")
     visible = f"{_rows('t')}.map(r => r.cells[0].textContent)"
     assert page.evaluate(visible) == [r["name"] for r in rows[:PAGE_ROWS]]
-    page.evaluate("document.querySelector('#t-pager button[data-step=\"1\"]').click()")
+    assert page.evaluate("document.querySelector('#t-pager .info').textContent") == "page 1 of 3"
+    _act(page, "t", "document.querySelector('#t-pager button[data-step=\"1\"]').click()")
     assert page.evaluate(visible) == [r["name"] for r in rows[PAGE_ROWS:2 * PAGE_ROWS]]
     assert page.evaluate("document.querySelector('#t-pager .info').textContent") == "page 2 of 3"
-    page.evaluate("const f = document.getElementById('t-filter'); f.value = 'img01'; "
-                  "f.dispatchEvent(new Event('input'))")
+    _act(page, "t", "const f = document.getElementById('t-filter'); f.value = 'img01'; "
+                    "f.dispatchEvent(new Event('input'))")
     assert page.evaluate(visible) == [f"img{k:04d}" for k in range(100, 200)]
+    _act(page, "t", "const f = document.getElementById('t-filter'); f.value = ''; f.dispatchEvent(new Event('input'))")
+    _click(page, "t", "v")
+    assert page.evaluate(f"{_rows('t')}.map(r => +r.cells[1].dataset.v)") == list(range(PAGE_ROWS))  # all rows
     assert page.problems == []
