@@ -3,8 +3,8 @@ README screenshots.
 
 The writers are the commands' own (``infer.detect.detect_file``, ``cli.detect``'s summary, ``eval.runner``
 with the saved maps of ``mantra eval``, ``eval.robustness``); only the network is replaced by
-``fake_predict``, a deterministic smooth function of the image. Photos are smooth random fields with a
-brighter square "forged" region (its mask saved beside), authentic ones without it.
+``fake_predict``, a deterministic smooth function of the image. Photos are colour gradients with a
+brighter rectangular "forged" region (its mask saved beside), authentic ones without it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def write_photos(folder: pathlib.Path, names: Sequence[str], size: tuple[int, in
     (folder / "masks").mkdir(parents=True, exist_ok=True)
     out = []
     for k, name in enumerate(names):
-        base = cv2.GaussianBlur(rng.uniform(40, 140, (h, w, 3)).astype(np.float32), (0, 0), 3)
+        a, b = rng.uniform(20, 150, 3), rng.uniform(20, 150, 3)  # a colour gradient, a little texture
+        ramp = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
+        base = (a + (b - a) * ramp + rng.normal(0, 6, (h, w, 3))).astype(np.float32)
         mask = np.zeros((h, w), bool)
         forged = authentic_every == 0 or k % authentic_every != authentic_every - 1
         if forged:
