@@ -29,11 +29,11 @@ def write_run_report(out: Any, args: argparse.Namespace) -> None:
     cannot be written is a one-line warning: the run's own results are already on disk."""
     if not getattr(args, "report", True):
         return
-    from mantra_jax.report import ReportError, write_report
+    from mantra_jax.report import write_report
 
     try:
         path = write_report(out.path, out.claim)
-    except (OSError, ReportError) as e:
+    except (OSError, ValueError) as e:  # ReportError, a malformed file of an older run
         print(f"mantra {args.command}: warning: no report written ({str(e).splitlines()[0] if str(e) else e})",
               file=sys.stderr)
         return

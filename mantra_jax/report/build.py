@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import pathlib
 from typing import Any, Callable, Sequence
 
@@ -111,6 +112,15 @@ def _picture(path: pathlib.Path, roi: str = "") -> np.ndarray | None:
         return None
 
 
+def _inside(folder: pathlib.Path, name: Any, pattern: str = r"[^/\\]+") -> pathlib.Path | None:
+    """``folder / name`` for a file name a run recorded, or None when it is not one (empty, absolute, with
+    ``..`` or other folders than ``pattern`` allows): a report never reads outside the run's folder."""
+    text = str(name or "")
+    if not re.fullmatch(pattern, text) or ".." in text.split("/"):
+        return None
+    return folder / text
+
+
 def _thumb_cell(files: _Files, name: str, array: np.ndarray | None, alt: str) -> str:
     if array is None:
         return img(None, alt)
@@ -139,8 +149,9 @@ def _detect_section(folder: pathlib.Path, files: _Files) -> tuple[str, str | Non
     rows = []
     for i, r in enumerate(r for r in records if r.get("status") == "ok"):
         base = f"d{i:05d}"
-        heat = _picture(folder / str(r.get("heatmap_file", ""))) if r.get("heatmap_file") else None
-        over = _picture(folder / str(r.get("overlay_file", ""))) if r.get("overlay_file") else None
+        heat_path, over_path = _inside(folder, r.get("heatmap_file")), _inside(folder, r.get("overlay_file"))
+        heat = None if heat_path is None else _picture(heat_path)
+        over = None if over_path is None else _picture(over_path)
         rows.append({"name": str(r.get("image", "")),
                      "image": _thumb_cell(files, f"{base}_image.png",
                                           _picture(pathlib.Path(str(r.get("image", ""))), str(r.get("roi") or "")),
@@ -242,14 +253,13 @@ def _eval_section(folder: pathlib.Path, files: _Files) -> tuple[str, str | None]
         name = _csv_name(str(r.get("name", "")))
         cells = {"image": img(None, "image"), "mask": img(None, "mask"), "heat": img(None, "heat map"),
                  "outcome": img(None, "outcome")}
-        arrays = None
-        if r.get("map_file"):
+        arrays, path = None, _inside(folder, r.get("map_file"), r"maps/[0-9a-f]+\.npz")
+        if path is not None:
             try:
-                arrays = load_map(folder / str(r["map_file"]))
+                arrays = load_map(path)
             except ValueError:
-                missing_maps += 1
-        else:
-            missing_maps += 1
+                pass
+        missing_maps += arrays is None
         if arrays is not None:
             hists.append(arrays["hist"])
             base = f"e{i:05d}"
@@ -342,7 +352,8 @@ def _robustness_section(folder: pathlib.Path, files: _Files) -> tuple[str, str |
         plots.append(f"<figure>{img(rel, f'{attack}: metrics against strength')}"
                      f"<figcaption>{esc(attack)}</figcaption></figure>")
     shown = [{**r, "attack": str(r.get("attack")), "parameter": str(r.get("parameter") or ""),
-              "level_shown": "clean" if r.get("level") is None else f"{float(r['level']):g}"} for r in rows]
+              "level_shown": "clean" if as_float(r.get("level")) is None else f"{as_float(r['level']):g}"}
+             for r in rows]
     columns = [Column("attack", "attack", "text"), Column("parameter", "parameter", "text"),
                Column("level", "level"), Column("n_images", "images"), Column("n_failed", "failed"),
                *(Column(m, m) for m in METRICS), Column("seconds", "seconds")]

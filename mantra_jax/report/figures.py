@@ -7,12 +7,12 @@ the same bytes, and they reference nothing outside themselves.
 from __future__ import annotations
 
 import io
-import math
 from typing import Any, Sequence
 
 import numpy as np
 
 from mantra_jax.eval.saved_maps import FN, FP, TP
+from mantra_jax.report.page import as_float
 
 # colours of the fixed-threshold outcome overlay (RGB): true positives, false positives, false negatives
 OUTCOME_COLOURS = {TP: (0, 200, 0), FP: (230, 0, 0), FN: (30, 90, 255)}
@@ -74,13 +74,13 @@ def robustness_svg(rows: Sequence[dict[str, Any]], attack: str, metrics: Sequenc
     value as a dashed line of the same colour; SVG bytes."""
     plt, (fig, ax) = _figure(5.0, 3.6)
     for k, metric in enumerate(metrics):
-        pts = [(float(r["level"]), float(r[metric])) for r in rows
-               if r.get(metric) is not None and r.get("level") is not None and math.isfinite(float(r[metric]))]
+        pts = [(as_float(r.get("level")), as_float(r.get(metric))) for r in rows]
+        pts = [(x, y) for x, y in pts if x is not None and y is not None]
         if pts:
             xs, ys = zip(*sorted(pts))
             ax.plot(xs, ys, "o-", color=f"C{k}", label=metric, markersize=3)
-        if clean is not None and clean.get(metric) is not None:
-            ax.axhline(float(clean[metric]), color=f"C{k}", linestyle="--", linewidth=0.8)
+        if clean is not None and as_float(clean.get(metric)) is not None:
+            ax.axhline(as_float(clean[metric]), color=f"C{k}", linestyle="--", linewidth=0.8)
     ax.set_title(f"{attack} (dashed: clean)", fontsize="medium")
     ax.set_xlabel(str(rows[0].get("parameter") or "level") if rows else "level")
     ax.set_ylabel("score")

@@ -184,3 +184,26 @@ def test_the_page_text_is_html_escaped_only_once():
     # a name that would end a script element stays data: "<" is escaped in the rows script
     _, script = table("t", [Column("name", "name", "text")], [{"name": "</script><b>x"}], rows_src="t.js")
     assert "<" not in script and json.loads(script.split("=", 2)[2][:-2])[0]["n"] == "</script><b>x"
+
+
+def test_names_recorded_in_a_run_never_lead_outside_its_folder(runs, tmp_path, capsys):
+    dest = tmp_path / "d"
+    shutil.copytree(runs["detect"], dest)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "outside.png")
+    doc = json.loads((dest / "summary.json").read_text())
+    for r in doc["images"]:
+        if r["status"] == "ok":
+            r["heatmap_file"] = "../outside.png"
+            r["overlay_file"] = str(tmp_path / "outside.png")
+    (dest / "summary.json").write_text(json.dumps(doc))
+    assert _report(dest, capsys)[0] == cli.EXIT_OK
+    made = sorted(p.name for p in (dest / "report").glob("*.png"))
+    assert made and all(n.endswith("_image.png") for n in made)
+    assert _page(dest).count("heat map: not available") == len(NAMES)
+    ev = tmp_path / "e"
+    shutil.copytree(runs["eval"], ev)
+    text = (ev / "per_image.csv").read_text(encoding="utf-8")
+    (ev / "per_image.csv").write_text(re.sub(r'"maps/([0-9a-f]+)\.npz"', r'"maps/../maps/\1.npz"', text),
+                                      encoding="utf-8")
+    assert _report(ev, capsys)[0] == cli.EXIT_OK
+    assert f"{len(NAMES)} image(s) without a saved map" in _page(ev)
