@@ -7,6 +7,7 @@
     mantra info CKPT
     mantra convert-keras IN.h5 OUT.msgpack
     mantra weights list | fetch NAME [--accept-licence] | add NAME FILE
+    mantra report OUT_DIR
 
 CKPT is an Orbax training checkpoint directory of this project, an official-layout Keras ``.h5`` or a
 ``.msgpack`` single-file export (``mantra_jax.io.checkpoints``). ``convert-keras`` writes the single-file
@@ -36,6 +37,7 @@ from mantra_jax.cli.robustness import cmd_robustness, ROBUSTNESS_OUTPUTS  # noqa
 from mantra_jax.cli.info import model_info, cmd_info  # noqa: F401
 from mantra_jax.cli.convert_keras import cmd_convert_keras  # noqa: F401
 from mantra_jax.cli.weights import add_weights_parser, cmd_weights  # noqa: F401
+from mantra_jax.cli.report import add_report_option, cmd_report  # noqa: F401
 
 
 # ---- parser and entry point ----------------------------------------------------------------------------
@@ -50,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roi", help="analyse only this region: x,y,w,h in pixels")
     p.add_argument("--recursive", "-r", action="store_true", help="also look into sub-folders")
     _add_inference_options(p)
+    add_report_option(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("eval", help="pixel and image metrics on a benchmark")
     _add_pairs_options(p)
     p.add_argument("--out", "-o", required=True, help="output folder (metrics.json, per_image.csv, metrics.md)")
     _add_inference_options(p)
+    add_report_option(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("robustness", help="metrics under resizing, JPEG, edge smoothing, blur and noise")
@@ -67,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override an attack's ladder, e.g. jpeg=90,70,50 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise attack")
     _add_inference_options(p)
+    add_report_option(p)
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("info", help="variant, parameters and FLOPs of a checkpoint")
@@ -81,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=None, help="release variant (default: from the first layer)")
     p.add_argument("--windows", type=_windows, default=None, help="window sizes, e.g. 7,15,31")
     p.set_defaults(func=cmd_convert_keras)
+
+    p = sub.add_parser("report", help="HTML report (report.html) of a detect, eval or robustness output folder")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the --out folder of a mantra run")
+    p.set_defaults(func=cmd_report)
 
     add_weights_parser(sub)
     return parser

@@ -10,6 +10,7 @@ import time
 from typing import Any, Sequence
 
 from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, make_predictor, _progress_bar
+from mantra_jax.cli.report import check_report_free, write_run_report
 
 
 DETECT_SUMMARY = ("summary.csv", "summary.json")
@@ -59,6 +60,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     stems = unique_stems(paths)
     with OutputDir.open(out_dir, "detect") as out:  # every output location checked before the first image
         out.check_free([*DETECT_SUMMARY, *(n for stem in stems for n in output_names(stem).values())])
+        check_report_free(out, args)
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
         records: list[dict[str, Any]] = []
@@ -79,6 +81,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             bar.close()
             _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+            write_run_report(out, args)
             print(f"mantra detect: interrupted after {len(records)} of {len(paths)} image(s); their outputs and "
                   f"the summary are in {out_dir}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -93,6 +96,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                            f"outputs kept; {kept}") from None
         bar.close()
         _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=False)
+        write_run_report(out, args)
     ok = sum(r["status"] == "ok" for r in records)
     failed = len(records) - ok + len(problems)
     print(f"mantra detect: {ok} image(s) processed, {failed} failed; results in {out_dir}", file=sys.stderr)

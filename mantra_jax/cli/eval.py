@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, make_predictor, compile_report, _read_pairs, _progress_bar
+from mantra_jax.cli.report import check_report_free, write_run_report
 
 
 EVAL_OUTPUTS = ("metrics.json", "per_image.csv", "metrics.md")
@@ -40,6 +41,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mantra_jax.eval.runner import (append_record, is_finished, pair_key, read_progress, repair_progress,
                                        run_from_records,
                                        run_pairs, start_progress, write_results)
+    from mantra_jax.eval.saved_maps import map_arrays, map_name, save_map
     from mantra_jax.io.outputs import OutputDir
 
     from mantra_jax.compile_cache import STATS
@@ -47,7 +49,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     pairs, source = _read_pairs(args)
     out_dir = pathlib.Path(args.out)
     with OutputDir.open(out_dir, "eval") as out:  # every output location checked before the first image
-        out.check_free([*EVAL_OUTPUTS, EVAL_PROGRESS])
+        out.check_free([*EVAL_OUTPUTS, EVAL_PROGRESS, *(map_name(p.key) for p in pairs)])
+        check_report_free(out, args)
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         settings = _eval_settings(args, cfg, variables)
         progress_path = out_dir / EVAL_PROGRESS
@@ -83,18 +86,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 append_record(log, record)
                 finished[record["key"]] = record
 
+            def on_map(pair: Any, image: Any, prob: Any, mask: Any) -> dict[str, str]:  # kept for the report
+                name = map_name(pair.key)
+                save_map(out.claim(name)[0], map_arrays(image, prob, mask))
+                return {"map_file": name}
+
             try:
                 run = run_pairs(pairs, predict, rule=args.mask_rule,
                                 on_mismatch="skip" if args.skip_mismatched else "resize",
                                 max_pixels=args.max_pixels, max_bytes=args.max_bytes,
                                 progress=lambda *a: bar.update(1),
-                                done=done, on_record=on_record)
+                                done=done, on_record=on_record, on_map=on_map)
             except KeyboardInterrupt:
                 bar.close()
                 records = [finished.get(pair_key(p)) for p in pairs]
                 run = run_from_records(records, time.perf_counter() - t0)
                 n_done = sum(r is not None for r in records)
                 write_results(out_dir, run, {**meta, "complete": False, "n_done": n_done}, name=name)
+                write_run_report(out, args)
                 print(f"mantra eval: interrupted after {n_done} of {len(pairs)} image(s); partial results in "
                       f"{out_dir}; run the same command again to resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
@@ -102,6 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         meta.update(compile_report(compiled_before, run.seconds))
         write_results(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused},
                       name=name)
+        write_run_report(out, args)
     for f in run.failed:
         reason = f["reason"] if f["reason"].startswith(f["image"]) else f"{f['image']}: {f['reason']}"
         print(f"mantra eval: failed {reason}", file=sys.stderr)

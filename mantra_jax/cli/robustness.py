@@ -8,6 +8,7 @@ import pathlib
 import sys
 
 from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, CliError, _require_checkpoint, load_detector, make_predictor, _read_pairs, _progress_bar
+from mantra_jax.cli.report import check_report_free, write_run_report
 
 
 ROBUSTNESS_OUTPUTS = ("robustness.csv", "robustness.json", "robustness.png")
@@ -38,6 +39,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     out_dir = pathlib.Path(args.out)
     with OutputDir.open(out_dir, "robustness") as out:  # checked before the first image
         out.check_free(ROBUSTNESS_OUTPUTS)
+        check_report_free(out, args)
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
         n_runs = 1 + sum(len(v) for v in attacks.values())
@@ -62,6 +64,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                "attacks": {k: list(v) for k, v in attacks.items()}, "rows": rows}
         write_text_atomic(json_path, json.dumps(json_safe(doc), indent=2) + "\n")
         plot_robustness(rows, png_path)
+        write_run_report(out, args)
     failed = sum(r["n_failed"] for r in rows)
     print(f"mantra robustness: {n_runs} run(s) over {len(pairs)} pair(s); results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if failed else EXIT_OK

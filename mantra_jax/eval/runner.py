@@ -45,7 +45,7 @@ Transform = Callable[[np.ndarray, "np.ndarray | None", int], tuple[np.ndarray, "
 
 ROW_COLUMNS = ("name", "forged", "n_pixels", "forged_fraction", "image_score", "auc", "auc_paper", "negated",
                "f1_fixed", "f1_best", "f1_inverted", "iou", "mask_size_matches", "height", "width", "tiled",
-               "seconds")
+               "seconds", "map_file")
 
 
 @dataclasses.dataclass
@@ -92,7 +92,7 @@ def run_from_records(records: Sequence[dict[str, Any] | None], seconds: float) -
         if r["status"] == "ok":
             m = _metrics_of(r)
             results.append(m)
-            rows.append({**dataclasses.asdict(m), **{k: r[k] for k in _ROW_EXTRA}})
+            rows.append({**dataclasses.asdict(m), **{k: r.get(k, "") for k in _ROW_EXTRA}})
         elif r["status"] == "skipped":
             skipped.append({"image": r["image"], "reason": r["reason"]})
         else:
@@ -100,11 +100,14 @@ def run_from_records(records: Sequence[dict[str, Any] | None], seconds: float) -
     return BenchmarkRun(evaluate(results), rows, failed, skipped, seconds, list(records))
 
 
-_ROW_EXTRA = ("mask_size_matches", "height", "width", "tiled", "seconds")
+_ROW_EXTRA = ("mask_size_matches", "height", "width", "tiled", "seconds", "map_file")
+# on_map(pair, image, prob, mask) -> extra record fields (``mantra eval``: saves the map, {"map_file": name})
+OnMap = Callable[[Pair, np.ndarray, np.ndarray, "np.ndarray | None"], dict[str, Any]]
 
 
 def _score_pair(k: int, pair: Pair, predict: Predict, rule: MaskRule, on_mismatch: OnMismatch,
-                max_pixels: int, max_bytes: int, transform: Transform | None) -> dict[str, Any]:
+                max_pixels: int, max_bytes: int, transform: Transform | None,
+                on_map: OnMap | None = None) -> dict[str, Any]:
     """The record of one pair: ``{"key", "image", "status": ok|skipped|failed, ...}`` (module docstring)."""
     t_img = time.perf_counter()
     base = {"key": pair.key, "image": str(pair.image)}
@@ -117,11 +120,12 @@ def _score_pair(k: int, pair: Pair, predict: Predict, rule: MaskRule, on_mismatc
             image, mask = transform(image, mask, k)
         prob, tiled = predict(image)
         m = image_metrics(prob, mask, name=str(pair.image), forged=pair.mask is not None)
+        extra = {} if on_map is None else on_map(pair, image, prob, mask)
     except ValueError as e:  # ImageReadError, MaskError, a non-finite map and bad inputs are ValueErrors
         return {**base, "status": "failed", "reason": str(e).splitlines()[0] if str(e) else repr(e)}
     return {**base, "status": "ok", "metrics": json_safe(dataclasses.asdict(m)),
             "mask_size_matches": loaded.size_matches, "height": int(prob.shape[0]), "width": int(prob.shape[1]),
-            "tiled": bool(tiled), "seconds": round(time.perf_counter() - t_img, 3)}
+            "tiled": bool(tiled), "seconds": round(time.perf_counter() - t_img, 3), **extra}
 
 
 def is_finished(record: dict[str, Any] | None) -> bool:
@@ -134,13 +138,16 @@ def run_pairs(pairs: Sequence[Pair], predict: Predict, *, rule: MaskRule = "brig
               max_bytes: int | None = None, transform: Transform | None = None,
               progress: Callable[[int, int, str], None] | None = None,
               done: Mapping[str, dict[str, Any]] | None = None,
-              on_record: Callable[[dict[str, Any]], None] | None = None) -> BenchmarkRun:
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              on_map: OnMap | None = None) -> BenchmarkRun:
     """Predicts and scores every pair (module docstring). ``predict(image) -> (map (H, W), tiled)``.
 
     Resuming: a pair whose ``pair_key`` is in ``done`` with status ok or skipped is not read again; its
     record is reused (failed pairs are retried). ``on_record(record)`` is called with each new record as
     soon as it is computed (``mantra eval`` appends it to its progress log, and rebuilds partial results
-    from what it was handed when interrupted).
+    from what it was handed when interrupted). ``on_map(pair, image, prob, mask)`` is called with each
+    newly scored map; the fields it returns are added to the record (``mantra eval`` saves the map there,
+    ``mantra_jax.eval.saved_maps``).
     """
     from mantra_jax.io.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
@@ -154,7 +161,7 @@ def run_pairs(pairs: Sequence[Pair], predict: Predict, *, rule: MaskRule = "brig
         if is_finished(previous):
             records[k] = previous
         else:
-            records[k] = _score_pair(k, pair, predict, rule, on_mismatch, limit, byte_limit, transform)
+            records[k] = _score_pair(k, pair, predict, rule, on_mismatch, limit, byte_limit, transform, on_map)
             if on_record is not None:
                 on_record(records[k])
         if progress is not None:
