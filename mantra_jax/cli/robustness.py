@@ -7,7 +7,7 @@ import json
 import pathlib
 import sys
 
-from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, CliError, _require_checkpoint, load_detector, make_predictor, _read_pairs, _progress_bar
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, CliError, _require_checkpoint, load_detector, predictor_for, _read_pairs, _progress_bar
 
 
 ROBUSTNESS_OUTPUTS = ("robustness.csv", "robustness.json", "robustness.png")
@@ -39,7 +39,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     with OutputDir.open(out_dir, "robustness") as out:  # checked before the first image
         out.check_free(ROBUSTNESS_OUTPUTS)
         model, variables, cfg = load_detector(args.checkpoint)
-        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        predict = predictor_for(args, model, variables, cfg)
         n_runs = 1 + sum(len(v) for v in attacks.values())
         bar = _progress_bar(n_runs, "robustness", args.progress)
 
