@@ -172,6 +172,8 @@ def calibrate(args: argparse.Namespace) -> int:
     plan = {"pass1": [(160, 160), (288, 288), (416, 416)], "pass2": [(176, 176), (304, 304), (432, 432)],
             "whole": [(192, 192), (320, 320), (448, 448)], "host": [(1500, 2000), (3000, 4000)]}
     for mode, sizes in plan.items():
+        if mode not in args.calibrate_modes:
+            continue
         recs = [run_child(mode, h, w, 0, args) for h, w in sizes]
         for r in recs:
             print(json.dumps(r), flush=True)
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conv_algorithm", default="auto")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per child process")
     p.add_argument("--calibrate", action="store_true", help="measure the per-pixel costs (module docstring)")
+    p.add_argument("--calibrate_modes", type=lambda t: t.split(","), default=["pass1", "pass2", "whole", "host"],
+                   help="with --calibrate: which of pass1,pass2,whole,host")
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

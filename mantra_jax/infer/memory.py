@@ -49,7 +49,10 @@ class Cost:
 # inference at 192^2, 320^2, 448^2 and detect's host work at 2000 x 1500 and 4000 x 3000. ``fixed`` is the
 # largest intercept of the three network lines. Rounded up; the planner keeps ``MARGIN`` of the budget free.
 COSTS: dict[tuple[str, str], Cost] = {
-    ("ptrain4", "auto"): Cost(fixed=0, whole=0, pass1=0, pass2=0, host=0),
+    # fits (bytes per pixel, intercept): pass1 7814, 735 MiB; pass2 2738, 447 MiB; whole 7447, 773 MiB; host
+    # (peak over the 322 MiB of the process after imports and weights): 26 at 4000 x 3000, 47 at 2000 x 1500
+    # (a 60 MiB intercept, inside ``fixed``). During the network the host holds ~7 B/px (image, map).
+    ("ptrain4", "auto"): Cost(fixed=800 * MIB, whole=7600.0, pass1=8000.0, pass2=2800.0, host=28.0),
 }
 FALLBACK = ("ptrain4", "auto")  # variants / policies not measured (e.g. ``tiny``, narrower) use these figures
 MARGIN = 0.9  # estimates must fit within this share of the budget
@@ -102,19 +105,22 @@ def estimate_whole_bytes(cost: Cost, height: int, width: int) -> int:
 def estimate_tiled_bytes(cost: Cost, height: int, width: int, tile: int, featex_halo: int, ladn_halo: int,
                          channels: int, *, bounded: bool, store: str) -> int:
     """Modelled peak RSS of ``predict_tiled`` (``mantra_jax.infer.tiled``) at core ``tile``; ``store``: "memory"
-    counts the H x W x ``channels`` float32 features, "file" does not. An image that is one region in both
-    passes is run whole by ``predict_tiled``, and costs that."""
+    counts the H x W x ``channels`` float32 features, "file" does not.
+
+    Unbounded, the regions are those of the image's plan, and an image that is one region in both passes is
+    run whole by ``predict_tiled`` and costs that. ``bounded`` counts the ladder's largest regions,
+    (tile + 2 halo)^2, whatever the image, so that images of any size in a run get the same tile (and so the
+    same few compiled shapes) unless their own host memory forces a smaller one."""
     from mantra_jax.infer.tiled import plan
 
-    p1 = plan(height, width, tile, featex_halo, bounded=bounded)
-    p2 = plan(height, width, tile, ladn_halo, bounded=bounded)
-    if len(p1) == 1 and len(p2) == 1:
+    def largest(halo: int) -> int:
+        if bounded:
+            return (tile + 2 * halo) ** 2
+        return max((r.reg1 - r.reg0) * (c.reg1 - c.reg0) for r, c in plan(height, width, tile, halo))
+
+    if not bounded and len(plan(height, width, tile, featex_halo)) == len(plan(height, width, tile, ladn_halo)) == 1:
         return estimate_whole_bytes(cost, height, width)
-
-    def largest(spans: list) -> int:
-        return max((r.reg1 - r.reg0) * (c.reg1 - c.reg0) for r, c in spans)
-
-    network = max(cost.pass1 * largest(p1), cost.pass2 * largest(p2))
+    network = max(cost.pass1 * largest(featex_halo), cost.pass2 * largest(ladn_halo))
     features = 4 * channels * height * width if store == "memory" else 0
     return int(cost.fixed + cost.host * height * width + network + features)
 
@@ -147,7 +153,7 @@ def plan_memory(height: int, width: int, budget: int, cost: Cost, featex_halo: i
             if est <= allowed:
                 return MemoryPlan(int(tile), store, est)
             smallest = est
-    raise MemoryBudgetError(f"a {width}x{height} image needs about {format_bytes(smallest / MARGIN)} even at "
+    raise MemoryBudgetError(f"a {width}x{height} image needs a budget of about {format_bytes(smallest / MARGIN)} even at "
                             f"tile {tiles[-1]}, more than the memory budget of {format_bytes(budget)} (--memory)")
 
 
