@@ -111,6 +111,8 @@ def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixel
                                        else auto_tile_pixels)
         return check_map(prob, image.shape[:2]), tiled  # a non-finite map fails the image in every command
 
+    return predict
+
 
 def _memory(text: str) -> int:
     from mantra_jax.infer.memory import parse_bytes
@@ -135,7 +137,6 @@ def predictor_for(args: argparse.Namespace, model: Any, variables: Any, cfg: dic
     return make_predictor(model, variables, args.tile, args.auto_tile_pixels, bounded, memory=budget,
                           variant=cfg.get("variant"))
 
-    return predict
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
