@@ -46,6 +46,13 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                "if ckpt is not None and ckpt.latest_step() is not None:",
                "if False and ckpt is not None:",
                ("tests/train/test_loop_io.py", "tests/train/test_loop.py")),  # test_loop.py is --slow
+    "memory_pass1": ("mantra_jax/infer/memory.py",  # the feature-extractor pass, the larger one, not counted
+                     "network = max(cost.pass1 * largest(featex_halo), cost.pass2 * largest(ladn_halo))",
+                     "network = cost.pass2 * largest(ladn_halo)",
+                     ("tests/infer/test_memory.py",)),
+    "memory_whole": ("mantra_jax/infer/memory.py",  # whole-image inference whatever the budget
+                     "if whole <= allowed:", "if True:",
+                     ("tests/infer/test_memory.py", "tests/cli/test_memory_and_compile.py")),  # the latter --slow
 }
 
 
