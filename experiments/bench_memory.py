@@ -1,6 +1,6 @@
 """Peak resident memory and seconds of whole-image and exact tiled inference, each run in a fresh process.
 
-    python experiments/bench_memory.py --sizes 256x256,512x512,1024x768,4000x3000 --max_memory 8G
+    python experiments/bench_memory.py --sizes 256x256,512x512,1024x768,4000x3000 --max_memory 8G [--memory 2G]
     python experiments/bench_memory.py --calibrate            # the per-pixel costs of infer/memory.py
 
 Every measurement is a child process (``--child MODE ...``) that loads the weights (default: the
@@ -10,8 +10,9 @@ the figures include compiling, the first run's worst case) and prints one JSON l
 RSS after imports and weight loading, ``resource.getrusage(RUSAGE_SELF).ru_maxrss``), ``peak_mib`` (the
 same after the run), ``seconds`` and ``compile_seconds`` (``mantra_jax.compile_cache.STATS``).
 
-Modes: ``whole`` (``infer.whole.predict``), ``tiled`` (``infer.tiled.predict_tiled`` with ``--tile``, features
-kept in an unlinked file, as the memory planner does for large images), ``pass1`` / ``pass2`` (one region of
+Modes: ``whole`` (``infer.whole.predict``), ``tiled`` (``infer.tiled.predict_tiled`` as ``mantra detect`` runs
+it by default: bounded shapes, with the tile and feature store ``infer.memory.model_plan`` picks for the
+``--memory`` budget, or ``--tile`` with the features in a file), ``pass1`` / ``pass2`` (one region of
 either tiled pass alone, g x g pixels: what ``--calibrate`` fits the per-region-pixel costs on) and ``host``
 (``mantra detect``'s per-image host work without the network: reading a PNG, the scores and the three
 output files, on a map of the image's size). The table skips whole-image inference where the planner's
@@ -43,7 +44,8 @@ def _mib(rusage_kib: int) -> float:
     return round(rusage_kib / 1024.0, 1)
 
 
-def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_algorithm: str) -> dict:
+def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_algorithm: str,
+          store: str = "file", bounded: bool = False) -> dict:
     """One measurement in this (fresh) process; see the module docstring."""
     import resource
 
@@ -75,7 +77,8 @@ def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_a
     elif mode == "tiled":
         from mantra_jax.infer.tiled import predict_tiled
 
-        out = predict_tiled(model, variables, image, tile, store="file")
+        out = predict_tiled(model, variables, image, tile, store=store, bounded=bounded)
+        record.update(store=store, bounded=bounded)
     elif mode == "pass1":
         from mantra_jax.infer.tiled import adapted_fn
         from mantra_jax.io.images import preprocess
@@ -109,10 +112,12 @@ def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_a
     return record
 
 
-def run_child(mode: str, height: int, width: int, tile: int, args: argparse.Namespace) -> dict:
+def run_child(mode: str, height: int, width: int, tile: int, args: argparse.Namespace, store: str = "file",
+              bounded: bool = False) -> dict:
     """``child`` in a fresh interpreter (compile cache off); a failed or killed child is reported, not raised."""
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--child", mode, "--sizes", f"{width}x{height}",
-           "--tile", str(tile), "--checkpoint", args.checkpoint, "--conv_algorithm", args.conv_algorithm]
+           "--tile", str(tile), "--checkpoint", args.checkpoint, "--conv_algorithm", args.conv_algorithm,
+           "--child_store", store, "--child_bounded" if bounded else "--no-child_bounded"]
     env = {**os.environ, "MANTRA_COMPILE_CACHE": "off", "PYTHONPATH": os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     try:
@@ -145,22 +150,28 @@ def _row(record: dict) -> str:
 
 
 def table(args: argparse.Namespace) -> int:
-    from mantra_jax.infer.memory import estimate_whole_bytes, format_bytes, parse_bytes
-
-    limit = parse_bytes(args.max_memory)
+    from mantra_jax.infer.memory import cost_for, estimate_whole_bytes, format_bytes, model_plan, parse_bytes
     from mantra_jax.io.checkpoints import load_model
 
-    model, _, cfg = load_model(args.checkpoint)
-    print(f"| size | whole: peak RSS | whole: seconds | tiled {args.tile}: peak RSS | tiled: seconds |")
-    print("|---|---|---|---|---|")
+    limit, budget = parse_bytes(args.max_memory), parse_bytes(args.memory)
+    model, variables, cfg = load_model(args.checkpoint)
+    cost = cost_for(cfg.get("variant"), args.conv_algorithm)
+    how = f"tile {args.tile}, features in a file" if args.tile else f"detect's default plan for --memory {args.memory}"
+    print(f"| size | whole: peak RSS | whole: seconds | tiled ({how}): tile, store | peak RSS | seconds |")
+    print("|---|---|---|---|---|---|")
     for h, w in args.sizes:
-        est = estimate_whole_bytes(model, h, w)
+        est = estimate_whole_bytes(cost, h, w)
         if est > limit:
             whole = f"skipped: estimated {format_bytes(est)} > --max_memory {format_bytes(limit)} | |"
         else:
-            whole = _row(run_child("whole", h, w, args.tile, args))
-        tiled = _row(run_child("tiled", h, w, args.tile, args))
-        print(f"| {w} x {h} | {whole} | {tiled} |", flush=True)
+            whole = _row(run_child("whole", h, w, 0, args))
+        if args.tile:
+            tile, store, bounded = args.tile, "file", False
+        else:
+            mp = model_plan(model, variables, cfg.get("variant"), (h, w), budget, bounded=True)
+            tile, store, bounded = mp.tile, mp.store, True
+        tiled = _row(run_child("tiled", h, w, tile, args, store, bounded))
+        print(f"| {w} x {h} | {whole} | {tile}, {store} | {tiled} |", flush=True)
     return 0
 
 
@@ -192,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench_memory.py", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=parse_sizes, default=parse_sizes("256x256,512x512,1024x768"),
                    help="WIDTHxHEIGHT,... (default %(default)s)")
-    p.add_argument("--tile", type=int, default=512, help="core tile of the tiled runs")
+    p.add_argument("--tile", type=int, default=0, help="core tile of the tiled runs (default: the plan for --memory)")
+    p.add_argument("--memory", default="2G", help="budget whose plan the tiled runs follow (default %(default)s)")
     p.add_argument("--max_memory", default="8G", help="skip whole-image runs estimated above this (e.g. 8G)")
     p.add_argument("--checkpoint", default=_default_checkpoint())
     p.add_argument("--conv_algorithm", default="auto")
@@ -201,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibrate_modes", type=lambda t: t.split(","), default=["pass1", "pass2", "whole", "host"],
                    help="with --calibrate: which of pass1,pass2,whole,host")
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    p.add_argument("--child_store", default="file", help=argparse.SUPPRESS)
+    p.add_argument("--child_bounded", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         (h, w), = args.sizes
-        print(json.dumps(child(args.child, h, w, args.tile, args.checkpoint, args.conv_algorithm)), flush=True)
+        print(json.dumps(child(args.child, h, w, args.tile, args.checkpoint, args.conv_algorithm, args.child_store,
+                               args.child_bounded)), flush=True)
         return 0
     return calibrate(args) if args.calibrate else table(args)
 
