@@ -148,4 +148,5 @@ class ShapeCompiled:
         return len(self._compiled)
 
 
-__all__ = ["CACHE", "ENV_VAR", "STATS", "CacheEvents", "CompileStats", "listen", "ShapeCompiled", "default_dir", "enable", "resolve"]
+__all__ = ["CACHE", "ENV_VAR", "STATS", "CacheEvents", "CompileStats", "ShapeCompiled", "default_dir", "enable",
+           "listen", "resolve"]

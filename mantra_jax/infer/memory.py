@@ -153,7 +153,8 @@ def plan_memory(height: int, width: int, budget: int, cost: Cost, featex_halo: i
             if est <= allowed:
                 return MemoryPlan(int(tile), store, est)
             smallest = est
-    raise MemoryBudgetError(f"a {width}x{height} image needs a budget of about {format_bytes(smallest / MARGIN)} even at "
+    raise MemoryBudgetError(f"a {width}x{height} image needs a budget of about {format_bytes(smallest / MARGIN)} "
+                            "even at "
                             f"tile {tiles[-1]}, more than the memory budget of {format_bytes(budget)} (--memory)")
 
 

@@ -86,7 +86,8 @@ def test_estimates_grow_with_the_image_and_the_tile():
     assert b == int(1e8 + 20 * 4e6 + max(2000 * (512 + 28) ** 2, 1000 * (512 + 48) ** 2))
 
 
-@pytest.mark.parametrize("text, value", [("2G", 2 * GIB), ("2g", 2 * GIB), ("512M", 512 * MIB), ("1.5GiB", 3 * GIB // 2),
+@pytest.mark.parametrize("text, value", [("2G", 2 * GIB), ("2g", 2 * GIB), ("512M", 512 * MIB),
+                                         ("1.5GiB", 3 * GIB // 2),
                                          ("4gb", 4 * GIB), ("3000000", 3000000), (" 64 MiB ", 64 * MIB),
                                          ("1T", 1 << 40), ("8k", 8192), (".5G", GIB // 2)])
 def test_sizes_parse_with_binary_units(text, value):
