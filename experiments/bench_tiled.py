@@ -28,6 +28,7 @@ from mantra_jax.compile_cache import STATS
 from mantra_jax.infer.tiled import compile_count, plan, predict_tiled, receptive_halo, tiled_flops
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.checkpoints import load_model, model_from_config
+from mantra_jax.perf import synthetic_photo
 
 _VARIANT = flags.DEFINE_string("variant", "ptrain4", "Model preset (random initialisation).")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint to load instead of a random model.")
@@ -64,11 +65,7 @@ def main(argv: list[str]) -> None:
         _emit({"config": cfg, "height": h, "width": w, "tile": tile, "featex_halo": halo.featex,
                "ladn_halo": halo.ladn, **tiled_flops(model, variables, h, w, tile, bounded=_BOUNDED.value)})
         return
-    rng = np.random.default_rng(_SEED.value)
-    # Smooth random content plus noise: closer to a photo than i.i.d. noise, cheap to make.
-    low = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3)).astype(np.float32)
-    image = np.repeat(np.repeat(low, 16, axis=0), 16, axis=1)[:h, :w]
-    image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+    image = synthetic_photo(h, w, _SEED.value)
     times: list[float] = []
 
     def progress(done: int, total: int) -> None:

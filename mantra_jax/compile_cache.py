@@ -12,7 +12,10 @@ compile options, so a stale entry is never used for another program; deleting th
 Compile accounting. ``ShapeCompiled(jax.jit(f))`` compiles ``f`` ahead of time once per argument signature
 (pytree structure, shapes and dtypes) and adds each compile's wall time to ``STATS`` (process-wide), so a
 caller can report compile seconds (including persistent-cache loads) separately from compute seconds:
-snapshot ``STATS.count`` / ``STATS.seconds`` before and after.
+snapshot ``STATS.count`` / ``STATS.seconds`` before and after. What JAX itself reports about the persistent
+cache (its ``jax.monitoring`` events: an executable loaded from the cache, one written to it) is counted in
+``CACHE`` once ``listen()`` (called by ``enable``) has run: a process that found all its programs in the
+cache shows ``CACHE.hits`` equal to its compilations and no writes.
 """
 
 from __future__ import annotations
@@ -62,8 +65,43 @@ def enable(folder: pathlib.Path | str | None, *, min_compile_seconds: float = 1.
     if not os.access(path, os.W_OK | os.X_OK):
         raise OSError(f"compile cache folder {path} is not writable")
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
+    if MIN_SECONDS_ENV not in os.environ:  # JAX's own variable, when set, is obeyed
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
+    listen()
     return path
+
+
+MIN_SECONDS_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
+HIT_EVENT, WRITE_EVENT = "/jax/compilation_cache/cache_hits", "/jax/compilation_cache/cache_misses"
+
+
+@dataclasses.dataclass
+class CacheEvents:
+    """Persistent-cache events JAX reported in this process: executables loaded (``hits``) and compiled then
+    written to the cache (``writes``; JAX names the event ``cache_misses``)."""
+
+    hits: int = 0
+    writes: int = 0
+    listening: bool = False
+
+
+CACHE = CacheEvents()
+
+
+def _on_event(event: str, **kwargs: Any) -> None:
+    if event == HIT_EVENT:
+        CACHE.hits += 1
+    elif event == WRITE_EVENT:
+        CACHE.writes += 1
+
+
+def listen() -> None:
+    """Counts JAX's persistent-cache events into ``CACHE`` (once per process)."""
+    if not CACHE.listening:
+        from jax import monitoring
+
+        monitoring.register_event_listener(_on_event)
+        CACHE.listening = True
 
 
 @dataclasses.dataclass
@@ -110,4 +148,5 @@ class ShapeCompiled:
         return len(self._compiled)
 
 
-__all__ = ["ENV_VAR", "STATS", "CompileStats", "ShapeCompiled", "default_dir", "enable", "resolve"]
+__all__ = ["CACHE", "ENV_VAR", "STATS", "CacheEvents", "CompileStats", "ShapeCompiled", "default_dir", "enable",
+           "listen", "resolve"]

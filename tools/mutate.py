@@ -62,6 +62,13 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                          ("tests/report/test_report.py",)),
     "report_bins": ("mantra_jax/eval/saved_maps.py",  # pooled curves from wrongly binned scores
                     "np.floor(p * HIST_BINS)", "np.round(p * HIST_BINS)", ("tests/report/test_saved_maps.py",)),
+    "memory_pass1": ("mantra_jax/infer/memory.py",  # the feature-extractor pass, the larger one, not counted
+                     "network = max(cost.pass1 * largest(featex_halo), cost.pass2 * largest(ladn_halo))",
+                     "network = cost.pass2 * largest(ladn_halo)",
+                     ("tests/infer/test_memory.py",)),
+    "memory_whole": ("mantra_jax/infer/memory.py",  # whole-image inference whatever the budget
+                     "if whole <= allowed:", "if True:",
+                     ("tests/infer/test_memory.py", "tests/cli/test_memory_and_compile.py")),  # the latter --slow
 }
 
 

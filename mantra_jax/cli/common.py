@@ -91,21 +91,54 @@ def load_detector(path: str | None, **kwargs: Any):
     return model, variables, cfg
 
 
-def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixels: int,
-                   bounded: bool = False) -> Callable[[Any], tuple[Any, bool]]:
-    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (see predict_auto;
-    ``bounded``: every image tiled through a bounded set of compiled shapes).
+def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixels: int | None,
+                   bounded: bool = False, *, memory: int | None = None,
+                   variant: str | None = None) -> Callable[[Any], tuple[Any, bool]]:
+    """``image (H, W, 3) uint8 -> (map (H, W) float32, tiled)``: whole image, or exact tiling (``bounded``:
+    every image tiled through a bounded set of compiled shapes).
 
-    A map of the wrong shape or with a non-finite value raises ValueError (``infer.detect.check_map``)."""
+    With ``tile`` or ``auto_tile_pixels`` given, ``predict_auto`` decides as before; otherwise its memory
+    planner (``infer.memory.predict_within``) keeps each image under ``memory`` bytes (default
+    ``DEFAULT_BUDGET_BYTES``), with ``variant``'s measured costs. A map of the wrong shape or with a
+    non-finite value, or an image that cannot fit the budget, raises ValueError (``infer.detect.check_map``)."""
     from mantra_jax.infer.detect import check_map
+    from mantra_jax.infer.memory import DEFAULT_BUDGET_BYTES
     from mantra_jax.infer.tiled import predict_auto
 
+    budget = None if auto_tile_pixels is not None else DEFAULT_BUDGET_BYTES if memory is None else memory
+    pixels = DEFAULT_AUTO_TILE_PIXELS if auto_tile_pixels is None else auto_tile_pixels
+
     def predict(image: Any) -> tuple[Any, bool]:
-        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=auto_tile_pixels,
-                                   bounded=bounded)
+        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=pixels, bounded=bounded,
+                                   budget=budget, variant=variant)
         return check_map(prob, image.shape[:2]), tiled  # a non-finite map fails the image in every command
 
     return predict
+
+
+def _memory(text: str) -> int:
+    from mantra_jax.infer.memory import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def predictor_for(args: argparse.Namespace, model: Any, variables: Any, cfg: dict[str, Any],
+                  bounded: bool = False) -> Callable[[Any], tuple[Any, bool]]:
+    """``make_predictor`` from the inference options (``_add_inference_options``); CliError when ``--memory``
+    is below what the process itself needs (imports, weights, compiling: ``infer.memory.Cost.fixed``)."""
+    from mantra_jax.infer.memory import DEFAULT_BUDGET_BYTES, cost_for, format_bytes
+
+    budget = DEFAULT_BUDGET_BYTES if args.memory is None else args.memory
+    fixed = cost_for(cfg.get("variant"), model.compute.conv_algorithm).fixed
+    if args.tile is None and args.auto_tile_pixels is None and budget <= fixed:
+        raise CliError(f"--memory {format_bytes(budget)} is below the {format_bytes(fixed)} the process itself "
+                       "needs (Python, JAX, the weights, compiling); give more, e.g. --memory 2G")
+    return make_predictor(model, variables, args.tile, args.auto_tile_pixels, bounded, memory=budget,
+                          variant=cfg.get("variant"))
+
 
 
 def _add_inference_options(p: argparse.ArgumentParser) -> None:
@@ -117,9 +150,11 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                         "checkpoint (any kind above, or a pretrained weights name) the other part comes from")
     p.add_argument("--tile", type=_positive_int, default=None,
                    help="always use exact tiled inference with this core tile size (pixels)")
-    p.add_argument("--auto-tile-pixels", type=_positive_int, default=DEFAULT_AUTO_TILE_PIXELS,
-                   help="tile automatically (512 px tiles) above this many pixels (default %(default)s; whole-image "
-                        "ptrain4 inference needs about 3.6 GiB of XLA buffers per megapixel on CPU)")
+    p.add_argument("--memory", type=_memory, default=None, metavar="SIZE",
+                   help="keep peak memory (RSS) under this, e.g. 4G or 1536M: whole-image inference when it fits, "
+                        "else exact tiling with the largest tile that fits (default 2G; mantra_jax.infer.memory)")
+    p.add_argument("--auto-tile-pixels", type=_positive_int, default=None,
+                   help="instead of --memory: tile (512 px tiles) above this many pixels, whole-image below")
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="refuse images and masks with more pixels than this, from their header (default: "
                         "mantra_jax.io.images' limit, 2^27)")
@@ -128,9 +163,10 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
     p.add_argument("--bounded-shapes", action=argparse.BooleanOptionalAction, default=None,
-                   help="mantra eval: tile every image (exactly) through a bounded set of region shapes, so a "
+                   help="detect and eval: tile every image (exactly) through a bounded set of region shapes, so a "
                         "benchmark with many image sizes compiles a few programs, not one per size (costs some "
-                        "overlap; default on for eval; --no-bounded-shapes compiles each image size whole)")
+                        "overlap; default on for detect and eval; --no-bounded-shapes runs each image size whole "
+                        "when it fits --memory, compiling one program per size)")
     p.add_argument("--compile-cache", metavar="DIR|off", default=None,
                    help="JAX persistent compilation cache folder, or 'off' (default: $MANTRA_COMPILE_CACHE, else "
                         "~/.cache/mantra_jax/xla)")
@@ -150,14 +186,27 @@ def enable_compile_cache(option: str | None) -> str | None:
     return None if used is None else str(used)
 
 
-def compile_report(before: tuple[int, float], run_seconds: float) -> dict[str, Any]:
-    """``compilations``, ``compile_seconds`` and ``compute_seconds`` (the rest of ``run_seconds``) since
-    ``before = (STATS.count, STATS.seconds)`` (``mantra_jax.compile_cache.STATS``)."""
-    from mantra_jax.compile_cache import STATS
+def compile_start() -> dict[str, float]:
+    """A snapshot for ``compile_report``: compilations and their seconds (``compile_cache.STATS``), JAX's
+    persistent-cache events (``compile_cache.CACHE``) and the wall clock."""
+    from mantra_jax.compile_cache import CACHE, STATS
 
-    seconds = STATS.seconds - before[1]
-    return {"compilations": STATS.count - before[0], "compile_seconds": round(seconds, 2),
-            "compute_seconds": round(run_seconds - seconds, 2)}
+    return {"count": STATS.count, "seconds": STATS.seconds, "hits": CACHE.hits, "writes": CACHE.writes,
+            "t0": time.perf_counter()}
+
+
+def compile_report(before: dict[str, float], run_seconds: float | None = None) -> dict[str, Any]:
+    """``compilations``, ``compile_seconds``, ``compute_seconds`` (the rest of ``run_seconds``, default: the
+    wall time since ``before``), ``cache_hits`` (programs JAX loaded from the persistent cache) and
+    ``cache_writes`` (compiled and stored there) since ``before = compile_start()``."""
+    from mantra_jax.compile_cache import CACHE, STATS
+
+    if run_seconds is None:
+        run_seconds = time.perf_counter() - before["t0"]
+    seconds = STATS.seconds - before["seconds"]
+    return {"compilations": STATS.count - before["count"], "compile_seconds": round(seconds, 2),
+            "compute_seconds": round(run_seconds - seconds, 2), "cache_hits": CACHE.hits - before["hits"],
+            "cache_writes": CACHE.writes - before["writes"]}
 
 
 def _add_pairs_options(p: argparse.ArgumentParser) -> None:

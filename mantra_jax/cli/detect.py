@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, make_predictor, _progress_bar
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, predictor_for, _progress_bar, compile_start, compile_report
 from mantra_jax.cli.report import check_report_free, write_run_report
 
 
@@ -19,7 +19,10 @@ DETECT_COLUMNS = ("image", "stem", "status", "error", "height", "width", "roi", 
 
 
 def _write_detect_summary(out, args: argparse.Namespace, cfg: dict[str, Any], paths: Sequence[pathlib.Path],
-                          problems: Sequence[str], records: list[dict[str, Any]], interrupted: bool) -> None:
+                          problems: Sequence[str], records: list[dict[str, Any]], run: dict[str, Any],
+                          interrupted: bool) -> None:
+    """``summary.csv`` and ``summary.json``; ``run``: the settings and ``compile_report`` (compilations, compile
+    and compute seconds, persistent-cache hits and writes)."""
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.io.atomic import write_text_atomic
 
@@ -30,7 +33,7 @@ def _write_detect_summary(out, args: argparse.Namespace, cfg: dict[str, Any], pa
                "n_ok": sum(r["status"] == "ok" for r in records),
                "n_failed": sum(r["status"] == "error" for r in records) + len(problems),
                "complete": not interrupted, "not_processed": [str(p) for p in paths if str(p) not in done],
-               "input_problems": list(problems), "images": records}
+               "input_problems": list(problems), "run": run, "images": records}
     write_text_atomic(json_path, json.dumps(json_safe(summary), indent=2) + "\n")
 
 
@@ -62,7 +65,17 @@ def cmd_detect(args: argparse.Namespace) -> int:
         out.check_free([*DETECT_SUMMARY, *(n for stem in stems for n in output_names(stem).values())])
         check_report_free(out, args)
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
-        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        bounded = args.bounded_shapes is not False  # on by default, as for eval: a few programs for any sizes
+        predict = predictor_for(args, model, variables, cfg, bounded)
+        run = {"memory": args.memory, "tile": args.tile, "bounded_shapes": bounded,
+               "compile_cache": args.compile_cache_dir}
+        clock = compile_start()
+
+        def summary(interrupted: bool) -> dict[str, Any]:
+            report = compile_report(clock)
+            _write_detect_summary(out, args, cfg, paths, problems, records, {**run, **report}, interrupted)
+            return report
+
         records: list[dict[str, Any]] = []
         bar = _progress_bar(len(paths), "detect", args.progress)
         try:
@@ -80,7 +93,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 bar.update(1)
         except KeyboardInterrupt:
             bar.close()
-            _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+            summary(interrupted=True)
             write_run_report(out, args)
             print(f"mantra detect: interrupted after {len(records)} of {len(paths)} image(s); their outputs and "
                   f"the summary are in {out_dir}", file=sys.stderr)
@@ -88,16 +101,17 @@ def cmd_detect(args: argparse.Namespace) -> int:
         except OSError as e:  # an output could not be written (a full disk): keep what is done, say what
             bar.close()
             try:
-                _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=True)
+                summary(interrupted=True)
                 kept = f"the summary of the {len(records)} image(s) before it is in {out_dir}"
             except OSError:
                 kept = "no summary could be written"
             raise CliError(f"{e.strerror or e}; stopped after {len(records)} of {len(paths)} image(s), their "
                            f"outputs kept; {kept}") from None
         bar.close()
-        _write_detect_summary(out, args, cfg, paths, problems, records, interrupted=False)
+        c = summary(interrupted=False)
         write_run_report(out, args)
     ok = sum(r["status"] == "ok" for r in records)
     failed = len(records) - ok + len(problems)
-    print(f"mantra detect: {ok} image(s) processed, {failed} failed; results in {out_dir}", file=sys.stderr)
+    print(f"mantra detect: {ok} image(s) processed, {failed} failed; {c['compilations']} compilation(s) in "
+          f"{c['compile_seconds']} s, compute {c['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if failed else EXIT_OK

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, make_predictor, compile_report, _read_pairs, _progress_bar
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, predictor_for, compile_report, compile_start, _read_pairs, _progress_bar
 from mantra_jax.cli.report import check_report_free, write_run_report
 
 
@@ -44,8 +44,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mantra_jax.eval.saved_maps import map_arrays, map_name, save_map
     from mantra_jax.io.outputs import OutputDir
 
-    from mantra_jax.compile_cache import STATS
-
     pairs, source = _read_pairs(args)
     out_dir = pathlib.Path(args.out)
     with OutputDir.open(out_dir, "eval") as out:  # every output location checked before the first image
@@ -70,8 +68,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"mantra eval: resuming in {out_dir}: {n_reused} of {len(pairs)} image(s) already done",
                   file=sys.stderr)
         bounded = args.bounded_shapes is not False  # on by default for eval
-        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels, bounded)
-        compiled_before = (STATS.count, STATS.seconds)
+        predict = predictor_for(args, model, variables, cfg, bounded)
+        compiled_before = compile_start()
         bar = _progress_bar(len(pairs), "eval", args.progress)
         meta = {"checkpoint": str(args.checkpoint), "weights": args.weights, "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
                 "mask_rule": args.mask_rule,

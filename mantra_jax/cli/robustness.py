@@ -7,7 +7,7 @@ import json
 import pathlib
 import sys
 
-from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, CliError, _require_checkpoint, load_detector, make_predictor, _read_pairs, _progress_bar
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, CliError, _require_checkpoint, load_detector, predictor_for, _read_pairs, _progress_bar
 from mantra_jax.cli.report import check_report_free, write_run_report
 
 
@@ -41,7 +41,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         out.check_free(ROBUSTNESS_OUTPUTS)
         check_report_free(out, args)
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
-        predict = make_predictor(model, variables, args.tile, args.auto_tile_pixels)
+        predict = predictor_for(args, model, variables, cfg)
         n_runs = 1 + sum(len(v) for v in attacks.values())
         bar = _progress_bar(n_runs, "robustness", args.progress)
 

@@ -153,9 +153,17 @@ def overlay(image: np.ndarray, prob: np.ndarray) -> np.ndarray:
     """Blends (H, W, 3) uint8 ``image`` with the heat map of ``prob`` (H, W), weight 0.25 + 0.6 p per pixel."""
     if image.shape[:2] != prob.shape:
         raise ValueError(f"overlay: image {image.shape[:2]} and map {prob.shape} differ in size")
-    alpha = (0.25 + 0.6 * np.clip(np.asarray(prob, np.float32), 0.0, 1.0))[..., None]
-    blend = (1.0 - alpha) * image.astype(np.float32) + alpha * heatmap(prob).astype(np.float32)
-    return np.rint(blend).astype(np.uint8)
+    out = np.empty(image.shape, np.uint8)
+    for r0 in range(0, image.shape[0], OVERLAY_BAND_ROWS):  # by bands: float32 temporaries of a band only
+        rows = slice(r0, r0 + OVERLAY_BAND_ROWS)
+        p = prob[rows]
+        alpha = (0.25 + 0.6 * np.clip(np.asarray(p, np.float32), 0.0, 1.0))[..., None]
+        blend = (1.0 - alpha) * image[rows].astype(np.float32) + alpha * heatmap(p).astype(np.float32)
+        out[rows] = np.rint(blend)
+    return out
+
+
+OVERLAY_BAND_ROWS = 256
 
 
 def output_names(stem: str) -> dict[str, str]:

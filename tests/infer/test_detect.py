@@ -70,3 +70,18 @@ def test_write_outputs_writes_npy_and_two_pngs(tmp_path):
     assert read_image(tmp_path / names["overlay"]).shape == (12, 10, 3)
     assert read_image(tmp_path / names["heatmap"]).shape == (12, 10, 3)
     assert not [f for f in tmp_path.iterdir() if f.name.startswith(".")]
+
+
+def test_overlay_by_row_bands_equals_the_whole_image_blend(monkeypatch):
+    import mantra_jax.infer.detect as detect
+
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (600, 7, 3), dtype=np.uint8)  # over two bands of 256 rows
+    prob = rng.random((600, 7), dtype=np.float32)
+    banded = overlay(img, prob)
+    monkeypatch.setattr(detect, "OVERLAY_BAND_ROWS", 10 ** 6)
+    np.testing.assert_array_equal(banded, overlay(img, prob))
+    # and the blend itself, in float64: at most 1 apart (float32 rounding near half-integers)
+    alpha = 0.25 + 0.6 * prob.astype(np.float64)[..., None]
+    ref = np.rint((1 - alpha) * img + alpha * heatmap(prob).astype(np.float64))
+    assert np.abs(banded.astype(np.float64) - ref).max() <= 1

@@ -60,3 +60,16 @@ def test_registered_features_declare_their_reach():
     assert ladn_reach(ModelConfig("mantranet", "ptrain0").build()) == 31
     with pytest.raises(ValueError, match="declares no spatial reach"):
         anomaly_reach(lambda x, mean, sigma, windows: {"features": x[:, None]}, (7,))
+
+
+@pytest.mark.parametrize("kind", ["mantranet", "imc"])
+def test_variable_shapes_traced_direct_equal_the_models_own_init(kind):
+    import jax.numpy as jnp
+
+    from mantra_jax.models.config import INIT_SHAPE, variable_shapes
+
+    model = ModelConfig.from_dict({"kind": kind, "variant": "ptrain4"}).build()
+    assert model.compute.conv_algorithm == "auto"  # the Winograd path on CPU, which variable_shapes avoids
+    own = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(INIT_SHAPE, jnp.float32)))
+    spec = lambda tree: jax.tree.map(lambda s: (s.shape, s.dtype), tree)  # noqa: E731
+    assert spec(variable_shapes(model)) == spec(own)
