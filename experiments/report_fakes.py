@@ -77,7 +77,9 @@ def make_detect_run(out_dir: pathlib.Path, photos: Sequence[pathlib.Path], *, ba
                 records.append(detect_file(path, stem, out_dir, fake_predict, claim=out.claim))
             except ValueError as e:
                 records.append({"image": str(path), "stem": stem, "status": "error", "error": str(e)})
-        _write_detect_summary(out, args, {"variant": "fake"}, paths, [], records,
+        run = {"memory": "2G", "tile": None, "bounded_shapes": True, "compile_cache": None, "compilations": 0,
+               "compile_seconds": 0.0, "compute_seconds": 0.0, "cache_hits": 0, "cache_writes": 0}
+        _write_detect_summary(out, args, {"variant": "fake"}, paths, [], records, run,
                               interrupted=interrupted_after is not None)
 
 

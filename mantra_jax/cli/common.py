@@ -101,16 +101,19 @@ def make_predictor(model: Any, variables: Any, tile: int | None, auto_tile_pixel
     planner (``infer.memory.predict_within``) keeps each image under ``memory`` bytes (default
     ``DEFAULT_BUDGET_BYTES``), with ``variant``'s measured costs. A map of the wrong shape or with a
     non-finite value, or an image that cannot fit the budget, raises ValueError (``infer.detect.check_map``)."""
+    from mantra_jax.infer import tiled as tiled_inference
     from mantra_jax.infer.detect import check_map
-    from mantra_jax.infer.memory import DEFAULT_BUDGET_BYTES
-    from mantra_jax.infer.tiled import predict_auto
+    from mantra_jax.infer.memory import DEFAULT_BUDGET_BYTES, predict_within
 
     budget = None if auto_tile_pixels is not None else DEFAULT_BUDGET_BYTES if memory is None else memory
     pixels = DEFAULT_AUTO_TILE_PIXELS if auto_tile_pixels is None else auto_tile_pixels
 
     def predict(image: Any) -> tuple[Any, bool]:
-        prob, tiled = predict_auto(model, variables, image, tile=tile, auto_tile_pixels=pixels, bounded=bounded,
-                                   budget=budget, variant=variant)
+        if tile is None and budget is not None:
+            prob, tiled = predict_within(model, variables, image, budget, variant=variant, bounded=bounded)
+        else:
+            prob, tiled = tiled_inference.predict_auto(model, variables, image, tile=tile, auto_tile_pixels=pixels,
+                                                       bounded=bounded)
         return check_map(prob, image.shape[:2]), tiled  # a non-finite map fails the image in every command
 
     return predict

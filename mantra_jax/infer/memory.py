@@ -174,14 +174,14 @@ def predict_within(model: Any, variables: Any, image: np.ndarray, budget: int, *
                    bounded: bool = False) -> tuple[np.ndarray, bool]:
     """The forgery map of (H, W, 3) uint8 ``image`` within ``budget`` bytes of peak RSS (``model_plan``):
     returns ``(map (H, W) float32, tiled)``. Raises MemoryBudgetError when the image cannot fit."""
-    from mantra_jax.infer.tiled import predict_tiled
-    from mantra_jax.infer.whole import check_image, predict
+    from mantra_jax.infer import tiled  # through tiled.predict_auto: the one place every map is computed
+    from mantra_jax.infer.whole import check_image
 
     img = check_image(image)
     mp = model_plan(model, variables, variant, img.shape, budget, bounded=bounded)
-    if mp.tile is None:
-        return predict(model, variables, img), False
-    return predict_tiled(model, variables, img, mp.tile, store=mp.store, bounded=bounded), True
+    if mp.tile is None:  # whole: the image is within predict_auto's pixel limit
+        return tiled.predict_auto(model, variables, img, auto_tile_pixels=img.shape[0] * img.shape[1])
+    return tiled.predict_auto(model, variables, img, tile=mp.tile, store=mp.store, bounded=bounded)
 
 
 __all__ = ["COSTS", "DEFAULT_BUDGET_BYTES", "TILE_LADDER", "Cost", "MemoryBudgetError", "MemoryPlan", "cost_for",

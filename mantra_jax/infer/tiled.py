@@ -460,22 +460,16 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
 
 def predict_auto(model: ManTraNet, variables: Variables, image: np.ndarray, *, tile: int | None = None,
                  auto_tile_pixels: int = 1 << 20, progress: Progress | None = None,
-                 bounded: bool = False, budget: int | None = None,
-                 variant: str | None = None) -> tuple[np.ndarray, bool]:
+                 bounded: bool = False, store: Backend = "auto") -> tuple[np.ndarray, bool]:
     """Whole-image inference, or tiled when ``tile`` is given, ``bounded`` is set or the image has more than
     ``auto_tile_pixels`` pixels (then with ``DEFAULT_TILE``). Returns ``(map (H, W) float32, tiled)``.
-
-    With ``budget`` (bytes of peak RSS) and no ``tile``, the memory planner decides instead
-    (``mantra_jax.infer.memory.predict_within``, with ``variant``'s measured costs)."""
+    ``store``: where tiled inference keeps the adapted features (``FeatureStore``). The memory planner
+    (``mantra_jax.infer.memory.predict_within``) picks ``tile`` and ``store`` from a budget and calls this."""
     img = check_image(image)
-    if tile is None and budget is not None:
-        from mantra_jax.infer.memory import predict_within
-
-        return predict_within(model, variables, img, budget, variant=variant, bounded=bounded)
     if tile is None and not bounded and img.shape[0] * img.shape[1] <= auto_tile_pixels:
         return predict(model, variables, img), False
     return predict_tiled(model, variables, img, DEFAULT_TILE if tile is None else tile, progress,
-                         bounded=bounded), True
+                         bounded=bounded, store=store), True
 
 
 def tiled_flops(model: ManTraNet, variables: Variables, height: int, width: int,

@@ -68,6 +68,14 @@ def restore_orbax(directory: str | os.PathLike) -> tuple[dict[str, Any], Any]:
         raise CheckpointError(f"{directory}: not a readable training checkpoint ({first_line(e)})") from None
 
 
+def _detector(path: str | os.PathLike) -> tuple[Any, Any]:
+    """``(model, variables)`` of a ManTra-Net checkpoint (the ``rest`` of a one-part ``.pt`` file)."""
+    model, variables, cfg = load_model(path)
+    if cfg["kind"] != "mantranet":
+        raise CheckpointError(f"{path}: holds an IMC classifier; the rest of a detector needs a ManTra-Net")
+    return model, variables
+
+
 def load_model(path: str | os.PathLike, *, variant: str | None = None,
                windows: tuple[int, ...] | None = None,
                rest: str | os.PathLike | None = None) -> tuple[Any, Any, dict[str, Any]]:
@@ -98,7 +106,8 @@ def load_model(path: str | os.PathLike, *, variant: str | None = None,
         from mantra_jax.io.torch_pt import load_torch_weights
 
         try:
-            model, variables = load_torch_weights(p, rest=rest, windows=windows, variant=variant)
+            model, variables = load_torch_weights(p, rest=None if rest is None else lambda: _detector(rest),
+                                                  windows=windows, variant=variant)
         except ValueError as e:
             raise CheckpointError(str(e).splitlines()[0]) from None
         cfg = {**_keras_config(model, variant), "bnorm": model.bnorm_statistics}

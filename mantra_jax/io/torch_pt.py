@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -169,14 +169,15 @@ def part_weights(part: str, tensors: Mapping[str, np.ndarray], trunk, expected: 
     return out
 
 
-def load_torch_weights(path: str | os.PathLike, *, rest: str | os.PathLike | tuple | None = None,
+def load_torch_weights(path: str | os.PathLike, *, rest: tuple | Callable[[], tuple] | None = None,
                        windows: tuple[int, ...] | None = None, variant: str | None = None, compute=None):
     """Loads a PyTorch-port checkpoint into a ManTra-Net.
 
     Args:
       path: the ``.pt`` / ``.pth`` file (both parts, or the feature extractor or the detection head alone).
-      rest: where the part the file lacks comes from: any checkpoint ``io.checkpoints.load_model`` reads, or
-        a ``(model, variables)`` pair. Parts the file holds always come from the file.
+      rest: where the part the file lacks comes from: a ManTra-Net ``(model, variables)`` pair, or a function
+        of no arguments returning one (called only when a part is lacking; ``io.checkpoints.load_model``
+        passes one for ``rest=PATH``). Parts the file holds always come from the file.
       windows: the anomaly feature's windows (default: the variant's). variant: the release preset
         (default: from the first-layer width, or ``rest``'s). compute: the model's ``Compute``.
     Returns:
@@ -196,14 +197,7 @@ def load_torch_weights(path: str | os.PathLike, *, rest: str | os.PathLike | tup
         if rest is None:
             raise WeightFileError(f"{path} holds only the {' and '.join(parts)} part; give the "
                                   f"{' and '.join(lacking)} from another checkpoint (rest=..., --complete-from CKPT)")
-        if isinstance(rest, tuple):
-            base_model, base_vars = rest
-        else:
-            from mantra_jax.io.checkpoints import load_model
-
-            base_model, base_vars, cfg = load_model(rest)
-            if cfg["kind"] != "mantranet":
-                raise WeightFileError(f"{rest}: holds an IMC classifier; the rest of a detector needs a ManTra-Net")
+        base_model, base_vars = rest if isinstance(rest, tuple) else rest()
         weights = variables_to_weights(base_vars)
     if "IMTFE" in parts:
         plain = int(parts["IMTFE"]["init_conv.weight"].shape[0])
