@@ -35,6 +35,10 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "digest-palette": ("mantra_jax/manipulations/quantization.py",  # C150 .. C225 all quantise to 150 colours
                        "pil.quantize(int(colours),", "pil.quantize(min(int(colours), 150),",
                        ("tests/manipulations/test_digests.py",)),
+    "compile-cache": ("mantra_jax/compile_cache.py",  # a filled cache folder is not read: every process recompiles
+                      'jax.config.update("jax_compilation_cache_dir", str(path))',
+                      'jax.config.update("jax_compilation_cache_dir", None if any(path.iterdir()) else str(path))',
+                      ("tests/test_compile_cache.py",)),
     "sharding": ("mantra_jax/train/sharding.py",
                  "return NamedSharding(mesh, PartitionSpec(DATA_AXIS))",
                  "return NamedSharding(mesh, PartitionSpec())",
