@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         e2e = end_to_end_setting("HR", plan.learning_rate, plan.featex_learning_rate)
         state, s = fit(model=mantranet, model_config={**mantranet_cfg, "dtype": dtype}, task=localisation_task(),
                        tx=e2e.tx, train_data=train_data, eval_data=val_data, workdir=scratch / "hr",
-                       config=_loop_config(plan, end - time.perf_counter(), args.steps, progress),
+                       config=_loop_config(plan, end - time.perf_counter(), args.hr_steps or args.steps, progress),
                        init_variables=whole, frozen=e2e.frozen, name="hr",
                        plateau=_plateau_state(record["plateau"]["hr"]), data_state=record["data_state"]["hr"])
         whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
@@ -328,6 +328,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--photos", default="", help="folder of pristine photos (default: scikit-image's)")
     p.add_argument("--variant", default="ptrain4", choices=sorted(VARIANTS))
     p.add_argument("--steps", type=int, default=0, help="(checks) at most this many steps per phase")
+    p.add_argument("--hr_steps", type=int, default=0, help="(checks) at most this many HR steps (default --steps)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
     if not args.budget_s > 0:

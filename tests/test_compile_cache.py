@@ -1,5 +1,6 @@
 """Persistent compilation cache settings and per-signature compile accounting."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -39,15 +40,25 @@ def test_shape_compiled_compiles_once_per_signature_and_counts_the_seconds():
 
 
 def test_enabled_cache_lets_a_second_process_load_instead_of_compiling(tmp_path):
-    script = ("import sys, jax, jax.numpy as jnp\n"
+    # what JAX itself reports: its monitoring events for a persistent-cache hit and miss, counted in each
+    # process (a process that compiled again would report a miss, whatever it leaves in the folder)
+    script = ("import sys, json, jax, jax.numpy as jnp\n"
               "from mantra_jax import compile_cache as cc\n"
+              "events = []\n"
+              "jax.monitoring.register_event_listener(lambda name, **kw: events.append(name))\n"
               "cc.enable(sys.argv[1], min_compile_seconds=0)\n"
               "f = cc.ShapeCompiled(jax.jit(lambda x: jnp.tanh(x) @ x.T))\n"
-              "f(jnp.ones((32, 32)))\n")
+              "f(jnp.ones((32, 32)))\n"
+              "print(json.dumps({k: events.count('/jax/compilation_cache/' + k) for k in ('cache_hits', 'cache_misses')}))\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
     cache = tmp_path / "xla"
-    subprocess.run([sys.executable, "-c", script, str(cache)], check=True, env=env)
-    entries = sorted(p.name for p in cache.iterdir())
-    assert any("lambda" in e for e in entries)
-    subprocess.run([sys.executable, "-c", script, str(cache)], check=True, env=env)
-    assert sorted(p.name for p in cache.iterdir()) == entries  # reused, nothing new written
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", script, str(cache)], check=True, env=env, capture_output=True,
+                             text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    first = run()  # every program compiled and stored (the lambda and jnp.ones' own small programs)
+    assert first["cache_hits"] == 0 and first["cache_misses"] >= 1, first
+    assert any("lambda" in p.name for p in cache.iterdir())
+    assert run() == {"cache_hits": first["cache_misses"], "cache_misses": 0}  # each loaded, none compiled

@@ -32,10 +32,25 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                "return cv2.dilate(image, disc(size), anchor=anchor)",
                "return cv2.dilate(image, disc(size), anchor=anchor)[::-1]",
                ("tests/manipulations/test_digests.py",)),
+    "digest-palette": ("mantra_jax/manipulations/quantization.py",  # C150 .. C225 all quantise to 150 colours
+                       "pil.quantize(int(colours),", "pil.quantize(min(int(colours), 150),",
+                       ("tests/manipulations/test_digests.py",)),
+    "compile-cache": ("mantra_jax/compile_cache.py",  # a filled cache folder is not read: every process recompiles
+                      'jax.config.update("jax_compilation_cache_dir", str(path))',
+                      'jax.config.update("jax_compilation_cache_dir", None if any(path.iterdir()) else str(path))',
+                      ("tests/test_compile_cache.py",)),
     "sharding": ("mantra_jax/train/sharding.py",
                  "return NamedSharding(mesh, PartitionSpec(DATA_AXIS))",
                  "return NamedSharding(mesh, PartitionSpec())",
                  ("tests/train/test_sharding.py",)),
+    "sharding-pairing": ("mantra_jax/train/sharding.py",  # images and labels mispaired across devices
+                         "        value = np.asarray(value)\n",
+                         "        value = np.asarray(value)\n        if key == 'image' and mesh.devices.size > 1:\n"
+                         "            value = np.roll(value, 1, axis=0)\n",
+                         ("tests/train/test_sharding.py",)),  # its 8-device test is --slow
+    "sharding-f64": ("mantra_jax/models/featex.py",  # the float64 reference's first layer back to float32
+                     "jnp.promote_types(self.compute.dtype, jnp.float32),\n", "jnp.float32,\n",
+                     ("tests/models/test_backbones.py",)),
     "parity": ("mantra_jax/models/ladn.py",  # 0.1% on the logits: caught by the 23x37 test (--slow)
                'out["pred"] = jax.nn.sigmoid(logits)', 'out["pred"] = jax.nn.sigmoid(logits * 1.001)',
                ("tests/io/test_keras_h5.py",)),

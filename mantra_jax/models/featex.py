@@ -144,7 +144,8 @@ class FeatureExtractor(nn.Module):
     Attributes:
       config: the architecture (``FeatexConfig``; its fields read as attributes of the module too).
       compute: how the trunk computes (``mantra_jax.models.compute.Compute``: its dtype, kernel gradients
-        and convolution algorithm); the first layer, the parameters and the output stay float32.
+        and convolution algorithm); the first layer, the parameters and the output stay float32 (float64 when
+        compute.dtype is float64, for reference runs).
     """
 
     config: FeatexConfig = FeatexConfig()
@@ -166,9 +167,11 @@ class FeatureExtractor(nn.Module):
         def conv(h: jnp.ndarray, width: int, name: str) -> jnp.ndarray:
             return SymConv(width, 3, self.compute, name=name)(h)
 
-        # float32 whatever compute.dtype: raw-pixel SRM / Bayar residuals are small differences of large
-        # values (0.03 % of the FLOPs); the trunk casts its input to compute.dtype
-        y = FirstLayer(cfg.first_layer, cfg.plain_filters, jnp.float32, name="b1c1")(x)
+        # at least float32 whatever compute.dtype (float32 for bfloat16 / float32; float64 only for a float64
+        # reference run): raw-pixel SRM / Bayar residuals are small differences of large values (0.03 % of
+        # the FLOPs); the trunk casts its input to compute.dtype
+        y = FirstLayer(cfg.first_layer, cfg.plain_filters, jnp.promote_types(self.compute.dtype, jnp.float32),
+                       name="b1c1")(x)
         self.sow("intermediates", "b1c1_act", y)
         for block, (widths, unit) in enumerate(zip(cfg.trunk, cfg.block_units), start=1):
             first = 2 if block == 1 else 1

@@ -94,7 +94,7 @@ class FirstLayer(nn.Module):
             parts.append(self.param("regular_kernel", nn.initializers.glorot_uniform(),
                                     (k, k, 3, self.plain_filters)))
         if self.kind in ("combined", "srm"):
-            parts.append(jnp.asarray(srm_kernel()))
+            parts.append(jnp.asarray(srm_kernel(self.dtype)))
         if self.kind in ("combined", "bayar"):
             parts.append(self.param("bayar_kernel", _bayar_init, (k, k, 3, BAYAR_CHANNELS)))
         kernel = jnp.concatenate(parts, axis=-1).astype(self.dtype)

@@ -91,11 +91,43 @@ def test_first_layer_by_name(kind, params, channels):
 def test_srm_first_layer_is_relu_of_the_fixed_kernel():
     x = np.random.default_rng(0).uniform(-1, 1, (1, 9, 9, 3))
     y = FirstLayer("srm", 0).apply({}, jnp.asarray(x, jnp.float32))
-    xp = np.pad(x[0], ((2, 2), (2, 2), (0, 0)), mode="symmetric")
-    k = srm_kernel(np.float64)
-    want = np.einsum("ijhwc,hwco->ijo", np.lib.stride_tricks.sliding_window_view(xp, (5, 5), axis=(0, 1))
-                     .transpose(0, 1, 3, 4, 2), k)
-    np.testing.assert_allclose(np.asarray(y[0]), np.maximum(want, 0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(y[0]), _first_layer_reference(x[0], srm_kernel(np.float64)), atol=1e-5)
+
+
+def _first_layer_reference(x, kernel):
+    """numpy float64 ReLU(symmetric-padded 5x5 conv): x (H, W, 3), kernel (5, 5, 3, O) -> (H, W, O)."""
+    xp = np.pad(x, ((2, 2), (2, 2), (0, 0)), mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (5, 5), axis=(0, 1)).transpose(0, 1, 3, 4, 2)
+    return np.maximum(np.einsum("ijhwc,hwco->ijo", windows, kernel), 0)
+
+
+def test_first_layer_is_float64_under_a_float64_policy_and_float32_under_the_others():
+    # the float64 reference runs of the tests (sharding_check.py) need the whole network in float64; the
+    # production policies (float32, bfloat16) keep the first layer float32, bit for bit
+    from mantra_jax.models.compute import Compute
+    from tests.conftest import enable_x64
+
+    cfg = FeatexConfig(trunk=((4,),), transform_features=4)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 9, 11, 3))
+    variables = cfg.module().init(jax.random.key(0), jnp.zeros((1, 9, 11, 3), jnp.float32))
+    b1c1 = variables["params"]["b1c1"]
+
+    def act(dtype, x_dtype, params):
+        _, inter = cfg.module(compute=Compute(dtype=dtype)).apply(
+            params, jnp.asarray(x, x_dtype), mutable=["intermediates"])
+        return inter["intermediates"]["b1c1_act"][0][0]
+
+    with enable_x64():
+        v64 = jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)), variables)
+        y64 = act(jnp.float64, jnp.float64, v64)
+    k64 = np.concatenate([np.asarray(b1c1["regular_kernel"], np.float64), srm_kernel(np.float64),
+                          np.asarray(b1c1["bayar_kernel"], np.float64)], axis=-1)
+    assert y64.dtype == jnp.float64
+    # float64 sums of 75 terms of size <= 1: error ~1e-15; a float32 first layer is off by ~1e-7
+    np.testing.assert_allclose(np.asarray(y64), _first_layer_reference(x[0], k64), rtol=0, atol=1e-12)
+    y32, y16 = act(jnp.float32, jnp.float32, variables), act(jnp.bfloat16, jnp.float32, variables)
+    assert y32.dtype == y16.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(y16), np.asarray(y32))
 
 
 def test_release_featex_is_the_default_config():

@@ -12,23 +12,30 @@ from mantra_jax.train import sharding
 from tests.conftest import subprocess_env
 
 HERE = pathlib.Path(__file__).parent
+# Bounds of the 8-device check, derived in sharding_check.py's docstring (which also reports the steps,
+# and Adam's lr it ran with). The float64 run is float64 throughout (first layer included), so
+# both float32 runs are measured against the exact result, not against a run sharing their rounding.
+# Beyond a few ulps of rounding, float32 can flip a ReLU whose input is within rounding of zero; each flip
+# changes the batch-mean gradient by one pixel's term, about 1 / (B H W) of it, so after `steps` steps
+# each array is off by at most about steps / (B H W) of how far it moved (``*_rel``); a wrong all-reduce
+# or mispaired shards are off by a share of order 1. Measured (jax 0.10.2, AMD EPYC): IMC SGD 1-device
+# 6e-7, 8-device 7.2e-4 (one flip, in step 2), bound 1.5e-3; toy (tanh, no flips) 2e-7 both.
+# Adam moves every element by about lr per step, and float32 sends a few the wrong way in either run
+# (those whose gradient is within a flip's term of zero): the 8-device run may not send more of them the
+# wrong way (off float64 by more than lr) than the 1-device run, up to the luck of which do (Poisson
+# counts: 2x plus 10 elements), nor have a larger RMS error (2x plus 4 ulps). Measured: 39 of 250k
+# elements between the two runs, RMS 4.1e-6 / 4.6e-6; mispaired shards send a large share the wrong way.
 EPS32 = float(np.finfo(np.float32).eps)
-STEPS, LR_ADAM = 3, 1e-3
-# Tolerances of the 8-device check (see sharding_check.py): machine-independent because each float32 run
-# is measured against a float64 run of the same steps. The 8-device run must be as close to float64 as the
-# 1-device run, up to the luck of two summation orders: its max error within 4x the 1-device max error and
-# its RMS error (over 250k parameters, a stable statistic) within 2x, plus a floor of 4 ulps of the
-# parameter scale. Measured: IMC SGD max 1.9e-7 both, toy 5.2e-7 both (3.12/jax 0.12, AMD EPYC).
-# With Adam a near-cancelling gradient element can flip sign between summation orders and move by up to
-# 2 lr per step, so the max is bounded by 2 lr STEPS and only the RMS ratio is compared.
-MAX_RATIO, RMS_RATIO, FLOOR_ULPS = 4.0, 2.0, 4.0
 
 
-def _no_worse_than_one_device(r, prefix, use_max=True):
-    floor = FLOOR_ULPS * EPS32 * r[f"{prefix}_scale"]
-    assert r[f"{prefix}_eight_vs_f64_rms"] <= RMS_RATIO * r[f"{prefix}_one_vs_f64_rms"] + floor, r
-    if use_max:
-        assert r[f"{prefix}_eight_vs_f64_max"] <= MAX_RATIO * r[f"{prefix}_one_vs_f64_max"] + floor, r
+def flip_share(result, prefix):
+    return result["steps"] / result[f"{prefix}_pixels"]
+
+
+def _as_exact_as_float32_allows(r, prefix, model):
+    share = flip_share(r, model)
+    assert r[f"{prefix}_one_rel"] <= share, r  # the bound holds for the 1-device run too
+    assert r[f"{prefix}_eight_rel"] <= share, r
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +52,12 @@ def eight_device_result():
 def test_eight_devices_give_the_same_parameters_as_one(eight_device_result):
     result = eight_device_result
     assert result["imc_sharding"] in ("PartitionSpec()", "P()")  # parameters replicated
-    _no_worse_than_one_device(result, "imc_sgd")
-    _no_worse_than_one_device(result, "imc_adam", use_max=False)
-    assert result["imc_adam_max"] < 2 * LR_ADAM * STEPS, result
-    _no_worse_than_one_device(result, "toy")
+    _as_exact_as_float32_allows(result, "imc_sgd", "imc")
+    r, few = result, 10 / result["imc_adam_count"]
+    assert r["imc_adam_one_wrong_share"] < 0.01, r  # the 1-device run takes nearly every step the right way
+    assert r["imc_adam_eight_wrong_share"] <= 2 * r["imc_adam_one_wrong_share"] + few, r
+    assert r["imc_adam_eight_rms"] <= 2 * r["imc_adam_one_rms"] + 4 * EPS32, r
+    _as_exact_as_float32_allows(result, "toy", "toy")
     assert result["toy_stats_moved"] > 1e-3  # batch statistics were really used and updated
 
 
