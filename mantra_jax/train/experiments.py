@@ -30,13 +30,14 @@ def _cfg_dict(cfg: Any) -> dict[str, Any]:
 
 
 def setup_distributed(dist: Mapping[str, Any]) -> None:
-    """``jax.distributed.initialize`` when ``dist["initialize"]`` (empty/0/-1 fields: auto-detect)."""
-    if not dist["initialize"]:
-        return
-    from mantra_jax.train.sharding import initialize_distributed
+    """Joins JAX's distributed runtime: as the launcher's environment says (``mantra_jax.distributed``),
+    else when ``dist["initialize"]`` with the given fields (empty/0/-1: detected by JAX, e.g. Slurm)."""
+    from mantra_jax.distributed import runtime
 
-    initialize_distributed(dist["coordinator_address"] or None, dist["num_processes"] or None,
-                           None if dist["process_id"] < 0 else int(dist["process_id"]))
+    if runtime.initialize_from_environment() or not dist["initialize"]:
+        return
+    runtime.initialize(dist["coordinator_address"] or None, dist["num_processes"] or None,
+                       None if dist["process_id"] < 0 else int(dist["process_id"]))
 
 
 def loop_config(train: Mapping[str, Any], progress: bool = True):
