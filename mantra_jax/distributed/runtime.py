@@ -22,7 +22,9 @@ import dataclasses
 import os
 import socket
 import time
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
+
+T = TypeVar("T")
 
 ENV_COORDINATOR = "MANTRA_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "MANTRA_NUM_PROCESSES"
@@ -137,3 +139,26 @@ def initialize_from_environment(env: Mapping[str, str] = os.environ) -> bool:
     initialize(env[ENV_COORDINATOR], _env_int(env, ENV_NUM_PROCESSES), _env_int(env, ENV_PROCESS_ID),
                RuntimeSettings.from_env(env))
     return True
+
+
+def barrier(name: str) -> None:
+    """Waits until every process has reached the barrier ``name`` (no-op with one process)."""
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def primary_first(name: str, fn: Callable[[], T]) -> T:
+    """``fn()`` in process 0 first, then in the others (e.g. writing a cache they all read); one process:
+    just ``fn()``."""
+    import jax
+
+    if jax.process_index() == 0:
+        result = fn()
+        barrier(name)
+        return result
+    barrier(name)
+    return fn()

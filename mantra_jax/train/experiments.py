@@ -72,6 +72,7 @@ def _mesh_and_check(batch_size: int):
 
 def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     """IMC pre-training (see the module docstring). Returns the run summary."""
+    from mantra_jax.distributed.runtime import primary_first
     from mantra_jax.models.config import check_config, model_from_config
     from mantra_jax.train.inputs import imc_inputs
     from mantra_jax.train.loop import train
@@ -88,7 +89,9 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                                  "dtype": cfg["model"]["dtype"]})
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
     val_dir = workdir / cfg["data"]["val_dir"]  # an absolute val_dir stays as it is
-    train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir)
+    # the fixed validation set is prepared (written once) by process 0 before the others read it
+    train_data, val_data = primary_first("imc385 fixed sets", lambda: imc_inputs(
+        cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir))
     return train(model=model_from_config(model_config), model_config=model_config,
                  task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
