@@ -13,7 +13,9 @@ signal). Every line a child writes goes to the launcher's stdout / stderr prefix
 Supervision: when a child exits with a non-zero status (or is killed by a signal), one line names it on
 stderr, the other children get SIGTERM, then SIGKILL after ``grace_s`` seconds, and the launcher returns
 that child's status (128 + the signal number for a signal). SIGINT, SIGTERM and SIGHUP sent to the launcher
-are forwarded to every child (a second one kills them). No child outlives ``launch``.
+are forwarded to every child; children still running ``grace_s`` seconds later, or when a second signal
+comes, are killed (JAX's runtime takes SIGTERM as a preemption notice and goes on). No child outlives
+``launch``.
 """
 
 from __future__ import annotations
@@ -126,10 +128,10 @@ def launch(command: Sequence[str], *, num_processes: int, devices_per_process: i
     procs: list[subprocess.Popen] = []
     children = _Children(procs)
     pumps: list[threading.Thread] = []
-    received: list[int] = []
+    received: list[tuple[int, float]] = []  # (signal, when)
 
     def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
+        received.append((signum, time.monotonic()))
         children.signal_all(signal.SIGKILL if len(received) > 1 else signum)
 
     on_main = threading.current_thread() is threading.main_thread()
@@ -161,6 +163,8 @@ def launch(command: Sequence[str], *, num_processes: int, devices_per_process: i
                 break
             if all(c == 0 for c in codes):
                 break
+            if received and time.monotonic() - received[0][1] > grace_s:  # a signal forwarded, not obeyed
+                children.kill()  # (JAX's runtime takes SIGTERM as a preemption notice and keeps running)
             time.sleep(POLL_S)
     finally:
         children.kill()
@@ -169,7 +173,7 @@ def launch(command: Sequence[str], *, num_processes: int, devices_per_process: i
         for s, handler in previous.items():
             signal.signal(s, handler)
     if received and status == 0:
-        status = 128 + received[0]
+        status = 128 + received[0][0]
     return status
 
 
@@ -188,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds without a heartbeat after which a process counts as dead")
     parser.add_argument("--shutdown-timeout", type=int, default=defaults.shutdown_timeout_s,
                         help="seconds a finishing process waits for the others")
+    parser.add_argument("--grace", type=float, default=GRACE_S,
+                        help="seconds children get to exit after SIGTERM before SIGKILL")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -196,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = RuntimeSettings(args.init_timeout, args.heartbeat_timeout, args.shutdown_timeout)
         return launch(command, num_processes=args.num_processes, devices_per_process=args.devices_per_process,
-                      settings=settings, port=args.port)
+                      settings=settings, port=args.port, grace_s=args.grace)
     except (ValueError, OSError) as e:
         print(f"launch: error: {e}", file=sys.stderr)
         return 2

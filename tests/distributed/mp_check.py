@@ -1,12 +1,12 @@
 """Run under the launcher (or alone) by the multi-process tests; prints one ``RESULT <json>`` line per process.
 
-    mp_check.py batches TASK K OVERRIDES_JSON   keys of this process's part of the first K train batches
-    mp_check.py restore TASK WORKDIR OVERRIDES_JSON
-                                                the latest periodic checkpoint of WORKDIR restored into this
-                                                topology: digests of its params and batch statistics, its
-                                                step and the input state
+    mp_check.py RUNS_JSON
 
-TASK is ``imc`` or ``ladn``; OVERRIDES_JSON the config fields the test sets (``{"train.batch_size": 8}``).
+RUNS_JSON: a list of ``[task, workdir, overrides]`` (task ``imc`` or ``ladn``; overrides the config fields
+the test sets, ``{"train.batch_size": 8}``). For each, the latest periodic checkpoint of the work directory
+is restored into this topology as the training loop restores it (state and input iterator), and the result
+holds digests of its params and batch statistics, its step, the input state and the example keys of this
+process's part of the batch that comes next.
 An example's key is the SHA-1 of its image bytes and label (or mask), so equal keys mean equal examples.
 """
 
@@ -97,16 +97,9 @@ def restore(task: str, workdir: str, cfg: dict) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    what, task = argv[1], argv[2]
-    if what == "batches":
-        cfg = config(task, json.loads(argv[4]))
-        train, _ = inputs(task, cfg)
-        it = iter(train)
-        result = {"keys": [example_keys(next(it)) for _ in range(int(argv[3]))]}
-    else:
-        result = restore(task, argv[3], config(task, json.loads(argv[4])))
-    result.update(process=jax.process_index(), processes=jax.process_count(), devices=jax.device_count())
-    print("RESULT " + json.dumps(result), flush=True)
+    results = [restore(task, workdir, config(task, overrides)) for task, workdir, overrides in json.loads(argv[1])]
+    print("RESULT " + json.dumps({"runs": results, "process": jax.process_index(), "processes": jax.process_count(),
+                                  "devices": jax.device_count()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,23 @@ def test_sigterm_to_the_launcher_reaches_every_child_and_its_own_children():
     assert_none_left(tag)  # the grandchildren too (their process groups are killed)
 
 
+def test_children_that_ignore_a_forwarded_sigterm_are_killed_after_the_grace_period():
+    # as JAX's runtime does (SIGTERM is its preemption notice)
+    body = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
+    proc, tag = start(["-n", "2", "--grace", "1"], [PY, "-c", body])
+    ready = 0
+    for line in proc.stdout:
+        ready += line.endswith("ready\n")
+        if ready == 2:
+            break
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10 and proc.returncode != 0
+    assert "was killed by SIGKILL" in err
+    assert_none_left(tag)
+
+
 def test_a_usage_error_is_one_line_and_status_2():
     proc = run(["-n", "0"], [PY, "-c", "pass"], timeout=60)
     assert proc.returncode == 2 and proc.stderr.splitlines() == [

@@ -85,16 +85,15 @@ def _killed_after_first_checkpoint(task, root, name, n, d):
 
 
 def _restore_all(root, n, d, runs):
-    """mp_check.py restore of each (task, run name) under n processes x d devices: one result per process."""
-    results = {}
-    for task, name in runs:
-        proc = run(_topology(n, d), [sys.executable, str(HERE / "mp_check.py"), "restore", task, str(root / name),
-                                     json.dumps(_overrides(task, root))], timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        lines = [line.split("RESULT ", 1)[1] for line in proc.stdout.splitlines() if "RESULT " in line]
-        results[(task, name)] = sorted((json.loads(line) for line in lines), key=lambda r: r["process"])
-        assert len(results[(task, name)]) == n
-    return results
+    """mp_check.py's restore of each (task, run name) under n processes x d devices (one launch):
+    ``{(task, name): [result of process 0, ...]}``."""
+    spec = [[task, str(root / name), _overrides(task, root)] for task, name in runs]
+    proc = run(_topology(n, d), [sys.executable, str(HERE / "mp_check.py"), json.dumps(spec)], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines() if "RESULT " in line]
+    lines.sort(key=lambda r: r["process"])
+    assert [(r["process"], r["processes"], r["devices"]) for r in lines] == [(i, n, n * d) for i in range(n)]
+    return {run_: [r["runs"][i] for r in lines] for i, run_ in enumerate(runs)}
 
 
 @pytest.fixture(scope="module")
