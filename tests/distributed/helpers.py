@@ -19,14 +19,15 @@ TAG = "MANTRA_TEST_TAG"
 LAUNCH = [sys.executable, "-m", "mantra_jax.distributed.launch"]
 
 
-def leftovers(tag: str) -> list[int]:
-    """Pids of live processes whose environment holds ``TAG=tag`` (zombies excluded)."""
-    found, needle = [], f"{TAG}={tag}".encode()
+def leftovers(tag: str, *also: str) -> list[int]:
+    """Pids of live processes whose environment holds ``TAG=tag`` and the ``also`` entries ("K=V"),
+    zombies excluded."""
+    found, needles = [], {f"{TAG}={tag}".encode(), *(a.encode() for a in also)}
     for entry in pathlib.Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
+            if needles <= set((entry / "environ").read_bytes().split(b"\0")):
                 if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                     found.append(int(entry.name))
         except OSError:
