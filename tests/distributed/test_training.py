@@ -22,7 +22,6 @@ import time
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from mantra_jax.io.orbax_layout import restore_inference_variables
@@ -129,7 +128,7 @@ def _params(workdir):
 def test_two_processes_of_four_devices_train_like_one_process_of_eight(runs, task):
     root = runs["root"]
     eight, two, one = (_params(root / f"{task}{t}") for t in ("1x8", "2x4", "1x1"))
-    start_params = _params_at(root / f"{task}1x8", 1)
+    start_params = _params_at(root / f"{task}1x8", 2)  # the oldest checkpoint kept (keep = 3)
     rms = lambda d: float(np.sqrt(np.mean(d ** 2)))  # noqa: E731
     floor = FLOOR_ULPS * EPS32 * float(np.abs(eight).max())
     report = {"two_vs_eight_rms": rms(two - eight), "one_vs_eight_rms": rms(one - eight),
@@ -169,7 +168,9 @@ def test_checkpoints_restore_bit_identically_on_other_topologies(runs, task):
 
 
 def _state(workdir):
-    return ocp.StandardCheckpointer().restore((workdir / "checkpoints" / str(STEPS) / "state").absolute())
+    from mantra_jax.io.orbax_layout import _read_step  # host numpy arrays: no need for the writers' devices
+
+    return _read_step(workdir / "checkpoints" / str(STEPS))[1]
 
 
 def test_killing_one_process_stops_the_others_with_one_line_and_the_run_resumes_bit_identically(runs):
@@ -179,7 +180,7 @@ def test_killing_one_process_stops_the_others_with_one_line_and_the_run_resumes_
     launcher_lines = [line for line in err.splitlines() if line.startswith("launch: ")]
     assert launcher_lines == ["launch: process 1 was killed by SIGKILL; stopping the other 1"], err[-2000:]
     assert took < 10 + 30  # the launcher's grace (JAX takes SIGTERM as a preemption notice) and start-up slack
-    assert 1 in runs["killed_steps"] and max(runs["killed_steps"]) < STEPS  # killed mid-run
+    assert max(runs["killed_steps"]) < STEPS  # killed mid-run
     k = max(runs["killed_steps"])
     assert f"[p0] imc385: resuming {root / 'imc_killed'} from step {k}" in runs["stdout"]["resumed"]
     a, b = _state(root / "imc_killed"), _state(root / "imc2x4")
