@@ -56,6 +56,9 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "coordinator-probe": ("mantra_jax/distributed/runtime.py",  # JAX's client then aborts the process
                           "if coordinator_address and process_id not in (None, 0):", "if False:",
                           ("tests/distributed/test_runtime.py",)),
+    "data-state-topology": ("mantra_jax/train/checkpoints.py",  # a 2-process state resumed as another's
+                            "if any(s != states[0] for s in states[1:]):", "if False:",
+                            ("tests/distributed/test_checkpoint_topology.py",)),
 }
 
 
