@@ -3,7 +3,7 @@
 ``experiment_main(runner, config_file)``: flags ``--config`` (``config_file``, preset ``cpu`` by default;
 ``--config=FILE:paper``; ``--config.<field>=...`` overrides) and ``--workdir``; then ``runner(config,
 workdir)``. A bad flag, preset or override (flag parsing fails) ends the program with one line on stderr
-and status 2; a bad setting or an unusable checkpoint / work directory found by the run (``ValueError``,
+and status 2, and so does a distributed runtime that cannot be joined (``DistributedInitError``); a bad setting or an unusable checkpoint / work directory found by the run (``ValueError``,
 ``OSError``) with one line and status 1; never a traceback.
 """
 
@@ -50,8 +50,12 @@ def experiment_main(runner: Callable[[Any, str], Any], config_file: str) -> None
             _fail(2, f"bad flag: unexpected arguments {argv[1:]}")
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.ERROR)  # Orbax logs every checkpoint step at INFO, notes at WARNING
+        from mantra_jax.distributed.runtime import DistributedInitError
+
         try:
             runner(config.value, flags.FLAGS.workdir)
+        except DistributedInitError as e:
+            _fail(2, str(e))
         except (ValueError, OSError) as e:
             _fail(1, _first_line(e))
 

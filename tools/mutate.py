@@ -84,6 +84,19 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "memory_whole": ("mantra_jax/infer/memory.py",  # whole-image inference whatever the budget
                      "if whole <= allowed:", "if True:",
                      ("tests/infer/test_memory.py", "tests/cli/test_memory_and_compile.py")),  # the latter --slow
+    "process-part": ("mantra_jax/data/pipeline.py",  # every process would read the first part of a batch
+                     "self.offset = index * self.local", "self.offset = 0",
+                     ("tests/data/test_pipeline.py",)),
+    "launch-signal-death": ("mantra_jax/distributed/launch.py",  # a child killed by a signal goes unnoticed
+                            "failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]",
+                            "failed = [(i, c) for i, c in enumerate(codes) if c is not None and c > 0]",
+                            ("tests/distributed/test_launch.py",)),
+    "coordinator-probe": ("mantra_jax/distributed/runtime.py",  # JAX's client then aborts the process
+                          "if coordinator_address and process_id not in (None, 0):", "if False:",
+                          ("tests/distributed/test_runtime.py",)),
+    "data-state-topology": ("mantra_jax/train/checkpoints.py",  # a 2-process state resumed as another's
+                            "if any(s != states[0] for s in states[1:]):", "if False:",
+                            ("tests/distributed/test_checkpoint_topology.py",)),
 }
 
 

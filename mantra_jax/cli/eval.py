@@ -1,8 +1,10 @@
-"""``mantra eval``: pixel and image metrics on a benchmark, resumable after an interruption."""
+"""``mantra eval``: pixel and image metrics on a benchmark, resumable after an interruption; split over the
+processes of a ``jax.distributed`` run (``python -m mantra_jax.distributed.launch -n N -- mantra eval ...``)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import sys
 import time
@@ -36,41 +38,100 @@ def _eval_settings(args: argparse.Namespace, cfg: dict[str, Any], variables: Any
             "max_bytes": args.max_bytes}
 
 
+def process_log(index: int) -> str:
+    """The progress log process ``index`` appends to (process 0, or a single process: ``progress.jsonl``)."""
+    return EVAL_PROGRESS if index == 0 else f"progress.p{index}.jsonl"
+
+
+def _our_logs(out_dir: pathlib.Path, count: int) -> list[pathlib.Path]:
+    """The progress logs of this run's processes and those an earlier run on more processes left (listed
+    in the folder's manifest: never a user's file), that exist."""
+    from mantra_jax.io.outputs import read_manifest
+
+    listed = read_manifest(out_dir)
+    names = {process_log(i) for i in range(count)} | {n for n in listed if n.startswith("progress.p")
+                                                       and n.endswith(".jsonl")}
+    return [out_dir / n for n in sorted(names) if (out_dir / n).exists() and (n == EVAL_PROGRESS or n in listed)]
+
+
+def _done_records(out_dir: pathlib.Path, count: int, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every record of the folder's progress logs by pair key (CliError when one holds other settings)."""
+    from mantra_jax.eval.runner import read_progress
+
+    done: dict[str, dict[str, Any]] = {}
+    for path in _our_logs(out_dir, count):
+        try:
+            for key, record in read_progress(path, settings).items():
+                if key not in done or record["status"] != "failed":
+                    done[key] = record
+        except ValueError as e:
+            raise CliError(f"--out {out_dir}: {e}; use another --out folder for these settings") from None
+    return done
+
+
+def _processes() -> tuple[int, int]:
+    """(index, count) of this process, after joining the distributed runtime when launched by
+    ``mantra_jax.distributed.launch`` (or its variables); (0, 1) otherwise."""
+    from mantra_jax.distributed import runtime
+
+    if not runtime.launched():
+        return 0, 1
+    try:
+        runtime.initialize_from_environment()
+    except runtime.DistributedInitError as e:
+        raise CliError(str(e)) from None
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    """See the module docstring. Several processes (a launcher or ``jax.distributed`` environment): process
+    k scores the images k, k + n, ... and appends to its own log; process 0 alone checks and claims the
+    folder, then merges every log in the images' order into the results, so they equal one process's."""
     _require_checkpoint(args)
-    from mantra_jax.eval.runner import (append_record, is_finished, pair_key, read_progress, repair_progress,
-                                       run_from_records,
-                                       run_pairs, start_progress, write_results)
+    from mantra_jax.distributed.runtime import barrier, primary_first
+    from mantra_jax.eval.runner import (append_record, is_finished, pair_key, repair_progress, run_from_records,
+                                        run_pairs, start_progress, write_results)
     from mantra_jax.eval.saved_maps import map_arrays, map_name, save_map
     from mantra_jax.io.outputs import OutputDir
 
-    pairs, source = _read_pairs(args)
+    index, count = _processes()
+    primary = index == 0
+    pairs, source = primary_first("mantra eval: pairs", lambda: _read_pairs(args))  # a benchmark prepared once
     out_dir = pathlib.Path(args.out)
-    with OutputDir.open(out_dir, "eval") as out:  # every output location checked before the first image
-        out.check_free([*EVAL_OUTPUTS, EVAL_PROGRESS, *(map_name(p.key) for p in pairs)])
-        check_report_free(out, args)
+    logs = [process_log(i) for i in range(count)]
+    maps = [map_name(p.key) for p in pairs]
+    # every output location checked before the first image (by process 0: the folder is locked for the run)
+    with (OutputDir.open(out_dir, "eval") if primary else contextlib.nullcontext()) as out:
+        if primary:
+            out.check_free([*EVAL_OUTPUTS, *logs, *maps])
+            check_report_free(out, args)
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         settings = _eval_settings(args, cfg, variables)
-        progress_path = out_dir / EVAL_PROGRESS
-        note = repair_progress(progress_path) if progress_path.exists() else None
-        if note:
-            print(f"mantra eval: {note}", file=sys.stderr)
-        try:
-            done = read_progress(progress_path, settings) if progress_path.exists() else {}
-        except ValueError as e:
-            raise CliError(f"--out {out_dir}: {e}; use another --out folder for these settings") from None
-        out.claim(EVAL_PROGRESS, *EVAL_OUTPUTS)
-        if not done:
-            start_progress(progress_path, settings)
+        if primary:
+            for path in _our_logs(out_dir, count):
+                note = repair_progress(path)
+                if note:
+                    print(f"mantra eval: {note}", file=sys.stderr)
+            done = _done_records(out_dir, count, settings)
+            out.claim(*logs, *EVAL_OUTPUTS, *maps)  # every process's maps listed before any is written
+            for name in logs:
+                if not (out_dir / name).exists():
+                    start_progress(out_dir / name, settings)
+        barrier("mantra eval: logs ready")
+        if not primary:
+            done = _done_records(out_dir, count, settings)
         finished = {k: r for k, r in done.items() if is_finished(r)}  # + each new record, as it comes
         n_reused = sum(1 for p in pairs if pair_key(p) in finished)
-        if n_reused:
+        if n_reused and primary:
             print(f"mantra eval: resuming in {out_dir}: {n_reused} of {len(pairs)} image(s) already done",
                   file=sys.stderr)
+        mine = pairs[index::count]
         bounded = args.bounded_shapes is not False  # on by default for eval
         predict = predictor_for(args, model, variables, cfg, bounded)
         compiled_before = compile_start()
-        bar = _progress_bar(len(pairs), "eval", args.progress)
+        bar = _progress_bar(len(mine), "eval" if count == 1 else f"eval (process {index})", args.progress)
         meta = {"checkpoint": str(args.checkpoint), "weights": args.weights, "config": cfg, "pairs": str(source), "n_pairs": len(pairs),
                 "mask_rule": args.mask_rule,
                 "mismatched_masks": "skipped" if args.skip_mismatched else "resized (nearest neighbour)",
@@ -79,24 +140,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "weights_sha256": settings["weights_sha256"]}
         name = args.benchmark or pathlib.Path(str(source)).stem or "benchmark"
         t0 = time.perf_counter()
-        with progress_path.open("a", encoding="utf-8") as log:
+        with (out_dir / logs[index]).open("a", encoding="utf-8") as log:
             def on_record(record: dict[str, Any]) -> None:  # each image's result on disk as soon as computed
                 append_record(log, record)
                 finished[record["key"]] = record
 
             def on_map(pair: Any, image: Any, prob: Any, mask: Any) -> dict[str, str]:  # kept for the report
                 name = map_name(pair.key)
-                save_map(out.claim(name)[0], map_arrays(image, prob, mask))
+                save_map(out_dir / name, map_arrays(image, prob, mask))
                 return {"map_file": name}
 
             try:
-                run = run_pairs(pairs, predict, rule=args.mask_rule,
+                run = run_pairs(mine, predict, rule=args.mask_rule,
                                 on_mismatch="skip" if args.skip_mismatched else "resize",
                                 max_pixels=args.max_pixels, max_bytes=args.max_bytes,
                                 progress=lambda *a: bar.update(1),
                                 done=done, on_record=on_record, on_map=on_map)
             except KeyboardInterrupt:
                 bar.close()
+                if not primary:
+                    return EXIT_INTERRUPTED
+                if count > 1:  # the other processes' records too, as far as they got
+                    finished.update({k: r for k, r in _done_records(out_dir, count, settings).items()
+                                     if is_finished(r)})
                 records = [finished.get(pair_key(p)) for p in pairs]
                 run = run_from_records(records, time.perf_counter() - t0)
                 n_done = sum(r is not None for r in records)
@@ -106,6 +172,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       f"{out_dir}; run the same command again to resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
         bar.close()
+        barrier("mantra eval: images done")
+        if not primary:  # process 0 reports every image, theirs included
+            return EXIT_INPUTS_FAILED if run.failed else EXIT_OK
+        if count > 1:
+            merged = _done_records(out_dir, count, settings)
+            run = run_from_records([merged.get(pair_key(p)) for p in pairs], time.perf_counter() - t0)
         meta.update(compile_report(compiled_before, run.seconds))
         write_results(out_dir, run, {**meta, "complete": True, "n_done": len(pairs), "n_reused": n_reused},
                       name=name)

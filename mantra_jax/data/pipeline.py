@@ -8,6 +8,12 @@ workers), and every record is a pure function of its index, so batch k is the sa
 (grain's ``DataLoader`` instead batches inside each worker, so its batches depend on the worker count.)
 Each epoch is reshuffled (grain reseeds ``shuffle`` per epoch).
 
+Several processes (``process_count`` > 1): ``batch_size`` is the global batch, and process p reads only
+its consecutive part of each global batch, records ``p * b .. (p + 1) * b - 1`` of it (b = batch_size /
+process_count), so the global batch k (the processes' parts in process order, as
+``jax.make_array_from_process_local_data`` assembles them) holds the same records as batch k of one
+process, and the iterator state (batches read) means the same thing on every topology.
+
 Batches are dicts of numpy arrays: ``"image"`` float32 (B, H, W, 3) in [-1, 1] (``preprocess``), ``"mask"``
 float32 (B, H, W, 1) in {0, 1}, ``"label"`` / ``"kind"`` int32 (B,); other keys pass through stacked.
 
@@ -68,15 +74,29 @@ def _ensure_absl_flags_parsed() -> None:
         flags.FLAGS.mark_as_parsed()
 
 
+class _ProcessPart:
+    """Record ``i`` of process ``index``'s stream: the parent's record at the same place of its part of
+    global batch ``i // local`` (picklable for grain workers)."""
+
+    def __init__(self, parent: Any, global_batch: int, index: int, count: int):
+        self.parent, self.global_batch, self.local = parent, global_batch, global_batch // count
+        self.offset = index * self.local
+
+    def __call__(self, i: int) -> Any:
+        k, j = divmod(int(i), self.local)
+        return self.parent[k * self.global_batch + self.offset + j]
+
+
 def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True, num_epochs: int | None = 1,
                 worker_count: int = 0, drop_remainder: bool = True, read_threads: int = 1,
-                prefetch: int = 2, worker_buffer_size: int = 2, device_preprocess: bool = False):
+                prefetch: int = 2, worker_buffer_size: int = 2, device_preprocess: bool = False,
+                process_index: int = 0, process_count: int = 1):
     """A grain ``IterDataset`` of model-input batches from a random-access ``source``.
 
     Args:
       source: ``len()`` and ``[i]`` returning dicts of numpy arrays (IMCSource, ForgerySource, a tfds
         array_record source, ...). Must pickle when ``worker_count > 0``.
-      batch_size: records per batch.
+      batch_size: records per (global) batch.
       seed: shuffle seed (the records' own randomness is the source's seed).
       shuffle: shuffle records (reshuffled each epoch).
       num_epochs: passes over the source; None repeats forever.
@@ -86,12 +106,19 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
         buffered per worker process.
       device_preprocess: ship uint8 images and masks (``to_device_inputs``) for conversion on the device
         instead of float32 model inputs.
+      process_index, process_count: this process's place; it yields batches of batch_size / process_count
+        records, its part of each global batch (see the module docstring).
     """
     import grain  # Local import: grain imports JAX, which the rest of mantra_jax.data does not need.
 
     if batch_size < 1 or worker_count < 0 or read_threads < 0 or prefetch < 0 or worker_buffer_size < 1:
         raise ValueError(f"bad loader settings: batch_size={batch_size}, worker_count={worker_count}, "
                          f"read_threads={read_threads}, prefetch={prefetch}, worker_buffer_size={worker_buffer_size}")
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process index {process_index} is not in [0, {process_count})")
+    if batch_size % process_count or (process_count > 1 and not drop_remainder):
+        raise ValueError(f"a global batch of {batch_size} does not split over {process_count} processes "
+                         f"(it must divide evenly, and incomplete batches be dropped)")
     if num_epochs is not None and num_epochs < 1:
         raise ValueError(f"num_epochs must be positive or None, got {num_epochs}")
     if len(source) < 1:
@@ -101,6 +128,11 @@ def make_loader(source: Any, *, batch_size: int, seed: int, shuffle: bool = True
         dataset = dataset.shuffle(seed=int(seed))
     if num_epochs != 1:
         dataset = dataset.repeat(num_epochs)
+    if process_count > 1:
+        local = batch_size // process_count
+        dataset = grain.MapDataset.range((len(dataset) // batch_size) * local).map(
+            _ProcessPart(dataset, batch_size, process_index, process_count))
+        batch_size = local
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch))
     if worker_count > 0:

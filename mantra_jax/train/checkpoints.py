@@ -18,7 +18,10 @@ Each step directory holds Orbax items:
 * ``model_config`` (JSON): the config that rebuilds the network (``mantra_jax.models.config``);
 * ``loop`` (JSON, periodic only): host-side loop bookkeeping (running train-loss sums ...);
 * ``data`` (periodic only, when an input iterator is given): the grain iterator state, one JSON file per
-  process (grain's own Orbax handler), so the input stream resumes exactly where it stopped.
+  process (grain's own Orbax handler), so the input stream resumes exactly where it stopped. On another
+  number of processes (no file of this process's name) the state of the writing processes is used when
+  they all hold the same one, as the data pipeline's states (global batches read) do on every topology
+  (``mantra_jax.data.pipeline``); else the checkpoint is refused with the reason.
 
 Saves are synchronous (a checkpoint exists on disk when ``save`` returns) and atomic (Orbax writes a
 temporary directory and renames it; a run killed mid-save leaves no visible step). An unreadable
@@ -225,22 +228,49 @@ class TrainCheckpoints:
             raise CheckpointMismatchError(f"{where} was written for model config {meta[MODEL_CONFIG]}, this run "
                                           f"uses {dict(model_config)}; use another work directory")
         items = {STATE: ocp.args.StandardRestore(_abstract(state_to_tree(target)))}
+        other_topology = None
         if data_iterator is not None:
-            if not (self.workdir / PERIODIC_DIR / str(step) / DATA).is_dir():
+            data_dir = self.workdir / PERIODIC_DIR / str(step) / DATA
+            if not data_dir.is_dir():
                 raise CheckpointMismatchError(f"{where} holds no input-iterator state to resume the data from")
-            import grain
+            if (data_dir / _data_file(jax.process_index(), jax.process_count())).is_file():
+                import grain
 
-            items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
+                items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
+            else:
+                other_topology = _common_data_state(data_dir, where)
         try:
             with quiet_orbax():
                 restored = self.periodic.restore(step, args=ocp.args.Composite(**items))
         except Exception as e:  # noqa: BLE001 - Orbax/TensorStore raise many types for damaged files
             raise CheckpointCorruptError(f"{where} cannot be read (corrupt or incomplete): {_first_line(e)}") from e
+        if other_topology is not None:
+            data_iterator.set_state(other_topology)
         return tree_to_state(target, restored[STATE]), dict(meta[LOOP])
 
     def close(self) -> None:
         self.periodic.close()
         self.best.close()
+
+
+def _data_file(index: int, count: int) -> str:
+    """The name grain's handler gives the input state of process ``index`` of ``count``."""
+    return f"process_{index}-of-{count}.json"
+
+
+def _common_data_state(data_dir: pathlib.Path, where: str) -> Any:
+    """The input state every writing process saved in ``data_dir`` when they all saved the same one."""
+    files = sorted(data_dir.glob(_data_file("*", "*")))
+    try:
+        states = [json.loads(f.read_text()) for f in files]
+    except (OSError, ValueError) as e:
+        raise CheckpointCorruptError(f"{where} has an unreadable input-iterator state: {_first_line(e)}") from e
+    if not states:
+        raise CheckpointMismatchError(f"{where} holds no input-iterator state to resume the data from")
+    if any(s != states[0] for s in states[1:]):
+        raise CheckpointMismatchError(f"{where} was written by {len(states)} processes whose input states differ; "
+                                      f"it resumes only with {len(states)} processes")
+    return states[0]
 
 
 def _restore_json(manager: ocp.CheckpointManager, step: int, names: Sequence[str], where: str) -> dict[str, Any]:

@@ -30,13 +30,14 @@ def _cfg_dict(cfg: Any) -> dict[str, Any]:
 
 
 def setup_distributed(dist: Mapping[str, Any]) -> None:
-    """``jax.distributed.initialize`` when ``dist["initialize"]`` (empty/0/-1 fields: auto-detect)."""
-    if not dist["initialize"]:
-        return
-    from mantra_jax.train.sharding import initialize_distributed
+    """Joins JAX's distributed runtime: as the launcher's environment says (``mantra_jax.distributed``),
+    else when ``dist["initialize"]`` with the given fields (empty/0/-1: detected by JAX, e.g. Slurm)."""
+    from mantra_jax.distributed import runtime
 
-    initialize_distributed(dist["coordinator_address"] or None, dist["num_processes"] or None,
-                           None if dist["process_id"] < 0 else int(dist["process_id"]))
+    if runtime.initialize_from_environment() or not dist["initialize"]:
+        return
+    runtime.initialize(dist["coordinator_address"] or None, dist["num_processes"] or None,
+                       None if dist["process_id"] < 0 else int(dist["process_id"]))
 
 
 def loop_config(train: Mapping[str, Any], progress: bool = True):
@@ -71,6 +72,7 @@ def _mesh_and_check(batch_size: int):
 
 def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     """IMC pre-training (see the module docstring). Returns the run summary."""
+    from mantra_jax.distributed.runtime import primary_first
     from mantra_jax.models.config import check_config, model_from_config
     from mantra_jax.train.inputs import imc_inputs
     from mantra_jax.train.loop import train
@@ -87,7 +89,9 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                                  "dtype": cfg["model"]["dtype"]})
     mesh = _mesh_and_check(cfg["train"]["batch_size"])
     val_dir = workdir / cfg["data"]["val_dir"]  # an absolute val_dir stays as it is
-    train_data, val_data = imc_inputs(cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir)
+    # the fixed validation set is prepared (written once) by process 0 before the others read it
+    train_data, val_data = primary_first("imc385 fixed sets", lambda: imc_inputs(
+        cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir))
     return train(model=model_from_config(model_config), model_config=model_config,
                  task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,

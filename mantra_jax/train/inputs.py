@@ -9,8 +9,8 @@ Each builder returns ``(train, validation)`` grain datasets of this process's sh
   it from the fixed IMC-385 builder prepared in ``D`` (``mantra_jax.datasets.imc385``: synthesised once,
   then the same bytes on every machine and library version) instead of synthesising it at each run.
 
-With several processes each reads the records ``process_index::process_count`` (``ProcessShard``), so
-together they read every record once. Every setting is read from ``data`` (the config's data block, experiments/configs/blocks.py). Batches are
+With several processes each reads its consecutive part of every global batch (``make_loader``'s
+``process_index`` / ``process_count``): the global batches hold the same records as with one process. Every setting is read from ``data`` (the config's data block, experiments/configs/blocks.py). Batches are
 left uint8 (``device_preprocess``): the train and eval steps convert them on the device. Photos:
 ``data.photos`` (a folder, searched recursively) or, when
 empty, scikit-image's bundled photos (fine for smoke runs; far too few for real training).
@@ -24,30 +24,6 @@ from typing import Any, Mapping
 import jax
 
 
-class ProcessShard:
-    """The records ``index, index + count, ...`` of a random-access source (picklable for grain workers)."""
-
-    def __init__(self, source: Any, index: int, count: int):
-        if not 0 <= index < count:
-            raise ValueError(f"process index {index} is not in [0, {count})")
-        if len(source) < count:
-            raise ValueError(f"source of {len(source)} records cannot be split over {count} processes")
-        self.source, self.index, self.count = source, index, count
-
-    def __len__(self) -> int:
-        return len(self.source) // self.count
-
-    def __getitem__(self, i: int) -> Any:
-        if not 0 <= i < len(self):
-            raise IndexError(f"record {i} out of range [0, {len(self)})")
-        return self.source[i * self.count + self.index]
-
-
-def _shard(source: Any) -> Any:
-    count = jax.process_count()
-    return source if count == 1 else ProcessShard(source, jax.process_index(), count)
-
-
 def _photos(data: Mapping[str, Any]) -> Any:
     photos = data["photos"]
     return photos if photos else None
@@ -58,14 +34,13 @@ def _loaders(train_source: Any, val_source: Any, data: Mapping[str, Any], global
 
     if global_batch_size % jax.process_count():
         raise ValueError(f"batch size {global_batch_size} does not split over {jax.process_count()} processes")
-    local = global_batch_size // jax.process_count()
     if len(val_source) < global_batch_size:
         raise ValueError(f"validation set of {len(val_source)} records is smaller than one batch ({global_batch_size})")
     options = dict(worker_count=int(data["worker_count"]), read_threads=int(data["read_threads"]),
-                   prefetch=int(data["prefetch"]))
-    train = make_loader(_shard(train_source), batch_size=local, seed=int(data["shuffle_seed"]),
-                        num_epochs=None, device_preprocess=True, **options)
-    val = make_loader(_shard(val_source), batch_size=local, seed=0, shuffle=False, num_epochs=1, device_preprocess=True, **options)
+                   prefetch=int(data["prefetch"]), batch_size=global_batch_size, device_preprocess=True,
+                   process_index=jax.process_index(), process_count=jax.process_count())
+    train = make_loader(train_source, seed=int(data["shuffle_seed"]), num_epochs=None, **options)
+    val = make_loader(val_source, seed=0, shuffle=False, num_epochs=1, **options)
     return train, val
 
 

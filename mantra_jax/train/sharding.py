@@ -5,8 +5,8 @@ train state replicated (``P()``), every batch entry split along its first axis (
 partitioner turns the batch reductions (loss mean, batch-norm moments, gradients) into all-reduces, so
 the result equals the single-device one up to floating-point summation order.
 
-Multi-host: call ``initialize_distributed`` first (``jax.distributed.initialize``; with no arguments JAX
-detects the cluster, e.g. SLURM or TPU pods); each process then feeds its own part of the global batch
+Multi-host: join the runtime first (``mantra_jax.distributed.runtime``; with no arguments JAX detects
+the cluster, e.g. SLURM or TPU pods); each process then feeds its own part of the global batch
 (``global batch / process_count`` examples) and ``shard_batch`` assembles the global array with
 ``jax.make_array_from_process_local_data``.
 """
@@ -20,14 +20,6 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
-
-
-def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
-    """``jax.distributed.initialize`` with the given settings (None: detect from the environment)."""
-    kwargs = {k: v for k, v in (("coordinator_address", coordinator_address), ("num_processes", num_processes),
-                                ("process_id", process_id)) if v is not None}
-    jax.distributed.initialize(**kwargs)
 
 
 def make_mesh(devices: Sequence[Any] | None = None) -> Mesh:

@@ -100,3 +100,31 @@ def test_batches_identical_for_0_and_2_workers_and_state_restores_with_workers()
     for a, b in zip(serial[3:], _take(restored, 2)):
         np.testing.assert_array_equal(a["image"], b["image"])
     _close(restored)
+
+
+@pytest.mark.parametrize("count", [2, 4])
+def test_processes_parts_make_up_the_global_batches_of_one_process(count):
+    # 3 epochs of 10 records in global batches of 4 (batches span epochs; the last 2 records are dropped
+    # as with one process); process p's batch k is the p-th consecutive part of one-process batch k, by key
+    source, kwargs = _Indexed(10), dict(batch_size=4, seed=3, num_epochs=3, device_preprocess=True)
+    single = [b["index"].tolist() for b in make_loader(source, **kwargs)]
+    parts = [[b["index"].tolist() for b in make_loader(source, process_index=p, process_count=count, **kwargs)]
+             for p in range(count)]
+    assert len(single) == 7 and all(len(p) == len(single) for p in parts)
+    for k, batch in enumerate(single):
+        assert sum((parts[p][k] for p in range(count)), []) == batch
+    # a state (batches read) resumes on another topology: after 2 one-process batches, batch 2 in part
+    it = iter(make_loader(source, **kwargs))
+    _take(it, 2)
+    other = iter(make_loader(source, process_index=count - 1, process_count=count, **kwargs))
+    other.set_state(it.get_state())
+    assert next(other)["index"].tolist() == single[2][-(4 // count):]
+
+
+def test_a_global_batch_must_split_over_the_processes():
+    with pytest.raises(ValueError, match="does not split"):
+        make_loader(_Indexed(10), batch_size=4, seed=0, process_index=0, process_count=3)
+    with pytest.raises(ValueError, match="does not split"):
+        make_loader(_Indexed(10), batch_size=4, seed=0, process_index=0, process_count=2, drop_remainder=False)
+    with pytest.raises(ValueError, match="not in"):
+        make_loader(_Indexed(10), batch_size=4, seed=0, process_index=2, process_count=2)

@@ -6,18 +6,9 @@ import pytest
 
 from experiments.configs.blocks import data_block
 from mantra_jax.io.images import preprocess
-from mantra_jax.train.inputs import ProcessShard, forgery_inputs, imc_inputs
+from mantra_jax.train.inputs import forgery_inputs, imc_inputs
 from mantra_jax.train.step import device_inputs
 from tests.conftest import import_or_absent
-
-
-def test_process_shard_reads_every_count_th_record():
-    shard = ProcessShard(list(range(10)), 1, 3)
-    assert len(shard) == 3 and [shard[i] for i in range(3)] == [1, 4, 7]
-    with pytest.raises(IndexError):
-        shard[3]
-    with pytest.raises(ValueError):
-        ProcessShard(list(range(10)), 3, 3)
 
 
 def test_imc_inputs_give_resumable_train_batches_and_a_fixed_validation_set():
