@@ -249,3 +249,14 @@ def weights_server(tmp_path, monkeypatch):
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def fresh_programs():
+    """Forgets the inference programs compiled so far in this process (they are cached per model: another
+    test of the same tiny config would otherwise have compiled them already), so a test counts its own."""
+    from mantra_jax.infer import tiled, whole
+
+    for f in (whole.pred_fn, tiled.adapted_fn, tiled.tail_fn):
+        f.cache_clear()
+    yield

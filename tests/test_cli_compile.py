@@ -32,7 +32,8 @@ def sizes_bench(tmp_path_factory):
 
 @pytest.mark.slow  # ~35 s: three image sizes through eval twice, bounded and not
 def test_eval_compiles_a_bounded_number_of_shapes_by_default_and_equals_whole_image_runs(ckpt, sizes_bench,
-                                                                                          tmp_path, capsys):
+                                                                                          tmp_path, capsys,
+                                                                                          fresh_programs):
     docs, scores = [], []
     for flags in (["--tile", "16"], ["--no-bounded-shapes"]):  # default: bounded; opt out: each size whole
         out = tmp_path / f"o{len(docs)}"

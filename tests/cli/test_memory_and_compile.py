@@ -51,7 +51,7 @@ SIZES = ((65, 71), (67, 77), (73, 69))
 
 @pytest.mark.slow  # ~20-50 s: three sizes through both tiled passes
 def test_detect_reports_compile_seconds_apart_and_compiles_one_program_per_pass_for_mixed_sizes(
-        tiny_ckpt, tmp_path, capsys):
+        tiny_ckpt, tmp_path, capsys, fresh_programs):
     for k, (h, w) in enumerate(SIZES):
         _png(tmp_path / f"i{k}.png", h, w, 10 + k)
     out = tmp_path / "o"
