@@ -147,21 +147,31 @@ if _CPU_REPORT:
 # ---- the quick default run and the full one (--slow) -----------------------------------------------------
 # Tests marked ``slow`` (over ~10 s on 2 cores: release-size parity, subprocess training runs with kills,
 # 8-device sharding, the sprint dry run) are deselected by default, so a plain ``pytest -n 2 tests`` is the
-# quick run; ``--slow`` runs the whole suite (the README's test command and CI). An explicit ``-m``
-# expression is obeyed as given.
+# quick run; ``--slow`` runs the whole suite (the README's test command and CI). Tests marked
+# ``multiprocess`` (launched multi-process training runs, minutes each module) run only with
+# ``--multiprocess`` or MANTRA_TEST_MULTIPROCESS=1. An explicit ``-m`` expression is obeyed as given.
+MULTIPROCESS_ENV = "MANTRA_TEST_MULTIPROCESS"
+
+
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", default=False,
                      help="also run the tests marked slow (the whole suite, as CI does)")
+    parser.addoption("--multiprocess", action="store_true", default=False,
+                     help=f"also run the launched multi-process training tests (or set {MULTIPROCESS_ENV}=1)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--slow") or config.getoption("markexpr"):
+    if config.getoption("markexpr"):
         return
-    kept, slow = [], []
+    slow_too = config.getoption("--slow")
+    multiprocess_too = config.getoption("--multiprocess") or os.environ.get(MULTIPROCESS_ENV, "") not in ("", "0")
+    kept, left = [], []
     for item in items:
-        (slow if item.get_closest_marker("slow") is not None else kept).append(item)
-    if slow:
-        config.hook.pytest_deselected(items=slow)
+        drop = ((item.get_closest_marker("slow") is not None and not slow_too)
+                or (item.get_closest_marker("multiprocess") is not None and not multiprocess_too))
+        (left if drop else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
         items[:] = kept
 
 

@@ -1,17 +1,21 @@
 """experiments/imc385.py and ladn.py under the launcher: 2 processes x 4 devices against 1 process x 8, the
 input split by process (example keys), checkpoints across topologies, and a run killed in all processes.
 
-Tolerance (derived as tests/train/test_sharding.py derives its own, with a measured yardstick instead of
-float64): the two topologies differ only in the order of the batch reductions' sums (gloo all-reduces
-across processes). How far that moves float32 parameters after a few Adam steps depends on the machine, so
-the yardstick is measured in the same test: the same run on 1 process x 1 device, a third summation order.
-The 2-process run must lie as close to the 8-device run as that one does: its RMS difference within
-RMS_RATIO of the yardstick's (over ~470k parameters, a stable statistic) plus a floor of FLOOR_ULPS ulps of
-the parameter scale; the max difference is bounded by Adam's 2 lr per step (a near-cancelling gradient
-element may flip its sign with the summation order). A wrong split (a process reading the other's
-examples, a per-process gradient) moves the parameters by O(lr) in most elements, far outside both.
-Measured (Intel Xeon, 2 shared cores, jax 0.10.2), 3 IMC steps: RMS 9.9e-8 (2x4 vs 1x8), 3.3e-8 (1x1 vs
-1x8); floor 4.8e-7.
+Opt-in (``--multiprocess``, or MANTRA_TEST_MULTIPROCESS=1; README "Multiple processes"): eight launched runs
+and three restore launches take about 10 minutes on 2 cores, more than the whole default suite may spend.
+
+Tolerance. The topologies differ only in the order of the batch reductions' sums (gloo all-reduces across
+processes against XLA's within one process). Adam turns that rounding into parameter differences that are no
+bound of float32 ulps: an element whose gradient nearly cancels may flip the sign of its update (a difference
+up to 2 lr per step), and the flips propagate. So the test reads the distribution of the per-element
+differences against the distance training moved the parameters (``moved``: last checkpoint against the oldest
+kept, 2 steps of O(lr) per element in almost every element). A wrong split (a process reading the other's
+examples, a per-process gradient) gives other gradients, so differences of the order of ``moved`` in most
+elements. Rounding leaves the bulk untouched: the median difference is within BULK (1e-3) of the median move,
+and at most TAIL_SHARE (1 %) of the elements differ by more than a tenth of it; the largest is Adam's
+2 lr per step. Measured (Intel Xeon, 2 cores, idle, jax 0.10.2; printed with -s), 4 steps, median move 9.4e-4 in both tasks:
+IMC median difference 3.7e-9, 72 of 469,758 elements over 1e-4, max 1.8e-3; LADN median 1.4e-7, 418 of
+365,094 over 1e-4, max 5.8e-4.
 """
 
 import json
@@ -29,16 +33,17 @@ from mantra_jax.io.orbax_layout import restore_inference_variables
 from mantra_jax.train.writers import read_jsonl
 from tests.distributed.helpers import assert_none_left, leftovers, run, start
 
-pytestmark = pytest.mark.slow  # ~10 launched runs of the tiny configs
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]  # 8 launched runs of the tiny configs
 HERE = pathlib.Path(__file__).parent
 REPO = HERE.parents[1]
-EPS32 = float(np.finfo(np.float32).eps)
 STEPS, LR = 4, 1e-3
-RMS_RATIO, FLOOR_ULPS = 2.0, 4.0
+BULK, TAIL_SHARE = 1e-3, 0.01
 IMC = {"train.batch_size": 8, "train.steps_per_epoch": STEPS, "train.num_epochs": 1,
-       "train.checkpoint_every_steps": 1, "data.val_records": 8, "data.crop_size": 16, "progress": False}
+       "train.checkpoint_every_steps": 1, "train.log_every_steps": 1, "data.val_records": 8, "data.crop_size": 16,
+       "progress": False}
 LADN = {"train.batch_size": 8, "train.steps_per_epoch": STEPS, "train.num_epochs": 1,
-        "train.checkpoint_every_steps": 1, "data.val_records": 8, "data.patch_size": 32, "progress": False}
+        "train.checkpoint_every_steps": 1, "train.log_every_steps": 1, "data.val_records": 8, "data.patch_size": 32,
+        "progress": False}
 SCRIPT = {"imc": "experiments/imc385.py", "ladn": "experiments/ladn.py"}
 
 
@@ -104,14 +109,14 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("multiproc")
     out = {"root": root, "stdout": {}}
     for task in ("imc", "ladn"):
-        for n, d in ((1, 8), (2, 4), (1, 1)):
+        for n, d in ((1, 8), (2, 4)):
             out["stdout"][f"{task}{n}x{d}"] = _train(task, root, f"{task}{n}x{d}", n, d).stdout
     out["killed"] = _killed_after_first_checkpoint("imc", root, "imc_killed", 2, 4)
     out["killed_steps"] = sorted(int(p.name) for p in (root / "imc_killed" / "checkpoints").iterdir()
                                  if p.name.isdigit())
     out["stdout"]["resumed"] = _train("imc", root, "imc_killed", 2, 4).stdout
     written = [(task, f"{task}{n}x{d}") for task in ("imc", "ladn") for n, d in ((1, 8), (2, 4))]
-    out["restored"] = {(n, d): _restore_all(root, n, d, written) for n, d in ((1, 1), (1, 8), (2, 4))}
+    out["restored"] = {(n, d): _restore_all(root, n, d, written) for n, d in ((1, 8), (2, 4), (1, 1))}
     return out
 
 
@@ -128,15 +133,15 @@ def _params(workdir):
 @pytest.mark.parametrize("task", ["imc", "ladn"])
 def test_two_processes_of_four_devices_train_like_one_process_of_eight(runs, task):
     root = runs["root"]
-    eight, two, one = (_params(root / f"{task}{t}") for t in ("1x8", "2x4", "1x1"))
+    eight, two = (_params(root / f"{task}{t}") for t in ("1x8", "2x4"))
     start_params = _params_at(root / f"{task}1x8", 2)  # the oldest checkpoint kept (keep = 3)
-    rms = lambda d: float(np.sqrt(np.mean(d ** 2)))  # noqa: E731
-    floor = FLOOR_ULPS * EPS32 * float(np.abs(eight).max())
-    report = {"two_vs_eight_rms": rms(two - eight), "one_vs_eight_rms": rms(one - eight),
-              "two_vs_eight_max": float(np.abs(two - eight).max()), "moved_rms": rms(eight - start_params)}
-    assert report["two_vs_eight_rms"] <= RMS_RATIO * report["one_vs_eight_rms"] + floor, report
-    assert report["two_vs_eight_max"] <= 2 * LR * STEPS, report
-    assert report["moved_rms"] > 100 * report["two_vs_eight_rms"], report  # training really moved them
+    diff, moved = np.abs(two - eight), np.median(np.abs(eight - start_params))
+    report = {"median_diff": float(np.median(diff)), "median_moved": float(moved),
+              "share_over_tenth": float(np.mean(diff > 0.1 * moved)), "max_diff": float(diff.max())}
+    assert moved > 0.1 * LR, report  # training really moved them: O(lr) per step
+    assert report["median_diff"] <= BULK * moved, report
+    assert report["share_over_tenth"] <= TAIL_SHARE, report
+    assert report["max_diff"] <= 2 * LR * STEPS, report
     print(task, report)
 
 
