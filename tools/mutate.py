@@ -94,6 +94,12 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "coordinator-probe": ("mantra_jax/distributed/runtime.py",  # JAX's client then aborts the process
                           "if coordinator_address and process_id not in (None, 0):", "if False:",
                           ("tests/distributed/test_runtime.py",)),
+    "detect-merge": ("mantra_jax/cli/detect.py",  # process 0 summarises only its own images
+                     "    for i in range(1, count):\n", "    for i in range(1, 1):\n",
+                     ("tests/distributed/test_detect.py",)),
+    "detect-split": ("mantra_jax/cli/detect.py",  # every process does every image
+                     "mine = list(zip(paths, stems))[index::count]", "mine = list(zip(paths, stems))",
+                     ("tests/distributed/test_detect.py",)),
     "data-state-topology": ("mantra_jax/train/checkpoints.py",  # a 2-process state resumed as another's
                             "if any(s != states[0] for s in states[1:]):", "if False:",
                             ("tests/distributed/test_checkpoint_topology.py",)),

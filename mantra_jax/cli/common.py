@@ -189,6 +189,22 @@ def enable_compile_cache(option: str | None) -> str | None:
     return None if used is None else str(used)
 
 
+def processes() -> tuple[int, int]:
+    """(index, count) of this process, after joining the distributed runtime when launched by
+    ``mantra_jax.distributed.launch`` (or its variables); (0, 1) otherwise."""
+    from mantra_jax.distributed import runtime
+
+    if not runtime.launched():
+        return 0, 1
+    try:
+        runtime.initialize_from_environment()
+    except runtime.DistributedInitError as e:
+        raise CliError(str(e)) from None
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
 def compile_start() -> dict[str, float]:
     """A snapshot for ``compile_report``: compilations and their seconds (``compile_cache.STATS``), JAX's
     persistent-cache events (``compile_cache.CACHE``) and the wall clock."""

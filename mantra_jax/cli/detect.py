@@ -1,19 +1,46 @@
-"""``mantra detect``: forgery maps, heatmaps and overlays for image files, folders or globs."""
+"""``mantra detect``: forgery maps, heatmaps and overlays for image files, folders or globs; split over the
+processes of a ``jax.distributed`` run (``python -m mantra_jax.distributed.launch -n N -- mantra detect ...``)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pathlib
 import sys
 import time
 from typing import Any, Sequence
 
-from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, predictor_for, _progress_bar, compile_start, compile_report
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, predictor_for, _progress_bar, compile_start, compile_report, processes
 from mantra_jax.cli.report import check_report_free, write_run_report
 
 
 DETECT_SUMMARY = ("summary.csv", "summary.json")
+def process_records(index: int) -> str:
+    """Where process ``index`` > 0 of a multi-process detect leaves its images' records for process 0."""
+    return f"records.p{index}.json"
+
+
+def _as_json(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` as they read back from JSON (every process's the same way, so the merged summary is one
+    process's)."""
+    from mantra_jax.eval.runner import json_safe
+
+    return json.loads(json.dumps(json_safe(records)))
+
+
+def _merged(out_dir: pathlib.Path, count: int, paths: Sequence[pathlib.Path],
+            own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Process 0's records and the other processes' (those whose file is there), in the inputs' order."""
+    by_image = {r["image"]: r for r in _as_json(own)}
+    for i in range(1, count):
+        f = out_dir / process_records(i)
+        if f.exists():
+            by_image.update({r["image"]: r for r in json.loads(f.read_text())})
+            f.unlink()
+    return [by_image[str(p)] for p in paths if str(p) in by_image]
+
+
 DETECT_COLUMNS = ("image", "stem", "status", "error", "height", "width", "roi", "score_mean", "score_max",
                   "score_p99", "tiled", "seconds", "npy_file", "heatmap_file", "overlay_file")
 
@@ -61,29 +88,49 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if not paths:
         raise CliError("no input images found")
     stems = unique_stems(paths)
-    with OutputDir.open(out_dir, "detect") as out:  # every output location checked before the first image
-        out.check_free([*DETECT_SUMMARY, *(n for stem in stems for n in output_names(stem).values())])
-        check_report_free(out, args)
+    # several processes: process k does the images k, k + n, ...; process 0 alone checks, locks and lists
+    # every output first, then merges the others' records (records.pK.json) into one summary
+    index, count = processes()
+    primary = index == 0
+    from mantra_jax.distributed.runtime import barrier
+    from mantra_jax.io.atomic import write_text_atomic
+
+    outputs = [n for stem in stems for n in output_names(stem).values()]
+    parts = [process_records(i) for i in range(1, count)]
+    with (OutputDir.open(out_dir, "detect") if primary else contextlib.nullcontext()) as out:
+        if primary:  # every output location checked before the first image
+            out.check_free([*DETECT_SUMMARY, *outputs, *parts])
+            check_report_free(out, args)
+            if count > 1:
+                out.claim(*parts, *outputs)  # listed before any process writes one
+        barrier("mantra detect: outputs checked")
+        claim = out.claim if primary else (lambda *names: [out_dir / n for n in names])
         model, variables, cfg = load_detector(args.checkpoint, rest=args.complete_from)
         bounded = args.bounded_shapes is not False  # on by default, as for eval: a few programs for any sizes
         predict = predictor_for(args, model, variables, cfg, bounded)
         run = {"memory": args.memory, "tile": args.tile, "bounded_shapes": bounded,
                "compile_cache": args.compile_cache_dir}
         clock = compile_start()
+        mine = list(zip(paths, stems))[index::count]
 
         def summary(interrupted: bool) -> dict[str, Any]:
             report = compile_report(clock)
-            _write_detect_summary(out, args, cfg, paths, problems, records, {**run, **report}, interrupted)
+            if not primary:  # process 0 writes the summary, theirs included
+                write_text_atomic(out_dir / process_records(index), json.dumps(_as_json(records)) + "\n")
+                return report
+            every[:] = records if count == 1 else _merged(out_dir, count, paths, records)
+            _write_detect_summary(out, args, cfg, paths, problems, every, {**run, **report}, interrupted)
             return report
 
-        records: list[dict[str, Any]] = []
-        bar = _progress_bar(len(paths), "detect", args.progress)
+        records: list[dict[str, Any]] = []  # this process's
+        every: list[dict[str, Any]] = []  # all processes' (process 0), as summarised
+        bar = _progress_bar(len(mine), "detect" if count == 1 else f"detect (process {index})", args.progress)
         try:
-            for path, stem in zip(paths, stems):
+            for path, stem in mine:
                 t0 = time.perf_counter()
                 try:
                     records.append(detect_file(path, stem, out_dir, predict, roi=roi, max_pixels=args.max_pixels,
-                                               max_bytes=args.max_bytes, claim=out.claim))
+                                               max_bytes=args.max_bytes, claim=claim))
                 except ValueError as e:  # ImageReadError, a bad ROI, a non-finite map...
                     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                     msg = msg if str(path) in msg else f"{path}: {msg}"
@@ -94,9 +141,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             bar.close()
             summary(interrupted=True)
-            write_run_report(out, args)
-            print(f"mantra detect: interrupted after {len(records)} of {len(paths)} image(s); their outputs and "
-                  f"the summary are in {out_dir}", file=sys.stderr)
+            if primary:
+                write_run_report(out, args)
+                of = f"{len(mine)} image(s)" if count == 1 else f"this process's {len(mine)} image(s)"
+                print(f"mantra detect: interrupted after {len(records)} of {of}; their outputs and the summary "
+                      f"are in {out_dir}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except OSError as e:  # an output could not be written (a full disk): keep what is done, say what
             bar.close()
@@ -105,13 +154,19 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 kept = f"the summary of the {len(records)} image(s) before it is in {out_dir}"
             except OSError:
                 kept = "no summary could be written"
-            raise CliError(f"{e.strerror or e}; stopped after {len(records)} of {len(paths)} image(s), their "
+            raise CliError(f"{e.strerror or e}; stopped after {len(records)} of {len(mine)} image(s), their "
                            f"outputs kept; {kept}") from None
         bar.close()
+        if not primary:
+            summary(interrupted=False)
+            barrier("mantra detect: images done")
+            failed = sum(r["status"] != "ok" for r in records)
+            return EXIT_INPUTS_FAILED if failed or problems else EXIT_OK
+        barrier("mantra detect: images done")
         c = summary(interrupted=False)
         write_run_report(out, args)
-    ok = sum(r["status"] == "ok" for r in records)
-    failed = len(records) - ok + len(problems)
+    ok = sum(r["status"] == "ok" for r in every)
+    failed = len(every) - ok + len(problems)
     print(f"mantra detect: {ok} image(s) processed, {failed} failed; {c['compilations']} compilation(s) in "
           f"{c['compile_seconds']} s, compute {c['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if failed else EXIT_OK

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, predictor_for, compile_report, compile_start, _read_pairs, _progress_bar
+from mantra_jax.cli.common import EXIT_OK, EXIT_INPUTS_FAILED, EXIT_INTERRUPTED, CliError, _require_checkpoint, load_detector, predictor_for, compile_report, compile_start, _read_pairs, _progress_bar, processes
 from mantra_jax.cli.report import check_report_free, write_run_report
 
 
@@ -69,22 +69,6 @@ def _done_records(out_dir: pathlib.Path, count: int, settings: dict[str, Any]) -
     return done
 
 
-def _processes() -> tuple[int, int]:
-    """(index, count) of this process, after joining the distributed runtime when launched by
-    ``mantra_jax.distributed.launch`` (or its variables); (0, 1) otherwise."""
-    from mantra_jax.distributed import runtime
-
-    if not runtime.launched():
-        return 0, 1
-    try:
-        runtime.initialize_from_environment()
-    except runtime.DistributedInitError as e:
-        raise CliError(str(e)) from None
-    import jax
-
-    return jax.process_index(), jax.process_count()
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     """See the module docstring. Several processes (a launcher or ``jax.distributed`` environment): process
     k scores the images k, k + n, ... and appends to its own log; process 0 alone checks and claims the
@@ -96,7 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mantra_jax.eval.saved_maps import map_arrays, map_name, save_map
     from mantra_jax.io.outputs import OutputDir
 
-    index, count = _processes()
+    index, count = processes()
     primary = index == 0
     pairs, source = primary_first("mantra eval: pairs", lambda: _read_pairs(args))  # a benchmark prepared once
     out_dir = pathlib.Path(args.out)
