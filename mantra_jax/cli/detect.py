@@ -16,6 +16,8 @@ from mantra_jax.cli.report import check_report_free, write_run_report
 
 
 DETECT_SUMMARY = ("summary.csv", "summary.json")
+
+
 def process_records(index: int) -> str:
     """Where process ``index`` > 0 of a multi-process detect leaves its images' records for process 0."""
     return f"records.p{index}.json"
