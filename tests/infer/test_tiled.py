@@ -280,8 +280,8 @@ def exact_halo(model) -> tuple[int, int]:
 THIN_TRUNK = ((2,), (2, 2), (2, 2, 2), (2, 2, 2), (2, 2))  # the release's depths, two channels wide
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("variant,width", [("ptrain4", 100), ("ptrain0", 130)])
+@pytest.mark.parametrize("variant,width", [("ptrain4", 100),  # in the quick run: ~5 s
+                                           pytest.param("ptrain0", 130, marks=pytest.mark.slow)])
 def test_halo_one_pixel_short_is_caught_for_the_release_structure(variant, width):
     release = make_mantranet(variant)
     model = ManTraNet(featex=FeatexConfig(plain_filters=1, trunk=THIN_TRUNK, transform_features=2,

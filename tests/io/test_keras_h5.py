@@ -55,29 +55,50 @@ def box_mean_error(x: np.ndarray, windows) -> float:
 
 # ---- parity with the official code (../shared/reference) -------------------------------------------------
 
-@pytest.mark.slow  # ~13 s
+def derived_tolerances(bnorm: np.ndarray, sigma: np.ndarray, deviations_max: float, features_max: float,
+                       steps: int, smallest_window: int) -> dict:
+    """Relative tolerances (to each output's max |value|) of every intermediate against the release's.
+
+    bnorm (N, H, W, C) and sigma (C,) set the release's integral-image error of the window means
+    (release_window_mean_error) over the smallest window, which the window branches carry on top of the
+    trunk's error: deviations relative to their scale; features = |deviations| / sigma, so per channel that
+    error divided by sigma. cLSTM and pred: the features' error carried through the ConvLSTM's T steps
+    (gates are sigmoid / tanh, slope <= 1, so relative errors pass at most unamplified per chained dot
+    product) plus its own rounding (dot_tol over K = 7 x 7 x (64 + 8)), then one 7x7x8 convolution and a
+    sigmoid (slope <= 1/4 of scale 1). sigma itself is bounded per channel (sigma_per_channel), since one
+    channel of the reference weights is floored at 50, some 500x the smallest."""
+    win_err = release_window_mean_error(bnorm, smallest_window)
+    tol = {k: TRUNK_TOL for k in ("featex", "outlier_trans", "bnorm", "sigma_per_channel")}
+    tol["deviations"] = TRUNK_TOL + win_err.max() / deviations_max
+    tol["features"] = TRUNK_TOL + (win_err / sigma).max() / features_max
+    tol["clstm"] = tol["features"] + dot_tol(2 * steps, 7 * 7 * (64 + 8))
+    tol["pred"] = tol["clstm"] + dot_tol(1, 7 * 7 * 8)
+    return tol
+
+
+def _sigma_err(ours, theirs) -> float:
+    """Largest per-channel relative error of sigma, each channel on its own scale."""
+    theirs = np.asarray(theirs, np.float64).reshape(-1)
+    return float((np.abs(np.asarray(ours, np.float64).reshape(-1) - theirs) / theirs).max())
+
+
 def test_tiny_23x37_every_intermediate_matches_release(reference_path):
+    """The quick run's end-to-end parity check: the whole Ptrain4-shaped network, input to ``pred``. It runs
+    with XLA's own convolutions (``fast_compile``: about 3 s instead of 13 s for the Winograd trunk's
+    compile); the default convolution path is compared with the release in the 201 x 263 test (--slow)."""
+    from tests.train.tiny import fast_compile
+
     model, v = mantra_jax.load_keras_weights(reference_path("ptrain4like_weights.h5"))
     ref = np.load(reference_path("ptrain4like_I03tiny23x37_io.npz"))
     for theirs in NAMES.values():
         assert theirs in ref.files, f"reference key {theirs} missing: {sorted(ref.files)}"
-    out = model.apply(v, jnp.asarray(ref["x"]))
-    # The window branches carry, on top of the trunk's error, the release's integral-image error
-    # (release_window_mean_error) over the smallest window: deviations relative to their scale; features
-    # = |deviations| / sigma, so per channel that error divided by sigma. Measured (rel.): deviations 1.1e-5,
-    # features 1.7e-5 to 1.9e-5 (3.12 and 3.11); the window terms of the bounds are 1.9e-5 and 2.7e-5, on top
-    # of TRUNK_TOL (7.4e-5; measured 2e-6 to 2.5e-6 for featex..bnorm).
-    win_err = release_window_mean_error(ref["bnorm"], min(model.windows))
-    sigma = ref["glbStd"].astype(np.float64).reshape(-1)
-    tol = {k: TRUNK_TOL for k in ("featex", "outlier_trans", "bnorm", "sigma")}
-    tol["deviations"] = TRUNK_TOL + win_err.max() / np.abs(ref["nestedAvgFeatex"]).max()
-    tol["features"] = TRUNK_TOL + (win_err / sigma).max() / np.abs(ref["divStd"]).max()
-    # cLSTM and pred: the features' error carried through the ConvLSTM's T steps (gates are sigmoid / tanh,
-    # slope <= 1, so relative errors pass at most unamplified per chained dot product) plus its own rounding
-    # (dot_tol over K = 7 x 7 x (64 + 8)), then one 7x7x8 convolution and a sigmoid (slope <= 1/4 of scale 1).
-    steps = ref["divStd"].shape[1]
-    tol["clstm"] = tol["features"] + dot_tol(2 * steps, 7 * 7 * (64 + 8))
-    tol["pred"] = tol["clstm"] + dot_tol(1, 7 * 7 * 8)
+    out = jax.jit(fast_compile(model).apply)(v, jnp.asarray(ref["x"]))
+    # Measured (rel.): featex..bnorm 2e-6 to 2.5e-6, sigma per channel 6.8e-7, deviations 1.1e-5, features
+    # 1.7e-5 to 1.9e-5 (3.12 and 3.11); bounds 7.4e-5 (trunk), 9.3e-5 and 1.0e-4 (window terms added).
+    tol = derived_tolerances(ref["bnorm"], ref["glbStd"].astype(np.float64).reshape(-1),
+                             np.abs(ref["nestedAvgFeatex"]).max(), np.abs(ref["divStd"]).max(),
+                             ref["divStd"].shape[1], min(model.windows))
+    assert _sigma_err(out["sigma"], ref["glbStd"]) < tol["sigma_per_channel"]
     for ours, theirs in NAMES.items():
         chex.assert_shape(out[ours], ref[theirs].shape)
         if ours in tol:
@@ -131,20 +152,28 @@ def test_201x263_pred_and_intermediates_match_release(reference_path, variant):
     expected = set(FULL_KEYS) | {t + PATCH for t in NAMES.values() if t not in FULL_KEYS} \
         | {t + STATS for t in NAMES.values() if t not in FULL_KEYS}
     assert expected <= set(ref.files), f"reference keys missing: {sorted(expected - set(ref.files))}"
-    out = jax.jit(model.apply)(v, jnp.asarray(ref["x"]))
-    chex.assert_trees_all_close(out["pred"], ref["pred"], atol=1e-4, rtol=0)
-    chex.assert_trees_all_close(out["clstm"], ref["cLSTM"], atol=2e-3, rtol=0)
-    chex.assert_trees_all_close(out["sigma"], ref["glbStd"], rtol=1e-5, atol=1e-6)
+    out = {k: np.asarray(a) for k, a in jax.jit(model.apply)(v, jnp.asarray(ref["x"])).items()}
+    # The tolerances are derived as the 23 x 37 test's are; only a patch of most intermediates is stored,
+    # so the window-mean error bound reads our own bnorm (within TRUNK_TOL of the release's, so scaled up
+    # by that much) and the scales our deviations and features. Measured (ptrain4 / ptrain0, rel.): pred
+    # 5.1e-5 / 7.2e-5 against bounds 1.1e-3 / 1.7e-3; cLSTM 4.4e-4 / 6.4e-4 against 1.1e-3 / 1.7e-3;
+    # features 2.2e-4 / 2.8e-4 against 1.0e-3 / 1.6e-3; deviations 1.5e-4 / 1.6e-4 against 8.3e-4 / 8.2e-4.
+    sigma = ref["glbStd"].astype(np.float64).reshape(-1)
+    tol = derived_tolerances(np.abs(out["bnorm"].astype(np.float64)) * (1 + TRUNK_TOL), sigma,
+                             np.abs(out["deviations"]).max(), np.abs(out["features"]).max(),
+                             out["features"].shape[1], min(model.windows))
+    assert _sigma_err(out["sigma"], ref["glbStd"]) < tol["sigma_per_channel"]
+    assert _rel_err(out["pred"], ref["pred"]) < tol["pred"], (_rel_err(out["pred"], ref["pred"]), tol["pred"])
+    assert _rel_err(out["clstm"], ref["cLSTM"]) < tol["clstm"], (_rel_err(out["clstm"], ref["cLSTM"]), tol["clstm"])
     for ours, theirs in NAMES.items():
         if theirs in FULL_KEYS:
             continue
-        patch = np.asarray(out[ours])[..., 96:128, 96:128, :]
-        # The release's float32 integral image is up to ~1.8e-4 off in the window means at this size
-        # (reference README), so the window branches get that tolerance; the rest 1e-4 of scale.
-        tol = 3e-4 if ours in ("deviations", "features") else 1e-4
-        assert _rel_err(patch, ref[theirs + PATCH]) < tol, ours
-        a = np.asarray(out[ours], np.float64)
-        np.testing.assert_allclose([a.mean(), a.std(), np.abs(a).mean()], ref[theirs + STATS], rtol=1e-4, atol=1e-6)
+        patch = out[ours][..., 96:128, 96:128, :]
+        assert _rel_err(patch, ref[theirs + PATCH]) < tol[ours], (ours, _rel_err(patch, ref[theirs + PATCH]))
+        a = out[ours].astype(np.float64)
+        got = np.array([a.mean(), a.std(), np.abs(a).mean()])
+        # whole-tensor statistics: each within the output's tolerance of its scale (max |value|)
+        assert np.all(np.abs(got - ref[theirs + STATS]) <= tol[ours] * np.abs(a).max()), (ours, got, ref[theirs + STATS])
 
 
 def test_reference_variant_is_inferred_from_first_layer(reference_path):
