@@ -65,6 +65,9 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "weights-digest-layout": ("mantra_jax/io/msgpack_weights.py",  # not the documented layout: old files unread
                               "for k in sorted(tree, key=str):", "for k in sorted(tree, key=str, reverse=True):",
                               ("tests/io/test_msgpack_weights.py",)),
+    "auc-ties": ("mantra_jax/train/pixel_metrics.py",  # same-bin (tied) pairs counted as wins, not halves
+                 "np.sum(pos * (below + 0.5 * neg))", "np.sum(pos * (below + neg))",
+                 ("tests/train/test_pixel_metrics.py",)),
     "per_image_tiling": ("mantra_jax/infer/tiled.py",  # tiles normalised by their own moments
                          'moving = model.clone(bnorm_statistics="moving")', "moving = model",
                          ("tests/infer/test_tiled.py",)),
