@@ -124,9 +124,12 @@ def test_robustness_reads_a_prepared_benchmark_like_eval(tiny_ckpt, manual, tmp_
     assert int(rows[0]["n_images"]) == clean["metrics"]["n_images"] == 4  # the split's 2 tampered + 2 originals
 
 
-def test_benchmark_without_tensorflow_datasets_is_one_line_and_status_2(tiny_ckpt, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["eval", "robustness"])
+def test_benchmark_without_tensorflow_datasets_is_one_line_and_status_2(tiny_ckpt, tmp_path, monkeypatch, command):
     import sys
 
     monkeypatch.setitem(sys.modules, "mantra_jax.datasets.benchmarks", None)  # import fails as if absent
-    code, err = _run("eval", "--benchmark", "coverage", "--data-dir", tmp_path, "-c", tiny_ckpt, "-o", tmp_path / "o")
-    assert code == cli.EXIT_USAGE and "tensorflow-datasets" in err and len(err.strip().splitlines()) <= 2
+    code, err = _run(command, "--benchmark", "coverage", "--data-dir", tmp_path, "-c", tiny_ckpt, "-o", tmp_path / "o")
+    assert code == cli.EXIT_USAGE and len(err.splitlines()) == 1 and err.endswith("\n"), err
+    assert "--benchmark needs tensorflow-datasets" in err and "pip install -e '.[data]'" in err
+    assert not (tmp_path / "o").exists()
