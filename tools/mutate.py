@@ -68,6 +68,10 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "auc-ties": ("mantra_jax/train/pixel_metrics.py",  # same-bin (tied) pairs counted as wins, not halves
                  "np.sum(pos * (below + 0.5 * neg))", "np.sum(pos * (below + neg))",
                  ("tests/train/test_pixel_metrics.py",)),
+    "robustness-clean": ("mantra_jax/eval/robustness.py",  # the "clean" row scores other images than eval's
+                         'record("none", "", None, None)',
+                         'record("none", "", None, lambda image, mask, k: (image[::-1].copy(), mask))',
+                         ("tests/cli/test_eval_benchmark.py",)),
     "per_image_tiling": ("mantra_jax/infer/tiled.py",  # tiles normalised by their own moments
                          'moving = model.clone(bnorm_statistics="moving")', "moving = model",
                          ("tests/infer/test_tiled.py",)),

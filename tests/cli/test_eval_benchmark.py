@@ -120,8 +120,18 @@ def test_robustness_reads_a_prepared_benchmark_like_eval(tiny_ckpt, manual, tmp_
     assert [(r["attack"], r["level"]) for r in rows] == [("none", ""), ("gaussian_noise", "5")]
     code, _ = _run("eval", *bench, "-o", tmp_path / "e")
     assert code == cli.EXIT_OK
-    clean = json.loads((tmp_path / "e" / "metrics.json").read_text())
-    assert int(rows[0]["n_images"]) == clean["metrics"]["n_images"] == 4  # the split's 2 tampered + 2 originals
+    clean = json.loads((tmp_path / "e" / "metrics.json").read_text())["metrics"]
+    assert int(rows[0]["n_images"]) == clean["n_images"] == 4  # the split's 2 tampered + 2 originals
+    # robustness's clean row is eval's run: the same images, weights and run_pairs scoring, and both files are
+    # written with json's shortest round-trip float repr, so every shared metric is the same double: exact
+    from mantra_jax.eval.robustness import METRICS
+
+    row = json.loads((tmp_path / "r" / "robustness.json").read_text())["rows"][0]
+    shared = sorted(set(row) & set(clean))
+    assert set(METRICS) | {"n_images"} <= set(shared), shared
+    assert all(clean[k] is not None for k in METRICS), clean  # every metric defined: both classes present
+    assert {k: row[k] for k in shared} == {k: clean[k] for k in shared}
+    assert [rows[0][k] for k in METRICS] == [f"{clean[k]:.6g}" for k in METRICS]  # the CSV: 6 significant digits
 
 
 @pytest.mark.parametrize("command", ["eval", "robustness"])
