@@ -5,7 +5,7 @@ The file is ``flax.serialization.msgpack_serialize`` of::
     {"format": "mantra_jax.weights", "version": 2,
      "config": <the model config as a JSON string, mantra_jax.models.config>,
      "variables": {"params": ..., "batch_stats": ...},      # numpy float32 leaves
-     "sha256": <hex digest of the config string and every variable: path, dtype, shape, bytes>}
+     "sha256": <hex digest of the config string and every variable: path, dtype, shape, bytes; see digest()>}
 
 It is written atomically (temporary file + ``os.replace``); no pickle anywhere. Loading recomputes the
 digest, so a flipped byte is a one-line ``CheckpointError`` naming the file rather than a silently different
@@ -41,7 +41,18 @@ def _to_numpy_tree(tree: Any) -> Any:
 
 
 def digest(config_json: str, variables: Mapping[str, Any]) -> str:
-    """SHA-256 over the config string and every leaf of ``variables`` (sorted path, dtype, shape, bytes)."""
+    """SHA-256 over the config string and every leaf of ``variables`` (sorted path, dtype, shape, bytes).
+
+    The hashed byte stream, in order:
+
+    1. ``config_json`` encoded as UTF-8;
+    2. for each leaf, visiting mapping keys in ascending order of ``str(key)`` depth first, the UTF-8 line
+       ``"\\n{path} {dtype} {shape}\\n"`` then the leaf's raw bytes in C order. ``path`` is the keys joined
+       with a leading ``/`` each (``/params/LADN/pred/kernel``), ``dtype`` numpy's ``dtype.str``
+       (``<f4``) and ``shape`` the Python tuple's repr (``(3, 3, 16, 1)``, ``(16,)``, ``()``).
+
+    Returns the lowercase hex digest (64 characters).
+    """
     h = hashlib.sha256(config_json.encode())
 
     def walk(tree: Any, prefix: str) -> None:

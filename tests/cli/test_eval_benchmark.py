@@ -120,13 +120,26 @@ def test_robustness_reads_a_prepared_benchmark_like_eval(tiny_ckpt, manual, tmp_
     assert [(r["attack"], r["level"]) for r in rows] == [("none", ""), ("gaussian_noise", "5")]
     code, _ = _run("eval", *bench, "-o", tmp_path / "e")
     assert code == cli.EXIT_OK
-    clean = json.loads((tmp_path / "e" / "metrics.json").read_text())
-    assert int(rows[0]["n_images"]) == clean["metrics"]["n_images"] == 4  # the split's 2 tampered + 2 originals
+    clean = json.loads((tmp_path / "e" / "metrics.json").read_text())["metrics"]
+    assert int(rows[0]["n_images"]) == clean["n_images"] == 4  # the split's 2 tampered + 2 originals
+    # robustness's clean row is eval's run: the same images, weights and run_pairs scoring, and both files are
+    # written with json's shortest round-trip float repr, so every shared metric is the same double: exact
+    from mantra_jax.eval.robustness import METRICS
+
+    row = json.loads((tmp_path / "r" / "robustness.json").read_text())["rows"][0]
+    shared = sorted(set(row) & set(clean))
+    assert set(METRICS) | {"n_images"} <= set(shared), shared
+    assert all(clean[k] is not None for k in METRICS), clean  # every metric defined: both classes present
+    assert {k: row[k] for k in shared} == {k: clean[k] for k in shared}
+    assert [rows[0][k] for k in METRICS] == [f"{clean[k]:.6g}" for k in METRICS]  # the CSV: 6 significant digits
 
 
-def test_benchmark_without_tensorflow_datasets_is_one_line_and_status_2(tiny_ckpt, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["eval", "robustness"])
+def test_benchmark_without_tensorflow_datasets_is_one_line_and_status_2(tiny_ckpt, tmp_path, monkeypatch, command):
     import sys
 
     monkeypatch.setitem(sys.modules, "mantra_jax.datasets.benchmarks", None)  # import fails as if absent
-    code, err = _run("eval", "--benchmark", "coverage", "--data-dir", tmp_path, "-c", tiny_ckpt, "-o", tmp_path / "o")
-    assert code == cli.EXIT_USAGE and "tensorflow-datasets" in err and len(err.strip().splitlines()) <= 2
+    code, err = _run(command, "--benchmark", "coverage", "--data-dir", tmp_path, "-c", tiny_ckpt, "-o", tmp_path / "o")
+    assert code == cli.EXIT_USAGE and len(err.splitlines()) == 1 and err.endswith("\n"), err
+    assert "--benchmark needs tensorflow-datasets" in err and "pip install -e '.[data]'" in err
+    assert not (tmp_path / "o").exists()

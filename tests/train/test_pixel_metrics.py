@@ -67,16 +67,37 @@ def test_shape_mismatch_raises():
         pixel_batch_sums(jnp.zeros((2, 4, 4, 1)), jnp.zeros((2, 4, 4, 1)), jnp.zeros((3,), jnp.int32), 4)
 
 
-def test_auc_per_kind_matches_the_auc_of_that_kind_alone():
+def _mann_whitney_auc(scores: np.ndarray, forged: np.ndarray) -> float:
+    """P(forged score > pristine score) + P(equal) / 2 over every (forged, pristine) pixel pair, float64."""
+    pos, neg = scores[forged], scores[~forged]
+    if pos.size == 0 or neg.size == 0:
+        return math.nan
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (pos.size * neg.size))
+
+
+def test_auc_overall_and_per_kind_equal_a_numpy_mann_whitney_count():
+    # Scores at the centres of 16 bins: pixels in one bin have one score, so the histogram's "same bin
+    # counts 1/2" is exactly Mann-Whitney's "tie counts 1/2", and the float32 sigmoid (within 1e-6 of the
+    # centre) cannot cross a bin edge (1/32 away). Both sides are then (integer + half-integer count) /
+    # (P * N), counts far below 2**53, so the two quotients are the same double: compared exactly.
+    bins, kinds = 16, ("a", "b", "c", "unused")
     rng = np.random.default_rng(3)
-    logits = rng.normal(size=(6, 8, 8, 1)).astype(np.float32)
-    mask = (rng.uniform(size=(6, 8, 8, 1)) < 0.4).astype(np.float32)
+    mask = rng.uniform(size=(6, 8, 8, 1)) < 0.4
+    centre = (rng.integers(0, bins, mask.shape) + 0.5) / bins
+    centre = np.clip(centre + np.where(mask, 2, -2) / bins, 0.5 / bins, 1 - 0.5 / bins)  # some signal
+    logits = np.log(centre / (1 - centre)).astype(np.float32)
     kind = np.array([0, 1, 0, 2, 1, 0], np.int32)
-    sums = jax.device_get(pixel_batch_sums(logits, mask, kind, 3))
-    out = summarize_pixels(sums, ["a", "b", "c"])
-    for i, name in enumerate("abc"):
-        alone = jax.device_get(pixel_batch_sums(logits[kind == i], mask[kind == i], kind[kind == i], 3))
-        assert out[f"auc/{name}"] == histogram_auc(alone["pos_hist"], alone["neg_hist"])
+    sums = jax.device_get(pixel_batch_sums(logits, mask.astype(np.float32), kind, len(kinds), bins=bins))
+    out = summarize_pixels(sums, kinds)
+    scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    assert len(np.unique(scores)) == bins  # every bin used, one score each: ties abound
+    assert out["auc"] == _mann_whitney_auc(scores.ravel(), mask.ravel())
+    for i, name in enumerate(kinds):
+        ref = _mann_whitney_auc(scores[kind == i].ravel(), mask[kind == i].ravel())
+        assert out[f"auc/{name}"] == pytest.approx(ref, rel=0, abs=0, nan_ok=True), name
+    assert math.isnan(out["auc/unused"]) and len({out[f"auc/{k}"] for k in "abc"}) == 3
 
 
 def test_nan_logits_are_always_wrong_in_f1_counts_and_auc_histograms():
