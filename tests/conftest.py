@@ -146,30 +146,43 @@ if _CPU_REPORT:
 
 # ---- the quick default run and the full one (--slow) -----------------------------------------------------
 # Tests marked ``slow`` (over ~10 s on 2 cores: release-size parity, subprocess training runs with kills,
-# 8-device sharding, the sprint dry run) are deselected by default, so a plain ``pytest -n 2 tests`` is the
-# quick run; ``--slow`` runs the whole suite (the README's test command and CI). Tests marked
-# ``multiprocess`` (launched multi-process training runs, minutes each module) run only with
-# ``--multiprocess`` or MANTRA_TEST_MULTIPROCESS=1. An explicit ``-m`` expression is obeyed as given.
-MULTIPROCESS_ENV = "MANTRA_TEST_MULTIPROCESS"
+# 8-device sharding, launched multi-process training, the sprint dry run) are deselected by default, so a
+# plain ``pytest -n 2 tests`` is the quick run; ``--slow`` runs the whole suite (the README's test command
+# and CI). An explicit ``-m`` expression is obeyed as given.
 
 
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", default=False,
                      help="also run the tests marked slow (the whole suite, as CI does)")
-    parser.addoption("--multiprocess", action="store_true", default=False,
-                     help=f"also run the launched multi-process training tests (or set {MULTIPROCESS_ENV}=1)")
+
+
+# Under xdist (``-n N``, default ``--dist load``), the tests of these modules go to one worker, so their
+# costly module fixture (the launched multi-process training runs) is built once, not once per worker; every
+# other test is sent out one by one, as ``load`` does. (xdist's own ``--dist loadgroup`` cannot: with
+# pytest 9 its worker-side rewrite of the test ids to carry the group does not take, so a group is split.)
+ONE_WORKER_MODULES = ("tests/distributed/test_training.py",)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return ModulesOnOneWorker(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("markexpr"):
+    if config.getoption("markexpr") or config.getoption("--slow"):
         return
-    slow_too = config.getoption("--slow")
-    multiprocess_too = config.getoption("--multiprocess") or os.environ.get(MULTIPROCESS_ENV, "") not in ("", "0")
     kept, left = [], []
     for item in items:
-        drop = ((item.get_closest_marker("slow") is not None and not slow_too)
-                or (item.get_closest_marker("multiprocess") is not None and not multiprocess_too))
-        (left if drop else kept).append(item)
+        (left if item.get_closest_marker("slow") is not None else kept).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from mantra_jax.models.compute import CHOICES, Compute
 from mantra_jax.train.plateau import PAPER_FACTOR, PAPER_PATIENCE
 
 
@@ -54,8 +55,12 @@ def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int, learn
 
 def model_block(variant: str, **fields) -> ml_collections.ConfigDict:
     """Model settings: ``variant`` (mantra_jax.models.variants), ``dtype`` (computation dtype of the trunk
-    convolutions: float32 or bfloat16; parameters, batch norm, LADN and losses stay float32) and ``fields``."""
-    return ml_collections.ConfigDict({"variant": variant, "dtype": "float32", **fields})
+    convolutions: float32 or bfloat16; parameters, batch norm, LADN and losses stay float32), ``fields``,
+    and the run settings ``kernel_grad`` / ``conv_algorithm`` (how the trunk computes, not what: the
+    fields of mantra_jax.models.compute.Compute, its defaults; not part of the checkpoint's model config)."""
+    policy = Compute()
+    return ml_collections.ConfigDict({"variant": variant, "dtype": "float32", **fields,
+                                      **{k: getattr(policy, k) for k in CHOICES}})
 
 
 def distributed_block() -> ml_collections.ConfigDict:

@@ -22,7 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("ladn", arg)
     c.setting = "FR"
     c.imc_checkpoint = ""
-    c.model = model_block("ptrain4", anomaly_feature="time_z", windows=[7, 15, 31])
+    c.model = model_block("ptrain4", anomaly_feature="time_z", windows=(7, 15, 31))  # a tuple: settable by flag
     if arg == "paper":
         c.data = data_block(patch_size=256, val_records=3200)
         c.data.worker_count = 8

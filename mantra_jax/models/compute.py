@@ -46,3 +46,21 @@ class Compute:
             return self
         return dataclasses.replace(self, kernel_grad="xla" if self.kernel_grad == "auto" else self.kernel_grad,
                                    conv_algorithm="direct" if self.conv_algorithm == "auto" else self.conv_algorithm)
+
+
+CHOICES = ("kernel_grad", "conv_algorithm")  # the run settings of a policy (config ``model.<field>``)
+
+
+def with_choices(model: Any, **choices: str) -> Any:
+    """``model`` with its compute policy's ``choices`` (fields in CHOICES, e.g. ``kernel_grad="xla"``) set;
+    a model without a policy, or whose policy already holds them, is returned as it is. A bad value is a
+    ValueError naming the field."""
+    unknown = sorted(set(choices) - set(CHOICES))
+    if unknown:
+        raise ValueError(f"unknown compute choice(s) {unknown}; known: {list(CHOICES)}")
+    compute = getattr(model, "compute", None)
+    if compute is None:
+        return model
+    resolved = dataclasses.replace(compute, **{k: str(v) for k, v in choices.items()})
+    return model if resolved == compute else model.clone(compute=resolved)
+

@@ -55,6 +55,15 @@ def loop_config(train: Mapping[str, Any], progress: bool = True):
                       memory_limit_bytes=int(train["memory_limit_bytes"]))
 
 
+def _built(model_config: Mapping[str, Any], model_cfg: Mapping[str, Any]):
+    """The model of a checked ``model_config``, computing as the config's ``model`` block chooses
+    (``kernel_grad`` / ``conv_algorithm``; the policy's defaults where a config predates them)."""
+    from mantra_jax.models.compute import CHOICES, with_choices
+    from mantra_jax.models.config import model_from_config
+
+    return with_choices(model_from_config(model_config), **{k: model_cfg[k] for k in CHOICES if k in model_cfg})
+
+
 def _write_config(workdir: pathlib.Path, cfg: Mapping[str, Any]) -> None:
     import jax
 
@@ -73,7 +82,7 @@ def _mesh_and_check(batch_size: int):
 def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     """IMC pre-training (see the module docstring). Returns the run summary."""
     from mantra_jax.distributed.runtime import primary_first
-    from mantra_jax.models.config import check_config, model_from_config
+    from mantra_jax.models.config import check_config
     from mantra_jax.train.inputs import imc_inputs
     from mantra_jax.train.loop import train
     from mantra_jax.train.optimizer import adam
@@ -92,7 +101,7 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     # the fixed validation set is prepared (written once) by process 0 before the others read it
     train_data, val_data = primary_first("imc385 fixed sets", lambda: imc_inputs(
         cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir))
-    return train(model=model_from_config(model_config), model_config=model_config,
+    return train(model=_built(model_config, cfg["model"]), model_config=model_config,
                  task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
                  workdir=workdir, config=loop_config(cfg["train"], cfg["progress"]), mesh=mesh,
@@ -114,7 +123,7 @@ def pretrained_params(directory: str, variant: str) -> dict[str, Any]:
 
 def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting: str, anomaly_feature: str,
                       windows: list[int] | None, name: str, pretrained: Mapping[str, Any] | None) -> dict[str, Any]:
-    from mantra_jax.models.config import check_config, model_from_config
+    from mantra_jax.models.config import check_config
     from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
     from mantra_jax.train.inputs import forgery_inputs
     from mantra_jax.train.loop import train
@@ -126,7 +135,7 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
     if windows:
         model_cfg["windows"] = [int(w) for w in windows]
     model_config = check_config(model_cfg)
-    model = model_from_config(model_config)
+    model = _built(model_config, cfg["model"])
     tr = cfg["train"]
     e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr["featex_learning_rate"]),
                              learning_rates=dict(tr.get("learning_rates") or {}))

@@ -32,3 +32,16 @@ def test_models_carry_one_policy_that_for_platform_resolves():
         assert not {"dtype", "kernel_grad", "conv_algorithm"} & {f.name for f in dataclasses.fields(model)}
         gpu = for_platform(model, "gpu")
         assert gpu.compute == Compute(jnp.bfloat16, "xla", "direct") and for_platform(model, "cpu") is model
+
+
+def test_with_choices_sets_the_run_settings_and_keeps_dtype_and_an_unchanged_model():
+    from mantra_jax.models.compute import with_choices
+
+    model = ModelConfig("mantranet", "tiny", dtype="bfloat16").build()
+    assert with_choices(model) is model and with_choices(model, kernel_grad="auto") is model
+    chosen = with_choices(model, kernel_grad="xla", conv_algorithm="direct")
+    assert chosen.compute == Compute(jnp.bfloat16, "xla", "direct")
+    with pytest.raises(ValueError, match="unknown compute choice"):
+        with_choices(model, dtype="float32")
+    with pytest.raises(ValueError, match="conv_algorithm"):
+        with_choices(model, conv_algorithm="fft")

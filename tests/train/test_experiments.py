@@ -93,7 +93,7 @@ def ladn_hf_workdir(imc_workdir, tmp_path_factory):
     c = _config("ladn")
     c.progress = False
     c.setting, c.imc_checkpoint = "HF", str(imc_workdir[0])
-    c.model.windows = [3]
+    c.model.windows = (3,)
     c.data.patch_size, c.data.val_records = 32, 2
     c.train.batch_size, c.train.steps_per_epoch, c.train.num_epochs = 2, 2, 1
     workdir = tmp_path_factory.mktemp("ladn")
@@ -151,3 +151,18 @@ def test_experiment_scripts_report_bad_settings_in_one_line(tmp_path, args, code
     assert proc.returncode == code, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and match in lines[0] and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["imc385", "ladn"])
+def test_the_model_block_chooses_how_the_runner_builds_the_model_compute(name):
+    from mantra_jax.models.compute import Compute
+    from mantra_jax.models.config import check_config
+    from mantra_jax.train.experiments import _built
+
+    c = _config(name)
+    assert (c.model.kernel_grad, c.model.conv_algorithm) == (Compute().kernel_grad, Compute().conv_algorithm)
+    model_config = check_config({"kind": "imc" if name == "imc385" else "mantranet", "variant": "tiny"})
+    c.model.kernel_grad, c.model.conv_algorithm = "matmul", "winograd2"
+    assert _built(model_config, c.model.to_dict()).compute == Compute(kernel_grad="matmul", conv_algorithm="winograd2")
+    assert _built(model_config, {}).compute == Compute()  # a config from before the settings
+
