@@ -11,16 +11,28 @@ included):
    four synthetic forgery types (splice, copy-move, removal, enhancement) for the rest of the time;
 4. export to ``--out`` (each file under 16 MiB, written atomically): ``mantranet.msgpack`` (the whole
    model, float32 weights, loadable by ``mantra detect --checkpoint``), ``imc_head.msgpack`` (the IMC
-   head, to continue the IMC phase), ``resume.json`` (phase, steps and samples per phase, plateau states,
-   data seeds and input-stream states) and ``summary.json`` (samples/s, achieved TFLOP/s from the
-   analytic FLOP count, MFU against the device's bf16 peak, input-wait share, compile seconds, evaluation
-   share, IMC-385 top-1/3/5/10 and pixel F1 / AUC per forgery type on fixed validation sets).
+   head), ``optimizer.0.msgpack``, ``optimizer.1.msgpack``, ... (the optax state of the HR phase, where
+   every window stops: Adam's ``mu``, ``nu`` and ``count`` per parameter group, float32 / int32 as
+   trained, packed in tree order into numbered parts of at most ``PART_BYTES`` array bytes, each with
+   the SHA-256 digest of ``mantra_jax.io.msgpack_weights``; ``save_optimizer``), ``resume.json`` (phase,
+   steps and samples per phase, plateau states, data seeds, input-stream states and the optimiser's part
+   names) and ``summary.json`` (samples/s, achieved TFLOP/s from the analytic FLOP count, MFU against the
+   device's bf16 peak, input-wait share, compile seconds, evaluation share, IMC-385 top-1/3/5/10 and
+   pixel F1 / AUC per forgery type on fixed validation sets). For ``ptrain4`` (3,804,950 parameters, all
+   trained in HR, 128 batch statistics) that is 15.2 MB of weights, 3.5 MB of IMC head and 30.4 MB of
+   Adam moments in two parts (15.2 MB each; ``export_bytes``): six files.
 
-``--resume DIR`` continues from such an export: weights from its ``mantranet.msgpack`` (+ head), fresh
-optimiser moments (Adam's moments re-estimate within ~1/(1 - beta2) = 1000 steps; shipping them would
-double the export for a benefit we did not measure), the plateau state, and the same data streams from
-where they stopped. A later window skips the IMC phase once the hand-over happened, so windows add up to
-one IMC run followed by one long HR run.
+``--resume DIR`` continues from such an export exactly: weights from its ``mantranet.msgpack`` (+ head),
+Adam's moments and step count from its optimiser parts, the plateau state, and the same data streams from
+where they stopped, so that windows of 2 + 2 HR steps end with the parameters, batch statistics and
+optimiser state of 4 uninterrupted steps (bit-identical on one CPU: the same programs on the same
+numbers; tests/experiments/test_sprint.py). A missing or corrupt part is a one-line error naming the file.
+An export made before the optimiser state was shipped (no ``optimizer`` entry in its resume.json) still
+resumes, with fresh Adam moments, and says so in one line. The loop counts its ``eval_every`` steps per
+window, so with windows longer than ``eval_every`` steps the plateau's evaluations fall at other steps than
+an uninterrupted run's. A later window skips the IMC phase once the hand-over happened (the first window
+always reaches it, so no export stops in IMC and none ships IMC moments): windows add up to one IMC run
+followed by one long HR run.
 
 Plan and its evidence:
 
