@@ -237,9 +237,9 @@ def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str
     SprintError naming the file."""
     import jax
     import numpy as np
-    from flax import serialization
 
-    from mantra_jax.io.msgpack_weights import digest
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.msgpack_weights import digest, read_msgpack
 
     names = entry.get("files")
     if not isinstance(names, list) or not names or entry.get("phase") != phase:
@@ -248,14 +248,9 @@ def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str
     for i, name in enumerate(names):
         path = directory / str(name)
         try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise SprintError(f"--resume: optimiser state part {path} cannot be read ({e.strerror or e})") from None
-        try:
-            payload = serialization.msgpack_restore(data)
-        except Exception as e:  # noqa: BLE001 - msgpack raises several types for corrupt data
-            raise SprintError(f"--resume: optimiser state part {path} is corrupt (msgpack decoding failed: "
-                              f"{type(e).__name__})") from None
+            payload = read_msgpack(path, "sprint optimiser state part", FILE_LIMIT)
+        except CheckpointError as e:
+            raise SprintError(f"--resume: {e}") from None
         header = _opt_header(phase, i, len(names))
         if (not isinstance(payload, dict) or payload.get("format") != OPT_FORMAT
                 or payload.get("version") != OPT_VERSION or payload.get("header") != header
@@ -270,8 +265,8 @@ def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str
                               f"{str(payload.get('sha256'))[:12]}..., contents give {actual[:12]}...)")
         leaves.update(payload["leaves"])
     want = _opt_leaves(target)
-    bad = sorted(set(want) ^ set(leaves)) or [k for k, w in want.items() if
-                                               (tuple(w.shape), np.dtype(w.dtype)) != (leaves[k].shape, leaves[k].dtype)]
+    layout = lambda a: (tuple(np.shape(a)), np.dtype(a.dtype) if hasattr(a, "dtype") else None)  # noqa: E731
+    bad = sorted(set(want) ^ set(leaves)) or [k for k, w in want.items() if layout(w) != layout(leaves[k])]
     if bad:
         raise SprintError(f"--resume {directory}: the saved optimiser state is not this variant's {phase} optimiser "
                           f"(first difference: {bad[0]})")
@@ -305,9 +300,8 @@ def _plateau_state(d: Mapping[str, float] | None):
 
 def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
     """(record, whole-model variables, IMC head params or None) of a previous export."""
-    from flax import serialization
-
     from mantra_jax.io.checkpoints import CheckpointError, load_weights_file
+    from mantra_jax.io.msgpack_weights import read_msgpack
 
     try:
         record = json.loads((directory / RESUME_FILE).read_text())
@@ -317,11 +311,11 @@ def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
         raise SprintError(f"--resume {directory}: {RESUME_FILE} has no valid phase")
     try:
         _, variables = load_weights_file(directory / MODEL_FILE)
+        head = None
+        if (directory / HEAD_FILE).exists():
+            head = read_msgpack(directory / HEAD_FILE, "IMC head file", FILE_LIMIT)
     except CheckpointError as e:
         raise SprintError(f"--resume: {e}") from None
-    head = None
-    if (directory / HEAD_FILE).exists():
-        head = serialization.msgpack_restore((directory / HEAD_FILE).read_bytes())
     return record, variables, head
 
 
