@@ -74,10 +74,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo
 IMC_SHARE = 0.35
 EXPORT_RESERVE = 0.08  # share of the budget kept for the final evaluations and the export
 MODEL_FILE, HEAD_FILE, RESUME_FILE, SUMMARY_FILE = "mantranet.msgpack", "imc_head.msgpack", "resume.json", "summary.json"
-OPT_FILE = "optimizer.{}.msgpack"  # the optimiser state's numbered parts: optimizer.0.msgpack, optimizer.1.msgpack, ...
+OPT_FILE = "optimizer.{}.msgpack"  # the optimiser state's numbered parts: optimizer.0.msgpack, ...
 OPT_FORMAT, OPT_VERSION = "mantra_jax.sprint.optimizer", 1
 FILE_LIMIT = 16 * 2**20
-PART_BYTES = FILE_LIMIT - 2**20  # array bytes per optimiser part; the rest is room for leaf names and msgpack framing
+PART_BYTES = FILE_LIMIT - 2**20  # array bytes per optimiser part; the rest: room for leaf names, msgpack framing
 PHASES = ("imc", "hr", "done")
 
 
@@ -202,12 +202,13 @@ def _opt_header(phase: str, part: int, parts: int) -> str:
     return json.dumps({"phase": phase, "part": part, "parts": parts}, sort_keys=True)
 
 
-def save_optimizer(out: pathlib.Path, phase: str, opt_state: Any) -> list[str]:
+def save_optimizer(out: pathlib.Path, phase: str, opt_state: Any) -> dict[str, Any]:
     """Writes ``opt_state`` (the optax state of ``phase``) to ``out`` as numbered msgpack parts, each under
     ``FILE_LIMIT`` and written atomically, and removes parts of an earlier export beyond them. Each part is
     ``{"format", "version", "header": {phase, part, parts} as JSON, "leaves": {tree path: array},
     "sha256"}`` (the digest of ``mantra_jax.io.msgpack_weights``, over the header and the leaves). Returns
-    the part file names."""
+    the state's entry for resume.json: ``{"phase", "files": part names, "sha256": their digests}`` (so that
+    a part left by another export, whole and valid in itself, is refused)."""
     import jax
     import numpy as np
     from flax import serialization
@@ -217,22 +218,22 @@ def save_optimizer(out: pathlib.Path, phase: str, opt_state: Any) -> list[str]:
 
     parts = _opt_parts({k: np.asarray(v) for k, v in _opt_leaves(jax.device_get(opt_state)).items()})
     names = [OPT_FILE.format(i) for i in range(len(parts))]
-    for i, (name, leaves) in enumerate(zip(names, parts)):
-        header = _opt_header(phase, i, len(parts))
-        data = serialization.msgpack_serialize({"format": OPT_FORMAT, "version": OPT_VERSION, "header": header,
-                                                "leaves": leaves, "sha256": digest(header, leaves)})
+    digests = [digest(_opt_header(phase, i, len(parts)), leaves) for i, leaves in enumerate(parts)]
+    for i, (name, leaves, sha) in enumerate(zip(names, parts, digests)):
+        data = serialization.msgpack_serialize({"format": OPT_FORMAT, "version": OPT_VERSION, "sha256": sha,
+                                                "header": _opt_header(phase, i, len(parts)), "leaves": leaves})
         if len(data) >= FILE_LIMIT:
             raise SprintError(f"optimiser state part {name} would have {len(data)} bytes, over 16 MiB")
         write_bytes_atomic(out / name, data)
     for stale in sorted(out.glob(OPT_FILE.format("*"))):
         if stale.name not in names:
             stale.unlink()
-    return names
+    return {"phase": phase, "files": names, "sha256": digests}
 
 
 def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str, target: Any) -> Any:
     """The optimiser state of ``phase`` that ``save_optimizer`` wrote to ``directory`` (``entry``: its record
-    in resume.json, ``{"phase", "files"}``), as the tree of ``target`` (e.g. ``jax.eval_shape(tx.init,
+    in resume.json, ``{"phase", "files", "sha256"}``), as the tree of ``target`` (e.g. ``jax.eval_shape(tx.init,
     params)``). A missing, unreadable or corrupt part, or a state of another phase or tree, is a one-line
     SprintError naming the file."""
     import jax
@@ -241,8 +242,9 @@ def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str
     from mantra_jax.errors import CheckpointError
     from mantra_jax.io.msgpack_weights import digest, read_msgpack
 
-    names = entry.get("files")
-    if not isinstance(names, list) or not names or entry.get("phase") != phase:
+    names, listed = entry.get("files"), entry.get("sha256")
+    if (not isinstance(names, list) or not names or entry.get("phase") != phase or not isinstance(listed, list)
+            or len(listed) != len(names)):
         raise SprintError(f"--resume {directory}: {RESUME_FILE} has no valid {phase} optimiser entry")
     leaves: dict[str, Any] = {}
     for i, name in enumerate(names):
@@ -263,6 +265,9 @@ def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str
         if payload.get("sha256") != actual:
             raise SprintError(f"--resume: checksum mismatch: optimiser state part {path} is corrupt (stored sha256 "
                               f"{str(payload.get('sha256'))[:12]}..., contents give {actual[:12]}...)")
+        if actual != listed[i]:
+            raise SprintError(f"--resume: optimiser state part {path} is not the one {RESUME_FILE} lists (sha256 "
+                              f"{actual[:12]}..., listed {str(listed[i])[:12]}...): a part of another export")
         leaves.update(payload["leaves"])
     want = _opt_leaves(target)
     layout = lambda a: (tuple(np.shape(a)), np.dtype(a.dtype) if hasattr(a, "dtype") else None)  # noqa: E731
@@ -443,7 +448,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     save_weights_file(out / MODEL_FILE, mantranet_cfg, {"params": whole["params"], "batch_stats": whole["batch_stats"]})
     if head is not None:
         write_bytes_atomic(out / HEAD_FILE, serialization.msgpack_serialize(jax.tree.map(np.asarray, head)))
-    record["optimizer"] = {"phase": "hr", "files": save_optimizer(out, "hr", hr_opt)}  # before resume.json lists it
+    record["optimizer"] = save_optimizer(out, "hr", hr_opt)  # before resume.json lists it
     record["elapsed_s"] = record.get("elapsed_s", 0.0) + (time.perf_counter() - t0)
     write_text_atomic(out / RESUME_FILE, json.dumps(_json(record), indent=1, sort_keys=True) + "\n")
     summary.update(resume=_json(record), wall_s=time.perf_counter() - t0,

@@ -193,7 +193,7 @@ def test_old_export_resumes_with_fresh_moments_and_says_so(exports):
     assert "optimiser state" not in runs["w2"][2]  # an export with the state resumes without a note
 
 
-@pytest.mark.parametrize("damage", ["flip", "missing"])
+@pytest.mark.parametrize("damage", ["flip", "missing", "another_export"])
 def test_corrupt_or_missing_optimizer_part_is_one_line_naming_the_file(exports, tmp_path, capsys, damage):
     root, _ = exports
     export = tmp_path / "export"
@@ -203,12 +203,15 @@ def test_corrupt_or_missing_optimizer_part_is_one_line_naming_the_file(exports, 
         data = bytearray(part.read_bytes())
         data[len(data) // 2] ^= 0x01  # one bit of an array's bytes (the leaves are most of the file)
         part.write_bytes(bytes(data))
-    else:
+    elif damage == "missing":
         part.unlink()
+    else:  # whole and valid, but the uninterrupted sprint's (an export updated in place and stopped half-way)
+        shutil.copy(root / "whole" / part.name, part)
     out = tmp_path / "out"
     rc = sprint.main(["--out", str(out), "--budget_s", "900", "--variant", "tiny", "--steps", "2", "--quiet",
                       "--resume", str(export)])
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and str(part) in err, err
-    assert ("checksum mismatch" if damage == "flip" else "cannot read sprint optimiser state part") in err
+    assert {"flip": "checksum mismatch", "missing": "cannot read sprint optimiser state part",
+            "another_export": "a part of another export"}[damage] in err
     assert not out.exists()  # nothing written
