@@ -11,16 +11,28 @@ included):
    four synthetic forgery types (splice, copy-move, removal, enhancement) for the rest of the time;
 4. export to ``--out`` (each file under 16 MiB, written atomically): ``mantranet.msgpack`` (the whole
    model, float32 weights, loadable by ``mantra detect --checkpoint``), ``imc_head.msgpack`` (the IMC
-   head, to continue the IMC phase), ``resume.json`` (phase, steps and samples per phase, plateau states,
-   data seeds and input-stream states) and ``summary.json`` (samples/s, achieved TFLOP/s from the
-   analytic FLOP count, MFU against the device's bf16 peak, input-wait share, compile seconds, evaluation
-   share, IMC-385 top-1/3/5/10 and pixel F1 / AUC per forgery type on fixed validation sets).
+   head), ``optimizer.0.msgpack``, ``optimizer.1.msgpack``, ... (the optax state of the HR phase, where
+   every window stops: Adam's ``mu``, ``nu`` and ``count`` per parameter group, float32 / int32 as
+   trained, packed in tree order into numbered parts of at most ``PART_BYTES`` array bytes, each with
+   the SHA-256 digest of ``mantra_jax.io.msgpack_weights``; ``save_optimizer``), ``resume.json`` (phase,
+   steps and samples per phase, plateau states, data seeds, input-stream states and the optimiser's part
+   names) and ``summary.json`` (samples/s, achieved TFLOP/s from the analytic FLOP count, MFU against the
+   device's bf16 peak, input-wait share, compile seconds, evaluation share, IMC-385 top-1/3/5/10 and
+   pixel F1 / AUC per forgery type on fixed validation sets). For ``ptrain4`` (3,804,950 parameters, all
+   trained in HR, 128 batch statistics) that is 15.2 MB of weights, 3.5 MB of IMC head and 30.4 MB of
+   Adam moments in two parts (15.2 MB each; ``export_bytes``): six files.
 
-``--resume DIR`` continues from such an export: weights from its ``mantranet.msgpack`` (+ head), fresh
-optimiser moments (Adam's moments re-estimate within ~1/(1 - beta2) = 1000 steps; shipping them would
-double the export for a benefit we did not measure), the plateau state, and the same data streams from
-where they stopped. A later window skips the IMC phase once the hand-over happened, so windows add up to
-one IMC run followed by one long HR run.
+``--resume DIR`` continues from such an export exactly: weights from its ``mantranet.msgpack`` (+ head),
+Adam's moments and step count from its optimiser parts, the plateau state, and the same data streams from
+where they stopped, so that windows of 2 + 2 HR steps end with the parameters, batch statistics and
+optimiser state of 4 uninterrupted steps (bit-identical on one CPU: the same programs on the same
+numbers; tests/experiments/test_sprint.py). A missing or corrupt part is a one-line error naming the file.
+An export made before the optimiser state was shipped (no ``optimizer`` entry in its resume.json) still
+resumes, with fresh Adam moments, and says so in one line. The loop counts its ``eval_every`` steps per
+window, so with windows longer than ``eval_every`` steps the plateau's evaluations fall at other steps than
+an uninterrupted run's. A later window skips the IMC phase once the hand-over happened (the first window
+always reaches it, so no export stops in IMC and none ships IMC moments): windows add up to one IMC run
+followed by one long HR run.
 
 Plan and its evidence:
 
@@ -62,7 +74,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repo
 IMC_SHARE = 0.35
 EXPORT_RESERVE = 0.08  # share of the budget kept for the final evaluations and the export
 MODEL_FILE, HEAD_FILE, RESUME_FILE, SUMMARY_FILE = "mantranet.msgpack", "imc_head.msgpack", "resume.json", "summary.json"
+OPT_FILE = "optimizer.{}.msgpack"  # the optimiser state's numbered parts: optimizer.0.msgpack, ...
+OPT_FORMAT, OPT_VERSION = "mantra_jax.sprint.optimizer", 1
 FILE_LIMIT = 16 * 2**20
+PART_BYTES = FILE_LIMIT - 2**20  # array bytes per optimiser part; the rest: room for leaf names, msgpack framing
 PHASES = ("imc", "hr", "done")
 
 
@@ -131,18 +146,136 @@ def imc_config(plan: Plan, dtype: str) -> dict[str, Any]:
     return check_config({"kind": "imc", "variant": plan.model, "num_classes": len(CATALOGUE), "dtype": dtype})
 
 
-def export_bytes(variant: str) -> dict[str, int]:
-    """Float32 bytes of the exported weights of ``variant`` (from ``jax.eval_shape``; no computation)."""
-    import jax
+def _nbytes(a: Any) -> int:
     import numpy as np
+
+    return int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize
+
+
+def export_bytes(variant: str) -> dict[str, int]:
+    """Array bytes of each exported weights and optimiser file of ``variant`` (from ``jax.eval_shape``; no
+    computation): the float32 weights, the IMC head, and the HR optimiser state's parts."""
+    import jax
 
     from mantra_jax.io.checkpoints import model_from_config, variable_shapes
 
     plan = VARIANTS[variant]
-    count = lambda tree: sum(int(np.prod(a.shape)) * 4 for a in jax.tree.leaves(tree))  # noqa: E731
-    whole = count(variable_shapes(model_from_config(mantranet_config(plan))))
+    count = lambda tree: sum(_nbytes(a) for a in jax.tree.leaves(tree))  # noqa: E731
+    shapes = variable_shapes(model_from_config(mantranet_config(plan)))
+    whole = count(shapes)
     head = count(variable_shapes(model_from_config(imc_config(plan, "float32")))["params"]["IMCHead"])
-    return {MODEL_FILE: whole, HEAD_FILE: head}
+    opt = jax.eval_shape(_hr_setting(plan).tx.init, shapes["params"])
+    parts = _opt_parts(_opt_leaves(opt))
+    return {MODEL_FILE: whole, HEAD_FILE: head} | {OPT_FILE.format(i): count(p) for i, p in enumerate(parts)}
+
+
+def _hr_setting(plan: Plan):
+    from mantra_jax.train.end_to_end import end_to_end_setting
+
+    return end_to_end_setting("HR", plan.learning_rate, plan.featex_learning_rate)
+
+
+def _opt_leaves(opt_state: Any) -> dict[str, Any]:
+    """The leaves of an optax state by their tree path (``jax.tree_util.keystr``), in tree order."""
+    import jax
+
+    return {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(opt_state)[0]}
+
+
+def _opt_parts(leaves: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``leaves`` packed in order into parts of at most ``PART_BYTES`` array bytes each."""
+    parts: list[dict[str, Any]] = [{}]
+    size = 0
+    for name, leaf in leaves.items():
+        n = _nbytes(leaf)
+        if n > PART_BYTES:
+            raise SprintError(f"optimiser state leaf {name} has {n} bytes, more than a part holds ({PART_BYTES})")
+        if size + n > PART_BYTES:
+            parts.append({})
+            size = 0
+        parts[-1][name] = leaf
+        size += n
+    return parts
+
+
+def _opt_header(phase: str, part: int, parts: int) -> str:
+    return json.dumps({"phase": phase, "part": part, "parts": parts}, sort_keys=True)
+
+
+def save_optimizer(out: pathlib.Path, phase: str, opt_state: Any) -> dict[str, Any]:
+    """Writes ``opt_state`` (the optax state of ``phase``) to ``out`` as numbered msgpack parts, each under
+    ``FILE_LIMIT`` and written atomically, and removes parts of an earlier export beyond them. Each part is
+    ``{"format", "version", "header": {phase, part, parts} as JSON, "leaves": {tree path: array},
+    "sha256"}`` (the digest of ``mantra_jax.io.msgpack_weights``, over the header and the leaves). Returns
+    the state's entry for resume.json: ``{"phase", "files": part names, "sha256": their digests}`` (so that
+    a part left by another export, whole and valid in itself, is refused)."""
+    import jax
+    import numpy as np
+    from flax import serialization
+
+    from mantra_jax.io.atomic import write_bytes_atomic
+    from mantra_jax.io.msgpack_weights import digest
+
+    parts = _opt_parts({k: np.asarray(v) for k, v in _opt_leaves(jax.device_get(opt_state)).items()})
+    names = [OPT_FILE.format(i) for i in range(len(parts))]
+    digests = [digest(_opt_header(phase, i, len(parts)), leaves) for i, leaves in enumerate(parts)]
+    for i, (name, leaves, sha) in enumerate(zip(names, parts, digests)):
+        data = serialization.msgpack_serialize({"format": OPT_FORMAT, "version": OPT_VERSION, "sha256": sha,
+                                                "header": _opt_header(phase, i, len(parts)), "leaves": leaves})
+        if len(data) >= FILE_LIMIT:
+            raise SprintError(f"optimiser state part {name} would have {len(data)} bytes, over 16 MiB")
+        write_bytes_atomic(out / name, data)
+    for stale in sorted(out.glob(OPT_FILE.format("*"))):
+        if stale.name not in names:
+            stale.unlink()
+    return {"phase": phase, "files": names, "sha256": digests}
+
+
+def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str, target: Any) -> Any:
+    """The optimiser state of ``phase`` that ``save_optimizer`` wrote to ``directory`` (``entry``: its record
+    in resume.json, ``{"phase", "files", "sha256"}``), as the tree of ``target`` (e.g. ``jax.eval_shape(tx.init,
+    params)``). A missing, unreadable or corrupt part, or a state of another phase or tree, is a one-line
+    SprintError naming the file."""
+    import jax
+    import numpy as np
+
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.msgpack_weights import digest, read_msgpack
+
+    names, listed = entry.get("files"), entry.get("sha256")
+    if (not isinstance(names, list) or not names or entry.get("phase") != phase or not isinstance(listed, list)
+            or len(listed) != len(names)):
+        raise SprintError(f"--resume {directory}: {RESUME_FILE} has no valid {phase} optimiser entry")
+    leaves: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        path = directory / str(name)
+        try:
+            payload = read_msgpack(path, "sprint optimiser state part", FILE_LIMIT)
+        except CheckpointError as e:
+            raise SprintError(f"--resume: {e}") from None
+        header = _opt_header(phase, i, len(names))
+        if (not isinstance(payload, dict) or payload.get("format") != OPT_FORMAT
+                or payload.get("version") != OPT_VERSION or payload.get("header") != header
+                or not isinstance(payload.get("leaves"), dict)):
+            raise SprintError(f"--resume: {path} is not part {i} of {len(names)} of a {phase} optimiser state")
+        try:
+            actual = digest(header, payload["leaves"])
+        except Exception as e:  # noqa: BLE001 - a garbled tree of any kind
+            raise SprintError(f"--resume: optimiser state part {path} is corrupt ({e})") from None
+        if payload.get("sha256") != actual:
+            raise SprintError(f"--resume: checksum mismatch: optimiser state part {path} is corrupt (stored sha256 "
+                              f"{str(payload.get('sha256'))[:12]}..., contents give {actual[:12]}...)")
+        if actual != listed[i]:
+            raise SprintError(f"--resume: optimiser state part {path} is not the one {RESUME_FILE} lists (sha256 "
+                              f"{actual[:12]}..., listed {str(listed[i])[:12]}...): a part of another export")
+        leaves.update(payload["leaves"])
+    want = _opt_leaves(target)
+    layout = lambda a: (tuple(np.shape(a)), np.dtype(a.dtype) if hasattr(a, "dtype") else None)  # noqa: E731
+    bad = sorted(set(want) ^ set(leaves)) or [k for k, w in want.items() if layout(w) != layout(leaves[k])]
+    if bad:
+        raise SprintError(f"--resume {directory}: the saved optimiser state is not this variant's {phase} optimiser "
+                          f"(first difference: {bad[0]})")
+    return jax.tree.unflatten(jax.tree.structure(target), [leaves[k] for k in want])
 
 
 def _fresh_record(seed: int = 0) -> dict[str, Any]:
@@ -172,9 +305,8 @@ def _plateau_state(d: Mapping[str, float] | None):
 
 def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
     """(record, whole-model variables, IMC head params or None) of a previous export."""
-    from flax import serialization
-
     from mantra_jax.io.checkpoints import CheckpointError, load_weights_file
+    from mantra_jax.io.msgpack_weights import read_msgpack
 
     try:
         record = json.loads((directory / RESUME_FILE).read_text())
@@ -184,11 +316,11 @@ def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
         raise SprintError(f"--resume {directory}: {RESUME_FILE} has no valid phase")
     try:
         _, variables = load_weights_file(directory / MODEL_FILE)
+        head = None
+        if (directory / HEAD_FILE).exists():
+            head = read_msgpack(directory / HEAD_FILE, "IMC head file", FILE_LIMIT)
     except CheckpointError as e:
         raise SprintError(f"--resume: {e}") from None
-    head = None
-    if (directory / HEAD_FILE).exists():
-        head = serialization.msgpack_restore((directory / HEAD_FILE).read_bytes())
     return record, variables, head
 
 
@@ -219,7 +351,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from mantra_jax.io.atomic import write_bytes_atomic, write_text_atomic
     from mantra_jax.io.checkpoints import model_from_config, save_weights_file
-    from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
+    from mantra_jax.train.end_to_end import load_pretrained_featex
     from mantra_jax.train.flops import peak_flops, train_flops_per_pixel
     from mantra_jax.train.inputs import forgery_inputs, imc_inputs
     from mantra_jax.io.json_safe import json_safe as _json
@@ -250,6 +382,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     mantranet = model_from_config({**mantranet_cfg, "dtype": dtype})
     whole = variables if variables is not None else init_variables(mantranet, 0)
     whole = jax.device_get(whole)
+    e2e = _hr_setting(plan)
+    hr_opt = None  # fresh Adam moments unless the resumed export continues HR with its own
+    if args.resume and record["phase"] == "hr":
+        if record.get("optimizer") is None:
+            print(f"sprint: --resume {args.resume} has no optimiser state (an export made before it was shipped): "
+                  "HR goes on with fresh Adam moments", flush=True)
+        else:
+            hr_opt = load_optimizer(pathlib.Path(args.resume), record["optimizer"], "hr",
+                                    jax.eval_shape(e2e.tx.init, whole["params"]))
     try:
         if record["phase"] == "imc":
             cfg = imc_config(plan, dtype)
@@ -282,13 +423,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             summary["phases"]["imc"] = rep
         data = _data(plan, args.photos, plan.hr_patch, plan.hr_val, None, record["data_seeds"]["hr"])
         train_data, val_data = forgery_inputs(data, plan.hr_batch)
-        e2e = end_to_end_setting("HR", plan.learning_rate, plan.featex_learning_rate)
         state, s = fit(model=mantranet, model_config={**mantranet_cfg, "dtype": dtype}, task=localisation_task(),
                        tx=e2e.tx, train_data=train_data, eval_data=val_data, workdir=scratch / "hr",
                        config=_loop_config(plan, end - time.perf_counter(), args.hr_steps or args.steps, progress),
                        init_variables=whole, frozen=e2e.frozen, name="hr",
-                       plateau=_plateau_state(record["plateau"]["hr"]), data_state=record["data_state"]["hr"])
+                       plateau=_plateau_state(record["plateau"]["hr"]), data_state=record["data_state"]["hr"],
+                       init_opt_state=hr_opt)
         whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+        hr_opt = jax.device_get(state.opt_state)
         record["steps"]["hr"] += s["timing"]["steps_run"]
         record["samples"]["hr"] += s["timing"]["samples"]
         record["plateau"]["hr"] = _plateau_json(state.plateau)
@@ -306,6 +448,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     save_weights_file(out / MODEL_FILE, mantranet_cfg, {"params": whole["params"], "batch_stats": whole["batch_stats"]})
     if head is not None:
         write_bytes_atomic(out / HEAD_FILE, serialization.msgpack_serialize(jax.tree.map(np.asarray, head)))
+    record["optimizer"] = save_optimizer(out, "hr", hr_opt)  # before resume.json lists it
     record["elapsed_s"] = record.get("elapsed_s", 0.0) + (time.perf_counter() - t0)
     write_text_atomic(out / RESUME_FILE, json.dumps(_json(record), indent=1, sort_keys=True) + "\n")
     summary.update(resume=_json(record), wall_s=time.perf_counter() - t0,

@@ -117,6 +117,12 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "detect-split": ("mantra_jax/cli/detect.py",  # every process does every image
                      "mine = list(zip(paths, stems))[index::count]", "mine = list(zip(paths, stems))",
                      ("tests/distributed/test_detect.py",)),
+    "sprint-resume-moments": ("experiments/sprint.py",  # a resumed window starts Adam's moments afresh
+                              "init_opt_state=hr_opt)", "init_opt_state=None)",
+                              ("tests/experiments/test_sprint.py",)),  # --slow
+    "sprint-export-weights": ("experiments/sprint.py",  # the export holds the weights from before HR
+                              'whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})',
+                              "whole = jax.device_get(whole)", ("tests/experiments/test_sprint.py",)),  # --slow
     "data-state-topology": ("mantra_jax/train/checkpoints.py",  # a 2-process state resumed as another's
                             "if any(s != states[0] for s in states[1:]):", "if False:",
                             ("tests/distributed/test_checkpoint_topology.py",)),

@@ -85,29 +85,36 @@ def save_weights_file(path: str | os.PathLike, cfg: Mapping[str, Any] | ModelCon
     write_bytes_atomic(path, serialization.msgpack_serialize(payload))
 
 
-def load_weights_file(path: str | os.PathLike) -> tuple[dict[str, Any], Any]:
-    """Reads a single-file checkpoint. Returns ``(config, variables)`` (variables as jax arrays, checked)."""
+def read_msgpack(path: str | os.PathLike, what: str = "weights file", max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """The msgpack payload of the regular file ``path`` of at most ``max_bytes`` bytes; any failure is a
+    one-line ``CheckpointError`` naming the file and ``what`` it should be (e.g. ``"weights file"``)."""
     from flax import serialization
 
     path = pathlib.Path(path)
     try:
         info = path.stat()
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read weights file ({e.strerror or e})") from None
+        raise CheckpointError(f"{path}: cannot read {what} ({e.strerror or e})") from None
     if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(f"{path}: not a regular file (a weights file is one)")
-    if info.st_size > MAX_FILE_BYTES:
-        raise CheckpointError(f"{path}: {info.st_size} bytes, more than any mantra_jax weights file "
-                              f"({MAX_FILE_BYTES} at most)")
+        raise CheckpointError(f"{path}: not a regular file (a {what} is one)")
+    if info.st_size > max_bytes:
+        raise CheckpointError(f"{path}: {info.st_size} bytes, more than any mantra_jax {what} "
+                              f"({max_bytes} at most)")
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read weights file ({e.strerror or e})") from None
+        raise CheckpointError(f"{path}: cannot read {what} ({e.strerror or e})") from None
     try:
-        payload = serialization.msgpack_restore(data)
+        return serialization.msgpack_restore(data)
     except Exception as e:  # noqa: BLE001 - msgpack raises several types for corrupt data
-        raise CheckpointError(f"{path}: not a mantra_jax weights file (msgpack decoding failed: "
+        raise CheckpointError(f"{path}: not a mantra_jax {what} (msgpack decoding failed: "
                               f"{type(e).__name__})") from None
+
+
+def load_weights_file(path: str | os.PathLike) -> tuple[dict[str, Any], Any]:
+    """Reads a single-file checkpoint. Returns ``(config, variables)`` (variables as jax arrays, checked)."""
+    path = pathlib.Path(path)
+    payload = read_msgpack(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a mantra_jax weights file (no '{FORMAT}' format marker)")
     if payload.get("version") not in READABLE_VERSIONS:

@@ -199,7 +199,7 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
         workdir: str | pathlib.Path, config: LoopConfig, init_variables: Mapping[str, Any] | None = None,
         frozen: Sequence[str] = (), mesh: Any = None, name: str = "train",
         on_checkpoint: Callable[[int], None] | None = None, plateau: PlateauState | None = None,
-        data_state: Any = None) -> tuple[TrainState, dict[str, Any]]:
+        data_state: Any = None, init_opt_state: Any = None) -> tuple[TrainState, dict[str, Any]]:
     """Runs (or resumes, or just reports) a training run (see the module docstring).
 
     Returns ``(state, summary)``: the final train state (on the mesh) and the run summary.
@@ -216,6 +216,8 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
       on_checkpoint: called with the step after each periodic checkpoint is on disk.
       plateau: the learning-rate plateau state to start from (default: fresh), e.g. a previous run's.
       data_state: an input-iterator state (``get_state()`` of the same loader) to start the data from.
+      init_opt_state: the optimiser state to start from (default: ``tx.init``), e.g. a previous run's Adam
+        moments, so that a run continued in a new workdir takes the steps the uninterrupted run takes.
     """
     t_start = time.perf_counter()
     workdir = pathlib.Path(workdir)
@@ -223,7 +225,7 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
     primary = jax.process_index() == 0
     model = for_platform(model, mesh.devices.flat[0].platform)
     variables = fresh_variables(model, config.seed) if init_variables is None else dict(init_variables)
-    state = create_train_state(variables, tx, config.seed)
+    state = create_train_state(variables, tx, config.seed, opt_state=init_opt_state)
     if plateau is not None:
         state = state.replace(plateau=plateau)
     state = sharding.replicate(state, mesh)

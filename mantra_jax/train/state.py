@@ -46,16 +46,33 @@ def init_variables(model: Any, seed: int, example_shape: tuple[int, ...] = INIT_
     return {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
 
 
-def create_train_state(variables: dict[str, Any], tx: optax.GradientTransformation, seed: int = 0) -> TrainState:
+def create_train_state(variables: dict[str, Any], tx: optax.GradientTransformation, seed: int = 0,
+                       opt_state: optax.OptState | None = None) -> TrainState:
     """A step-0 state from model variables (``{"params", "batch_stats"?}``) and an optimiser. ``seed`` is
     not used (the state holds no PRNG key; initialisation draws with ``init_variables``'s seed); it stays
-    for existing callers."""
+    for existing callers. ``opt_state``: the optimiser state to start from (e.g. a previous run's Adam
+    moments and count; default ``tx.init(params)``); it must have the tree, shapes and dtypes that
+    ``tx.init(params)`` gives (ValueError otherwise)."""
     if "params" not in variables:
         raise ValueError(f"variables must contain 'params', got keys {sorted(variables)}")
     unknown = set(variables) - {"params", "batch_stats"}
     if unknown:
         raise ValueError(f"unexpected variable collections {sorted(unknown)}; expected params and batch_stats")
     params = variables["params"]
+    if opt_state is None:
+        opt_state = tx.init(params)
+    else:
+        _check_opt_state(jax.eval_shape(tx.init, params), opt_state)
     return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
-                      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
+                      batch_stats=variables.get("batch_stats", {}), opt_state=opt_state,
                       plateau=plateau_init())
+
+
+def _check_opt_state(want: Any, got: Any) -> None:
+    """ValueError unless ``got`` has the tree of ``want`` and each leaf its shape and dtype."""
+    if jax.tree.structure(want) != jax.tree.structure(got):
+        raise ValueError("opt_state does not have the tree of this optimiser's state for these params")
+    for (path, w), g in zip(jax.tree_util.tree_flatten_with_path(want)[0], jax.tree.leaves(got)):
+        if tuple(w.shape) != tuple(jnp.shape(g)) or jnp.dtype(w.dtype) != jnp.result_type(g):
+            raise ValueError(f"opt_state{jax.tree_util.keystr(path)}: {jnp.result_type(g)}{list(jnp.shape(g))}, "
+                             f"expected {w.dtype}{list(w.shape)}")

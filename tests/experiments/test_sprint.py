@@ -1,7 +1,10 @@
-"""experiments/sprint.py end to end with the tiny variant: two steps per phase, export, resume."""
+"""experiments/sprint.py end to end with the tiny variant: two steps per phase, export, resume (exact: the
+resumed window equals an uninterrupted sprint), an old export without optimiser state, a corrupt part."""
 
 import contextlib
+import io
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -11,7 +14,7 @@ from experiments import sprint
 from mantra_jax.io.checkpoints import load_model
 from tests.train.tiny import fast_compile, fast_compile_models
 
-pytestmark = pytest.mark.slow  # two sprints of the tiny model (4 step compiles; the resume's are cache loads)
+pytestmark = pytest.mark.slow  # four sprints of the tiny model (4 step compiles; the others' are cache loads)
 
 _CACHE_OPTIONS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
                   "jax_persistent_cache_min_entry_size_bytes")
@@ -39,38 +42,95 @@ def compile_cache(folder):
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
+    """Sprints of the tiny model, each 2 IMC steps then HR: ``w1`` (2 HR steps), ``w2`` resumed from it (2
+    more), ``whole`` uninterrupted (4 HR steps), ``old`` resumed (1 step) from a copy of ``w1`` as an export
+    made before the optimiser state was shipped; per folder the summary, the HR train state the sprint's
+    ``fit`` returned (the model it trained) and what it printed."""
     root = tmp_path_factory.mktemp("sprint")
-    first, second = root / "w1", root / "w2"
+    runs = {}
     # the sprint's orchestration is under test, not the CPU convolution speed-ups (see tests/train/tiny.py)
     with compile_cache(root / "xla"), fast_compile_models():
-        s1, s2 = _two_windows(first, second)
-    return first, second, s1, s2
+        runs["w1"] = _sprint(root / "w1")
+        runs["w2"] = _sprint(root / "w2", "--resume", str(root / "w1"))
+        runs["whole"] = _sprint(root / "whole", "--hr_steps", "4")
+        old = _old_style(root / "w1", root / "w1_old")
+        runs["old"] = _sprint(root / "old", "--resume", str(old), "--hr_steps", "1")
+    return root, runs
 
 
-def _two_windows(first, second):
-    s1 = sprint.run(sprint.parse_args(["--out", str(first), "--budget_s", "900", "--variant", "tiny", "--steps", "2",
-                                       "--quiet"]))
-    s2 = sprint.run(sprint.parse_args(["--out", str(second), "--budget_s", "900", "--variant", "tiny", "--steps", "2",
-                                       "--resume", str(first), "--quiet"]))
-    return s1, s2
+def _sprint(out, *extra):
+    """(summary, (model, HR state) that fit returned, stdout) of a tiny sprint of 2 steps a phase into ``out``."""
+    from mantra_jax.train import loop
+
+    fit, trained = loop.fit, []
+
+    def recording(**kwargs):
+        state, summary = fit(**kwargs)
+        if kwargs["name"] == "hr":
+            trained.append((kwargs["model"], jax.device_get(state)))
+        return state, summary
+
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setattr(loop, "fit", recording)  # sprint.run imports fit from the module when it runs
+        s = sprint.run(sprint.parse_args(["--out", str(out), "--budget_s", "900", "--variant", "tiny", "--steps", "2",
+                                          "--quiet", *extra]))
+    (hr,) = trained
+    return s, hr, printed.getvalue()
+
+
+def _old_style(export, folder):
+    """A copy of ``export`` as the sprint wrote it before it shipped the optimiser state."""
+    folder.mkdir()
+    record = json.loads((export / sprint.RESUME_FILE).read_text())
+    del record["optimizer"]
+    for name in (sprint.MODEL_FILE, sprint.HEAD_FILE):
+        shutil.copy(export / name, folder / name)
+    (folder / sprint.RESUME_FILE).write_text(json.dumps(record))
+    return folder
+
+
+def _record(folder):
+    return json.loads((folder / sprint.RESUME_FILE).read_text())
+
+
+def _optimizer_leaves(folder):
+    """{tree path: array} of the optimiser state exported to ``folder`` (its parts' leaves together)."""
+    from flax import serialization
+
+    leaves = {}
+    for name in _record(folder)["optimizer"]["files"]:
+        leaves.update(serialization.msgpack_restore((folder / name).read_bytes())["leaves"])
+    return leaves
+
+
+def _adam_counts(leaves):
+    return {k: int(v) for k, v in leaves.items() if k.endswith(".count")}
 
 
 def test_export_holds_at_most_eight_files_each_under_16_mib(exports):
-    first, _, s1, _ = exports
-    files = sorted(p.name for p in first.iterdir())
-    assert files == sorted([sprint.MODEL_FILE, sprint.HEAD_FILE, sprint.RESUME_FILE, sprint.SUMMARY_FILE])
-    assert all((first / f).stat().st_size < sprint.FILE_LIMIT for f in files)
+    root, _ = exports
+    files = sorted(p.name for p in (root / "w1").iterdir())
+    assert files == sorted([sprint.MODEL_FILE, sprint.HEAD_FILE, sprint.RESUME_FILE, sprint.SUMMARY_FILE,
+                            sprint.OPT_FILE.format(0)])  # the tiny model's Adam state fits one part
+    assert all((root / "w1" / f).stat().st_size < sprint.FILE_LIMIT for f in files)
 
 
-def test_release_size_weights_fit_the_file_limit():
-    sizes = sprint.export_bytes("ptrain4")  # float32 bytes from jax.eval_shape; msgpack adds names only
+def test_release_size_export_fits_eight_files_under_the_limit():
+    sizes = sprint.export_bytes("ptrain4")  # array bytes from jax.eval_shape; msgpack adds names only
     assert 14e6 < sizes[sprint.MODEL_FILE] < sprint.FILE_LIMIT - 2**20
     assert sizes[sprint.HEAD_FILE] < sprint.FILE_LIMIT
+    opt = {k: v for k, v in sizes.items() if k.startswith("optimizer.")}
+    # Adam's mu and nu for every parameter (all train in HR): twice the weights, so two parts
+    assert sorted(opt) == [sprint.OPT_FILE.format(0), sprint.OPT_FILE.format(1)]
+    assert sum(opt.values()) >= 2 * (sizes[sprint.MODEL_FILE] - 2**12)  # less the batch statistics (no moments)
+    assert all(v <= sprint.PART_BYTES for v in opt.values())
+    assert len(sizes) + 2 <= 8  # with resume.json and summary.json
 
 
 def test_summary_reports_each_phase(exports):
-    first, *_ = exports
-    summary = json.loads((first / sprint.SUMMARY_FILE).read_text())
+    root, _ = exports
+    summary = json.loads((root / "w1" / sprint.SUMMARY_FILE).read_text())
     assert set(summary["samples_per_s"]) == {"imc", "hr"} and all(v > 0 for v in summary["samples_per_s"].values())
     imc, hr = summary["phases"]["imc"], summary["phases"]["hr"]
     assert set(imc["val"]) >= {"top1", "top3", "top5", "top10"}
@@ -81,23 +141,77 @@ def test_summary_reports_each_phase(exports):
         assert len(phase["memory"]["attempts"]) == 1  # the train step compiled once (and then only run)
 
 
-def test_weights_load_as_a_detection_model(exports):
-    first, *_ = exports
-    model, variables, config = load_model(first / sprint.MODEL_FILE)
+def test_weights_load_as_the_model_the_sprint_trained(exports):
+    root, runs = exports
+    model, variables, config = load_model(root / "w1" / sprint.MODEL_FILE)
     assert config["kind"] == "mantranet" and config["variant"] == "tiny"
-    out = jax.jit(fast_compile(model).apply)(variables, np.zeros((1, 16, 16, 3), np.float32))
-    assert np.isfinite(np.asarray(out["pred"])).all()
+    trained_model, state = runs["w1"][1]  # the first window's HR fit
+    model = fast_compile(model)
+    assert model == trained_model  # the same network: the same program below
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)  # preprocess's range
+    apply = jax.jit(model.apply)
+    got = np.asarray(apply(variables, x)["pred"])
+    want = np.asarray(apply({"params": state.params, "batch_stats": state.batch_stats}, x)["pred"])
+    # float32 weights saved as float32 are the same numbers; one program on the same input: atol 0
+    np.testing.assert_array_equal(got, want)
+    assert np.ptp(want) > 0  # a heat map, not a constant
 
 
-def test_resume_continues_the_same_run(exports):
-    first, second, s1, s2 = exports
-    r1, r2 = (json.loads((d / sprint.RESUME_FILE).read_text()) for d in (first, second))
+def test_resume_equals_an_uninterrupted_sprint(exports):
+    root, runs = exports
+    r1, r2, rw = (_record(root / n) for n in ("w1", "w2", "whole"))
     assert r1["phase"] == r2["phase"] == "hr" and r2["windows"] == 2
-    assert r2["steps"] == {"imc": 2, "hr": 4}  # IMC done in the first window; HR went on
-    assert r2["samples"]["hr"] == 2 * r1["samples"]["hr"] and r2["data_seeds"] == r1["data_seeds"]
-    assert r2["data_state"]["hr"] != r1["data_state"]["hr"]  # the HR stream went on from where it stopped
-    assert "imc" not in s2["phases"]
-    _, v1, _ = load_model(first / sprint.MODEL_FILE)
-    _, v2, _ = load_model(second / sprint.MODEL_FILE)
-    diff = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), v1["params"], v2["params"])
-    assert max(jax.tree.leaves(diff)) > 0  # trained on from the exported weights
+    assert r2["steps"] == rw["steps"] == {"imc": 2, "hr": 4}  # IMC done in the first window; HR went on
+    assert r2["samples"] == rw["samples"] and r2["data_seeds"] == rw["data_seeds"]
+    # the HR stream went on from where it stopped: after 2 + 2 steps it is where 4 uninterrupted steps leave it
+    assert r2["data_state"] == rw["data_state"] and r2["data_state"]["hr"] != r1["data_state"]["hr"]
+    assert r2["plateau"] == rw["plateau"]
+    assert "imc" not in runs["w2"][0]["phases"]
+    assert (root / "w2" / sprint.HEAD_FILE).read_bytes() == (root / "whole" / sprint.HEAD_FILE).read_bytes()
+    # Adam's moments and counts carried over: the resumed window took the uninterrupted run's steps 3 and 4
+    # from its weights, moments and batches, with the same compiled programs (the first window's, from the
+    # compilation cache), so on one CPU every number is the same (bit-identical; nothing to bound)
+    o1, o2, ow = (_optimizer_leaves(root / n) for n in ("w1", "w2", "whole"))
+    assert set(_adam_counts(o1).values()) == {2} and set(_adam_counts(o2).values()) == {4}
+    assert sorted(o2) == sorted(ow)
+    for k in ow:
+        np.testing.assert_array_equal(o2[k], ow[k], err_msg=k)
+    v2, vw = (load_model(root / n / sprint.MODEL_FILE)[1] for n in ("w2", "whole"))
+    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(vw)[0], jax.tree.leaves(v2)):
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a), err_msg=jax.tree_util.keystr(path))
+    assert jax.tree.structure(v2) == jax.tree.structure(vw)
+
+
+def test_old_export_resumes_with_fresh_moments_and_says_so(exports):
+    root, runs = exports
+    _, _, printed = runs["old"]
+    notes = [line for line in printed.splitlines() if "optimiser state" in line]
+    assert len(notes) == 1 and "fresh Adam moments" in notes[0], printed
+    assert _record(root / "old")["steps"] == {"imc": 2, "hr": 3}
+    # its Adam counts started again at 0 (an exact resume would be at 2 + 1)
+    assert set(_adam_counts(_optimizer_leaves(root / "old")).values()) == {1}
+    assert "optimiser state" not in runs["w2"][2]  # an export with the state resumes without a note
+
+
+@pytest.mark.parametrize("damage", ["flip", "missing", "another_export"])
+def test_corrupt_or_missing_optimizer_part_is_one_line_naming_the_file(exports, tmp_path, capsys, damage):
+    root, _ = exports
+    export = tmp_path / "export"
+    shutil.copytree(root / "w1", export)
+    part = export / sprint.OPT_FILE.format(0)
+    if damage == "flip":
+        data = bytearray(part.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit of an array's bytes (the leaves are most of the file)
+        part.write_bytes(bytes(data))
+    elif damage == "missing":
+        part.unlink()
+    else:  # whole and valid, but the uninterrupted sprint's (an export updated in place and stopped half-way)
+        shutil.copy(root / "whole" / part.name, part)
+    out = tmp_path / "out"
+    rc = sprint.main(["--out", str(out), "--budget_s", "900", "--variant", "tiny", "--steps", "2", "--quiet",
+                      "--resume", str(export)])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and str(part) in err, err
+    assert {"flip": "checksum mismatch", "missing": "cannot read sprint optimiser state part",
+            "another_export": "a part of another export"}[damage] in err
+    assert not out.exists()  # nothing written
