@@ -104,6 +104,10 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "process-part": ("mantra_jax/data/pipeline.py",  # every process would read the first part of a batch
                      "self.offset = index * self.local", "self.offset = 0",
                      ("tests/data/test_pipeline.py",)),
+    "process-part-training": ("mantra_jax/data/pipeline.py",  # the same, seen in the 2-process parameters
+                              "self.offset = index * self.local", "self.offset = 0",
+                              ("tests/distributed/test_training.py::"
+                               "test_two_processes_of_four_devices_train_like_one_process_of_eight",)),  # --slow
     "launch-signal-death": ("mantra_jax/distributed/launch.py",  # a child killed by a signal goes unnoticed
                             "failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]",
                             "failed = [(i, c) for i, c in enumerate(codes) if c is not None and c > 0]",

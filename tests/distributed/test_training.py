@@ -1,25 +1,28 @@
 """experiments/imc385.py and ladn.py under the launcher: 2 processes x 4 devices against 1 process x 8, the
 input split by process (example keys), checkpoints across topologies, and a run killed in all processes.
 
-Six launched training runs and three restore launches (``--slow``; built once, on one xdist worker: see
-tests/conftest.py). The IMC runs use XLA's own convolutions and kernel gradients (``FAST``: the split is
-under test, not the CPU speed-ups, and they halve a launch's trace and compile); the LADN runs keep the
-default CPU path, under which the bounds below were measured: with XLA's kernel gradients the LADN's
-rounding differences between topologies came out larger (median 2.6e-6 of a 9.4e-4 move, 5.8 % of the
-elements over a tenth of it), more than the bulk bound admits.
+Eight launched training runs and three restore launches (``--slow``; built once, on one xdist worker: see
+tests/conftest.py). The runs use XLA's own convolutions and kernel gradients (``FAST``: the split is under
+test, not the CPU speed-ups, and they halve a launch's trace and compile).
 
-Tolerance. The topologies differ only in the order of the batch reductions' sums (gloo all-reduces across
-processes against XLA's within one process). Adam turns that rounding into parameter differences that are no
-bound of float32 ulps: an element whose gradient nearly cancels may flip the sign of its update (a difference
-up to 2 lr per step), and the flips propagate. So the test reads the distribution of the per-element
-differences against the distance training moved the parameters (``moved``: last checkpoint against the oldest
-kept, 2 steps of O(lr) per element in almost every element). A wrong split (a process reading the other's
-examples, a per-process gradient) gives other gradients, so differences of the order of ``moved`` in most
-elements. Rounding leaves the bulk untouched: the median difference is within BULK (1e-3) of the median move,
-and at most TAIL_SHARE (1 %) of the elements differ by more than a tenth of it; the largest is Adam's
-2 lr per step. Measured (Intel Xeon, 2 cores, idle, jax 0.10.2; printed with -s), 4 steps, median move 9.4e-4 in both tasks:
-IMC median difference 3.7e-9, 72 of 469,758 elements over 1e-4, max 1.8e-3; LADN median 1.4e-7, 418 of
-365,094 over 1e-4, max 5.8e-4.
+Tolerance, derived as tests/train/test_sharding.py derives its Adam bounds: against a run that differs from
+the reference by rounding alone. The topologies differ only in the order of sums (gloo all-reduces across
+processes against XLA's within one process, and XLA's CPU kernels, whose blocking follows the threads and
+devices a process has). Adam turns that rounding into parameter differences that are no bound of float32
+ulps: an element whose gradient nearly cancels may flip the sign of its update (a difference up to 2 lr per
+step), and the flips propagate. How many elements that touches depends on the machine (CI's AMD EPYC: 1.1 %
+of the LADN's elements over a tenth of the move, where an Intel Xeon gave 0.1 %), so no fixed share bounds
+it. The yardstick is a third run of the same task, 1 process x 4 devices (two examples per device, so other
+blockings and sums: rounding alone, and more of it). With ``moved`` the distance training moved the
+parameters (last checkpoint against the oldest kept: 2 steps of O(lr) in almost every element), the 2 x 4
+run may not differ from the 1 x 8 one more than the yardstick does, up to luck: its median difference at
+most twice the yardstick's plus 4 ulps of the parameters' median magnitude (a stored float32 one ulp off;
+the IMC's yardstick median is 0 here), its share of elements off by more than a tenth of
+``moved`` at most twice the yardstick's plus 10 elements (Poisson counts), and no element off by more than
+Adam's 2 lr per step. A wrong split (a process reading the other's examples, a per-process gradient) gives
+other gradients, so differences of the order of ``moved`` in most elements, and the yardstick itself must be
+rounding (its median difference under a tenth of ``moved``), so a reference broken at 8 devices shows too.
+Measured figures: the closing note of the change (printed with -s).
 """
 
 import json
@@ -42,14 +45,14 @@ pytestmark = pytest.mark.slow  # one xdist worker runs the module (tests/conftes
 HERE = pathlib.Path(__file__).parent
 REPO = HERE.parents[1]
 STEPS, LR = 4, 1e-3
-BULK, TAIL_SHARE = 1e-3, 0.01
+EPS32 = float(np.finfo(np.float32).eps)
 IMC = {"train.batch_size": 8, "train.steps_per_epoch": STEPS, "train.num_epochs": 1,
        "train.checkpoint_every_steps": 1, "train.log_every_steps": 1, "data.val_records": 8, "data.crop_size": 16,
        "progress": False}
 LADN = {"train.batch_size": 8, "train.steps_per_epoch": STEPS, "train.num_epochs": 1,
         "train.checkpoint_every_steps": 1, "train.log_every_steps": 1, "data.val_records": 8, "data.patch_size": 32,
         "progress": False}
-# XLA's own convolutions and kernel gradients for the IMC runs (tests/train/tiny.py; module docstring)
+# XLA's own convolutions and kernel gradients (tests/train/tiny.py; module docstring)
 FAST = {f"model.{k}": v for k, v in FAST_COMPILE.items()}
 SCRIPT = {"imc": "experiments/imc385.py", "ladn": "experiments/ladn.py"}
 
@@ -59,7 +62,7 @@ def _flags(overrides):
 
 
 def _overrides(task, root):
-    return {**IMC, **FAST, "data.val_dir": str(root / "fixed_sets")} if task == "imc" else dict(LADN)
+    return {**IMC, **FAST, "data.val_dir": str(root / "fixed_sets")} if task == "imc" else {**LADN, **FAST}
 
 
 def _topology(n, d):
@@ -116,7 +119,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("multiproc")
     out = {"root": root, "stdout": {}}
     for task in ("imc", "ladn"):
-        for n, d in ((1, 8), (2, 4)):
+        for n, d in ((1, 8), (2, 4), (1, 4)):  # 1 x 4: the rounding yardstick (module docstring)
             out["stdout"][f"{task}{n}x{d}"] = _train(task, root, f"{task}{n}x{d}", n, d).stdout
     out["killed"] = _killed_after_first_checkpoint("imc", root, "imc_killed", 2, 4)
     out["killed_steps"] = sorted(int(p.name) for p in (root / "imc_killed" / "checkpoints").iterdir()
@@ -137,19 +140,26 @@ def _params(workdir):
     return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(params)])
 
 
+def _differences(other, reference, moved):
+    diff = np.abs(other - reference)
+    return {"median": float(np.median(diff)), "share_over_tenth": float(np.mean(diff > 0.1 * moved)),
+            "max": float(diff.max())}
+
+
 @pytest.mark.parametrize("task", ["imc", "ladn"])
 def test_two_processes_of_four_devices_train_like_one_process_of_eight(runs, task):
     root = runs["root"]
-    eight, two = (_params(root / f"{task}{t}") for t in ("1x8", "2x4"))
-    start_params = _params_at(root / f"{task}1x8", 2)  # the oldest checkpoint kept (keep = 3)
-    diff, moved = np.abs(two - eight), np.median(np.abs(eight - start_params))
-    report = {"median_diff": float(np.median(diff)), "median_moved": float(moved),
-              "share_over_tenth": float(np.mean(diff > 0.1 * moved)), "max_diff": float(diff.max())}
-    assert moved > 0.1 * LR, report  # training really moved them: O(lr) per step
-    assert report["median_diff"] <= BULK * moved, report
-    assert report["share_over_tenth"] <= TAIL_SHARE, report
-    assert report["max_diff"] <= 2 * LR * STEPS, report
+    eight, two, four = (_params(root / f"{task}{t}") for t in ("1x8", "2x4", "1x4"))
+    moved = float(np.median(np.abs(eight - _params_at(root / f"{task}1x8", 2))))  # oldest kept (keep = 3)
+    tested, yardstick = _differences(two, eight, moved), _differences(four, eight, moved)
+    report = {"moved": moved, "2x4": tested, "1x4": yardstick, "elements": eight.size}
     print(task, report)
+    assert moved > 0.1 * LR, report  # training really moved them: O(lr) per step
+    assert yardstick["median"] < 0.1 * moved, report  # the yardstick is rounding, the reference sound
+    ulp = EPS32 * float(np.median(np.abs(eight)))
+    assert tested["median"] <= 2 * yardstick["median"] + 4 * ulp, report
+    assert tested["share_over_tenth"] <= 2 * yardstick["share_over_tenth"] + 10 / eight.size, report
+    assert tested["max"] <= 2 * LR * STEPS, report
 
 
 @pytest.mark.parametrize("task", ["imc", "ladn"])
