@@ -62,10 +62,11 @@ from mantra_jax.models.mantranet import ManTraNet
 
 DEFAULT_TILE = 512
 Progress = Callable[[int, int], None]
-Moments = tuple[jax.Array, jax.Array] | None  # pass 2's bnorm moments (mean, var), each (C,): per-image only
+BnormMoments = tuple[jax.Array, jax.Array] | None  # pass 2's bnorm moments (mean, var), each (C,): per-image only
 
 
 def _per_image(model: ManTraNet) -> bool:
+    """Whether ``model`` normalises each image by its own moments (``bnorm_statistics="image"``)."""
     return model.bnorm_statistics == "image"
 
 
@@ -105,7 +106,7 @@ def detect_fn(model: ManTraNet) -> ShapeCompiled:
     features, normalised by ``moments`` (per-image normalisation; else None) before
     ``ManTraNet.detect_from_adapted`` with the whole-image ``mean``, ``std`` (1, 1, 1, C)."""
 
-    def f(variables: Variables, b: jax.Array, moments: Moments, mean: jax.Array, std: jax.Array) -> jax.Array:
+    def f(variables: Variables, b: jax.Array, moments: BnormMoments, mean: jax.Array, std: jax.Array) -> jax.Array:
         if moments is not None:
             b = model.apply(variables, b, moments, method=ManTraNet.normalize)
         out = model.apply(variables, b, mean, std, method=ManTraNet.detect_from_adapted)
@@ -168,8 +169,8 @@ def adapted_features(model: ManTraNet, variables: Variables, image: np.ndarray, 
     return moments.mean_std()
 
 
-def _detection_statistics(model: ManTraNet, mean: np.ndarray, std: np.ndarray) -> tuple[Moments, np.ndarray,
-                                                                                          np.ndarray]:
+def _detection_statistics(model: ManTraNet, mean: np.ndarray,
+                          std: np.ndarray) -> tuple[BnormMoments, np.ndarray, np.ndarray]:
     """Pass 2's ``(moments, mean, std)`` from pass 1's whole-image (mean, std) of the stored features.
 
     Moving statistics: ``(None, mean, std)``. Per-image normalisation: the stored ``outlier_trans`` has
