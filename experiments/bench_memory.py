@@ -86,12 +86,13 @@ def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_a
         ones_h, ones_w = np.ones(height, np.float32), np.ones(width, np.float32)
         out = np.asarray(adapted_fn(model)(variables, jnp.asarray(preprocess(image)[None]), ones_h, ones_w)[1])
     elif mode == "pass2":
-        from mantra_jax.infer.tiled import tail_fn, tail_variables
+        from mantra_jax.infer.tiled import detect_fn
 
         c = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
         b = np.random.default_rng(0).normal(size=(1, height, width, c)).astype(np.float32)
         stat = np.zeros((1, 1, 1, c), np.float32)
-        out = np.asarray(tail_fn(model)(tail_variables(variables), jnp.asarray(b), stat, stat + 1))
+        moments = (stat[0, 0, 0], stat[0, 0, 0] + 1) if model.bnorm_statistics == "image" else None
+        out = np.asarray(detect_fn(model)(variables, jnp.asarray(b), moments, stat, stat + 1))
     else:  # host: detect's per-image work around the network
         import tempfile
 

@@ -25,7 +25,9 @@ import numpy as np
 from absl import app, flags
 
 from mantra_jax.compile_cache import STATS
-from mantra_jax.infer.tiled import compile_count, plan, predict_tiled, receptive_halo, tiled_flops
+from mantra_jax.infer.halo import receptive_halo
+from mantra_jax.infer.plan import plan
+from mantra_jax.infer.tiled import compile_count, predict_tiled, tiled_flops
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.checkpoints import load_model, model_from_config
 from mantra_jax.perf import synthetic_photo

@@ -280,6 +280,6 @@ def fresh_programs():
     test of the same tiny config would otherwise have compiled them already), so a test counts its own."""
     from mantra_jax.infer import tiled, whole
 
-    for f in (whole.pred_fn, tiled.adapted_fn, tiled.tail_fn):
+    for f in (whole.pred_fn, tiled.adapted_fn, tiled.detect_fn):
         f.cache_clear()
     yield

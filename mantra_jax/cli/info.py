@@ -22,7 +22,7 @@ def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256)
     # the network's nominal FLOPs: direct convolutions (CPU inference runs fewer, through Winograd; ops.conv)
     nominal = model.clone(compute=dataclasses.replace(model.compute, conv_algorithm="direct"))
     if cfg["kind"] == "mantranet":
-        from mantra_jax.infer.tiled import receptive_halo
+        from mantra_jax.infer.halo import receptive_halo
         from mantra_jax.infer.whole import compiled_cost
 
         cost = compiled_cost(nominal, variables, size, size)

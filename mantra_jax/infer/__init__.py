@@ -14,7 +14,7 @@ _LAZY = {
     "predict_tiled": "mantra_jax.infer.tiled",
     "predict_auto": "mantra_jax.infer.tiled",
     "bnorm_statistics": "mantra_jax.infer.tiled",
-    "receptive_halo": "mantra_jax.infer.tiled",
+    "receptive_halo": "mantra_jax.infer.halo",
     "tiled_flops": "mantra_jax.infer.tiled",
     "DEFAULT_TILE": "mantra_jax.infer.tiled",
 }

@@ -111,7 +111,7 @@ def estimate_tiled_bytes(cost: Cost, height: int, width: int, tile: int, featex_
     run whole by ``predict_tiled`` and costs that. ``bounded`` counts the ladder's largest regions,
     (tile + 2 halo)^2, whatever the image, so that images of any size in a run get the same tile (and so the
     same few compiled shapes) unless their own host memory forces a smaller one."""
-    from mantra_jax.infer.tiled import plan
+    from mantra_jax.infer.plan import plan
 
     def largest(halo: int) -> int:
         if bounded:
@@ -161,7 +161,7 @@ def plan_memory(height: int, width: int, budget: int, cost: Cost, featex_halo: i
 def model_plan(model: Any, variables: Any, variant: str | None, image_shape: tuple[int, ...], budget: int, *,
                bounded: bool = False) -> MemoryPlan:
     """``plan_memory`` for a ManTraNet: its halos, channels and measured cost (``cost_for``)."""
-    from mantra_jax.infer.tiled import receptive_halo
+    from mantra_jax.infer.halo import receptive_halo
 
     halo = receptive_halo(model)
     channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])

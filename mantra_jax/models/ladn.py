@@ -9,11 +9,16 @@ statistics in every mode, the PyTorch port's convention, whose checkpoints hold 
 Variables (names as in the release): params ``outlierTrans/kernel``, ``glbStd/min_std``,
 ``cLSTM/{kernel, recurrent_kernel, bias}``, ``pred/{kernel, bias}``; batch_stats
 ``bnorm/{moving_mean, moving_variance}``.
+
+Stages (methods, each also applied on its own with ``apply(..., method=...)``, as exact tiled inference
+does): ``adapt`` (``outlier_transform`` then ``normalize``) and ``detect`` (the rest, given whole-image
+statistics of ``bnorm``); ``__call__`` is ``adapt`` then ``detect`` with the input's own statistics, and
+the one method that declares the variables (Flax allows one ``compact`` method), so ``init`` goes through it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -74,52 +79,89 @@ class AnomalyDetector(nn.Module):
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
         """Args: featex (B, H, W, D); train: batch statistics in bnorm; global_stats: optional (mean, std) of
         the bnorm output over the whole image, each (B, 1, 1, C), used instead of this input's own (exact
-        tiled inference supplies them)."""
+        tiled inference supplies them). The stages ``adapt`` then ``detect``; the one place the variables are
+        declared (``init`` runs this)."""
+        out = self.adapt(featex, train)
+        b = out["bnorm"]
+        mean, std = (global_mean(b), global_std(b)) if global_stats is None else global_stats
+        out.update(self.detect(b, mean, std))
+        return out
+
+    @nn.nowrap
+    def _declared(self, col: str, name: str, init: Callable[..., Any]) -> Any:
+        """The variable ``name`` of ``col``: created by ``init`` (through ``__call__``), else read as bound, so
+        that a stage also runs on its own (``apply(..., method=...)``, where Flax declares nothing)."""
+        if self.is_initializing():
+            return self.param(name, init) if col == "params" else self.variable(col, name, init).value
+        value = self.get_variable(col, name)
+        if value is None:
+            raise ValueError(f"the LADN's variables lack {col}/{name}")
+        return value
+
+    def adapt(self, featex: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+        """featex (B, H, W, D) -> ``outlier_trans`` and ``bnorm``, each (B, H, W, C): ``outlier_transform`` then
+        ``normalize``."""
+        x = self.outlier_transform(featex)
+        return {"outlier_trans": x, "bnorm": self.normalize(x, train)}
+
+    def outlier_transform(self, featex: jnp.ndarray) -> jnp.ndarray:
+        """``outlierTrans``: featex (B, H, W, D) -> (B, H, W, C), a 1x1 convolution in float32."""
         if featex.ndim != 4:
             raise ValueError(f"LADN expects features of shape (B, H, W, D), got {featex.shape}")
         featex = featex.astype(jnp.float32)
+        w = self._declared("params", "outlierTrans", lambda k: {
+            "kernel": _unit_norm_init(k, (1, 1, featex.shape[-1], self.adapted_features))})
+        return conv2d(featex, w["kernel"])
+
+    def normalize(self, x: jnp.ndarray, train: bool = False,
+                  moments: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> jnp.ndarray:
+        """``bnorm``: x (B, H, W, C) -> (B, H, W, C), normalised by ``bnorm_statistics``' moments (batch
+        moments in train mode, updating the moving ones), or by ``moments`` = (mean, var), each (C,), when
+        given (exact tiled inference of per-image normalisation supplies the whole image's)."""
         c = self.adapted_features
-        out: dict[str, jnp.ndarray] = {}
-
-        w_out = self.param("outlierTrans", lambda k: {"kernel": _unit_norm_init(k, (1, 1, featex.shape[-1], c))})
-        x = conv2d(featex, w_out["kernel"])
-        out["outlier_trans"] = x
-
-        mean_v = self.variable("batch_stats", "bnorm", lambda: {
+        if x.ndim != 4 or x.shape[-1] != c:
+            raise ValueError(f"bnorm expects (B, H, W, {c}), got shape {x.shape}")
+        moving = self._declared("batch_stats", "bnorm", lambda: {
             "moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.ones((c,), jnp.float32)})
         if self.bnorm_statistics not in BNORM_STATISTICS:
             raise ValueError(f"bnorm_statistics must be one of {BNORM_STATISTICS}, got {self.bnorm_statistics!r}")
-        if self.bnorm_statistics == "image":  # (B, 1, 1, C) moments of each image; moving statistics unused
+        if moments is not None:
+            mean, var = moments
+        elif self.bnorm_statistics == "image":  # (B, 1, 1, C) moments of each image; moving statistics unused
             mean = global_mean(x)
             var = global_mean(jnp.square(x - mean))
         elif train:
             mean, var = batchnorm.batch_moments(x)
             if not self.is_initializing():
-                mean_v.value = {
-                    "moving_mean": batchnorm.ema_update(mean_v.value["moving_mean"], mean, self.bn_momentum),
-                    "moving_variance": batchnorm.ema_update(mean_v.value["moving_variance"], var, self.bn_momentum),
-                }
+                self.put_variable("batch_stats", "bnorm", {
+                    "moving_mean": batchnorm.ema_update(moving["moving_mean"], mean, self.bn_momentum),
+                    "moving_variance": batchnorm.ema_update(moving["moving_variance"], var, self.bn_momentum),
+                })
         else:
-            mean, var = mean_v.value["moving_mean"], mean_v.value["moving_variance"]
-        x = batchnorm.normalize(x, mean, var, self.bn_epsilon)
-        out["bnorm"] = x
+            mean, var = moving["moving_mean"], moving["moving_variance"]
+        return batchnorm.normalize(x, mean, var, self.bn_epsilon)
 
-        min_std = self.param("glbStd", lambda k: {"min_std": jnp.full((1, 1, 1, c), self.min_std_init)})["min_std"]
-        if global_stats is None:
-            mu, std = global_mean(x), global_std(x)
-        else:
-            mu, std = (jnp.asarray(s, jnp.float32) for s in global_stats)
+    def detect(self, bnorm: jnp.ndarray, mean: jnp.ndarray, std: jnp.ndarray) -> dict[str, jnp.ndarray]:
+        """The rest, from bnorm (B, H, W, C) and its whole-image (mean, std), each (B, 1, 1, C): ``sigma``,
+        the anomaly feature's keys (``features`` (B, T, H, W, C')), ``clstm``, ``pred_logits``, ``pred``."""
+        c = self.adapted_features
+        if bnorm.ndim != 4 or bnorm.shape[-1] != c:
+            raise ValueError(f"the LADN's detection expects bnorm of shape (B, H, W, {c}), got {bnorm.shape}")
+        out: dict[str, jnp.ndarray] = {}
+        min_std = self._declared("params", "glbStd", lambda k: {
+            "min_std": jnp.full((1, 1, 1, c), self.min_std_init)})["min_std"]
+        mu, std = (jnp.asarray(s, jnp.float32) for s in (mean, std))
         sigma = jnp.maximum(std, SIGMA_FLOOR + min_std)
         out["sigma"] = sigma
 
-        feats = dict(resolve_anomaly_feature(self.anomaly_feature)(x, mu, sigma, self.windows))
+        feats = dict(resolve_anomaly_feature(self.anomaly_feature)(bnorm, mu, sigma, self.windows))
         if "features" not in feats or feats["features"].ndim != 5:
             raise ValueError("an anomaly feature must return a dict with 'features' of shape (B, T, H, W, C)")
         out.update(feats)
 
         k, f = self.lstm_kernel, self.lstm_features
         cin = feats["features"].shape[-1]
-        lstm = self.param("cLSTM", lambda key: {
+        lstm = self._declared("params", "cLSTM", lambda key: {
             "kernel": nn.initializers.glorot_uniform()(jax.random.fold_in(key, 0), (k, k, cin, 4 * f)),
             "recurrent_kernel": _recurrent_init(jax.random.fold_in(key, 1), (k, k, f, 4 * f)),
             "bias": _lstm_bias_init(key, (4 * f,)),
@@ -128,7 +170,7 @@ class AnomalyDetector(nn.Module):
         out["clstm"] = h
 
         p = self.pred_kernel
-        pred = self.param("pred", lambda key: {
+        pred = self._declared("params", "pred", lambda key: {
             "kernel": nn.initializers.glorot_uniform()(key, (p, p, f, 1)), "bias": jnp.zeros((1,))})
         logits = conv2d_same(h, pred["kernel"], pred["bias"])
         out["pred_logits"] = logits

@@ -16,6 +16,13 @@ intermediates. Mapping to the release's layer names (and the reference files' ke
 | ``pred``        | pred              | (B, H, W, 1)        |
 
 Variables: ``params = {"Featex": ..., "LADN": ...}``, ``batch_stats = {"LADN": {"bnorm": ...}}``.
+
+Public stages, for ``model.apply(variables, ..., method=ManTraNet.<stage>)`` (exact tiled inference runs
+them tile by tile): ``adapt(x)`` -> ``featex``, ``outlier_trans``, ``bnorm``; ``detect_from_adapted(bnorm,
+mean, std)`` -> the rest, from given whole-image statistics of ``bnorm``; composed, they equal ``__call__``
+bit for bit. ``outlier_transform(x)`` (``adapt`` before ``bnorm``) and ``normalize(outlier_trans, moments)``
+split ``adapt`` for per-image normalisation.
+
 Per-layer trunk activations (after ReLU) are sown as ``<layer>_act`` into the ``intermediates`` collection:
 ``out, state = model.apply(v, x, mutable=["intermediates"])``, then
 ``state["intermediates"]["Featex"]["b3c2_act"][0]``.
@@ -64,17 +71,49 @@ class ManTraNet(_ComposesFeatex, nn.Module):
     compute: Compute = Compute()
     bnorm_statistics: str = "moving"
 
-    @nn.compact
+    def setup(self) -> None:
+        """The submodules, under the release's names."""
+        self.Featex = self.featex.module(compute=self.compute)
+        self.LADN = AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
+                                    bnorm_statistics=self.bnorm_statistics)
+
     def __call__(self, x: jnp.ndarray, train: bool = False,
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
-        """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``."""
+        """x: (B, H, W, 3) in [-1, 1]. global_stats: optional whole-image (mean, std) of ``bnorm``, each
+        (B, 1, 1, C). The feature extractor, then the LADN (whose ``__call__`` is ``adapt`` then ``detect``):
+        ``adapt`` then ``detect_from_adapted``, bit for bit."""
+        featex = self._featex(x, train)
+        return {"featex": featex, **self.LADN(featex, train=train, global_stats=global_stats)}
+
+    @nn.nowrap
+    def _featex(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+        """x (B, H, W, 3) in [-1, 1], checked -> featex (B, H, W, D)."""
         _check_images(x)
-        featex = self.featex.module(compute=self.compute)(x, train=train)
-        out = {"featex": featex}
-        out.update(AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
-                                   bnorm_statistics=self.bnorm_statistics, name="LADN")(
-            featex, train=train, global_stats=global_stats))
-        return out
+        return self.Featex(x, train=train)
+
+    def outlier_transform(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+        """Stage: x (B, H, W, 3) -> ``featex`` (B, H, W, D) and ``outlier_trans`` (B, H, W, C), before any
+        normalisation (what exact tiled inference stores under per-image normalisation)."""
+        featex = self._featex(x, train)
+        return {"featex": featex, "outlier_trans": self.LADN.outlier_transform(featex)}
+
+    def normalize(self, outlier_trans: jnp.ndarray,
+                  moments: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> jnp.ndarray:
+        """Stage: ``bnorm`` (B, H, W, C) of ``outlier_trans`` (B, H, W, C) in inference, by ``moments`` =
+        (mean, var), each (C,), when given (else by ``bnorm_statistics``')."""
+        return self.LADN.normalize(outlier_trans, moments=moments)
+
+    def adapt(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
+        """Stage: x (B, H, W, 3) -> ``featex``, ``outlier_trans`` and ``bnorm`` (the adapted features,
+        (B, H, W, C)), as ``__call__`` computes them."""
+        featex = self._featex(x, train)
+        return {"featex": featex, **self.LADN.adapt(featex, train)}
+
+    def detect_from_adapted(self, bnorm: jnp.ndarray, mean: jnp.ndarray, std: jnp.ndarray) -> dict[str, jnp.ndarray]:
+        """Stage: the rest of the LADN on ``bnorm`` (B, H, W, C) with given whole-image statistics ``mean``,
+        ``std`` (B, 1, 1, C): ``sigma``, ``features`` (and the anomaly feature's other keys), ``clstm``,
+        ``pred_logits``, ``pred`` (B, H, W, 1)."""
+        return self.LADN.detect(bnorm, mean, std)
 
 
 class IMCClassifier(_ComposesFeatex, nn.Module):

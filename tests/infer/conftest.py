@@ -10,6 +10,8 @@ from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
 
+TOL = 1e-5  # max abs difference of probabilities, tiled vs whole image
+
 
 def init(model, seed=0):
     """Random variables of the model's shapes, drawn with numpy (``model.init`` compiles for ~15 s on CPU).

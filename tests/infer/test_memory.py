@@ -5,9 +5,9 @@ import pytest
 from mantra_jax.infer.memory import (COSTS, FALLBACK, GIB, MARGIN, MIB, TILE_LADDER, Cost, MemoryBudgetError,
                                      cost_for, estimate_tiled_bytes, estimate_whole_bytes, parse_bytes,
                                      plan_memory)
-from mantra_jax.infer.tiled import plan
+from mantra_jax.infer.plan import plan
 
-# the release trunk's halos (tests/infer/test_tiled.py checks receptive_halo): featex 14, LADN 24 for Ptrain4
+# the release trunk's halos (tests/infer/test_halo.py checks receptive_halo): featex 14, LADN 24 for Ptrain4
 FEATEX, LADN, CHANNELS = 14, 24, 64
 PTRAIN4 = COSTS[("ptrain4", "auto")]
 

@@ -1,62 +1,23 @@
-"""Exact tiled inference: plans, halo, whole-image statistics, equality with whole-image inference."""
+"""Exact tiled inference: whole-image statistics, equality with whole-image inference, the stages it runs."""
 
 import os
 import pathlib
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.infer.tiled import (axis_plan, bnorm_statistics, bounded_axis_plan, compile_count, plan, predict_auto,
-                                    measured_reach, predict_tiled, receptive_halo, tail_variables)
-from mantra_jax.infer.tiled import _registered_reach
+from mantra_jax.infer.halo import receptive_halo
+from mantra_jax.infer.plan import plan
+from mantra_jax.infer.tiled import bnorm_statistics, compile_count, predict_auto, predict_tiled
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.images import preprocess
-from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
-from tests.infer.conftest import image, init, sharpened
-
-TOL = 1e-5  # max abs difference of probabilities, tiled vs whole image
-
-
-@pytest.mark.parametrize("length,tile,halo", [(1, 1, 0), (10, 3, 2), (100, 16, 44), (131, 7, 24), (57, 8, 24),
-                                              (600, 512, 44), (4000, 512, 44)])
-def test_axis_plan_covers_every_pixel_once_with_regions_of_one_length(length, tile, halo):
-    spans = axis_plan(length, tile, halo)
-    cover = np.zeros(length, int)
-    for s in spans:
-        cover[s.core0:s.core1] += 1
-        assert 0 <= s.reg0 <= s.core0 < s.core1 <= s.reg1 <= length
-    assert (cover == 1).all()
-    assert len({s.reg1 - s.reg0 for s in spans}) == 1
-    assert spans[0].reg1 - spans[0].reg0 == min(length, tile + 2 * halo)
-
-
-@pytest.mark.parametrize("length,tile,halo", [(100, 16, 44), (131, 7, 24), (57, 8, 24), (4000, 512, 63)])
-def test_axis_plan_regions_reach_the_halo_beyond_the_core_inside_the_axis(length, tile, halo):
-    for s in axis_plan(length, tile, halo):
-        assert s.reg0 == 0 or s.core0 - s.reg0 >= halo
-        assert s.reg1 == length or s.reg1 - s.core1 >= halo
-
-
-def test_receptive_halo_of_release_models_is_featex_plus_window_plus_recurrent():
-    h4 = receptive_halo(make_mantranet("ptrain4"))
-    # steps: windows 7, 15, 31, then the global mean; the widest window's features pass 2 of 4 convolutions
-    assert (h4.featex, h4.reach, h4.ladn, h4.total) == (14, (3, 7, 15, 0), 15 + 2 * 3 + 3, 38)
-    h0 = receptive_halo(make_mantranet("ptrain0"))
-    assert (h0.reach, h0.ladn, h0.total) == ((3, 7, 15, 31, 0), 31 + 2 * 3 + 3, 14 + 40)
-    assert receptive_halo(make_mantranet("tiny", anomaly_feature="fac")).reach == (15,)
-
-
-def test_registered_reach_table_matches_the_measured_reach():
-    from mantra_jax.ops.anomaly import time_z
-
-    assert measured_reach(time_z, (3, 7)) == _registered_reach("time_z", (3, 7)) == (1, 3, 0)
-    assert receptive_halo(make_mantranet("tiny", anomaly_feature="zf")).steps == 1
-
+from tests.infer.conftest import TOL, image, init, sharpened
 
 def test_bnorm_statistics_match_float64_whole_image_reference(tiny):
     model, v = tiny
@@ -126,15 +87,6 @@ def test_tiled_with_a_halo_one_pixel_short_is_not_exact(micro, which):
     img = image(41, 47, 2)
     got = predict_tiled(model, v, img, **_short_by_one(model, img, 8, which))
     assert np.abs(got - predict(model, v, img)).max() > TOL
-
-
-def test_tail_variables_make_outlier_trans_and_bnorm_exact_identities(micro):
-    model, v = micro
-    b = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 6, 64)), jnp.float32)
-    tv = tail_variables(v)
-    ladn = AnomalyDetector(windows=model.windows)
-    got = ladn.apply({"params": tv["params"]["LADN"], "batch_stats": tv["batch_stats"]["LADN"]}, b)["bnorm"]
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(b))
 
 
 def _open_files_in(folder):
@@ -208,20 +160,6 @@ def test_predict_tiled_rejects_bad_tile_and_image(tiny):
         predict_tiled(model, v, image(9, 13).astype(np.float32), tile=4)
 
 
-@pytest.mark.parametrize("length,tile,halo", [(100, 16, 10), (131, 7, 24), (57, 8, 24), (4000, 512, 14),
-                                              (384, 512, 24), (600, 512, 14), (70, 8, 24)])
-def test_bounded_axis_plan_covers_once_with_one_ladder_length_reaching_the_halo(length, tile, halo):
-    spans = bounded_axis_plan(length, tile, halo, 32)
-    cover = np.zeros(length, int)
-    for s in spans:
-        cover[s.core0:s.core1] += 1
-        assert s.reg0 == 0 or s.core0 - s.reg0 >= halo
-        assert s.reg1 == length or s.reg1 - s.core1 >= halo
-    assert (cover == 1).all()
-    (g,) = {s.reg1 - s.reg0 for s in spans}
-    assert g == length or (g - tile - 2 * halo) % 32 == 0 and g <= tile + 2 * halo
-
-
 def test_bounded_tiling_is_exact_and_its_shapes_come_from_the_ladders(micro):
     model, v = micro
     halo = receptive_halo(model)
@@ -234,76 +172,6 @@ def test_bounded_tiling_is_exact_and_its_shapes_come_from_the_ladders(micro):
         for r, lengths in ladders.items():
             assert {(s.reg1 - s.reg0, c.reg1 - c.reg0) for s, c in plan(h, w, 16, r, bounded=True, step=8)} <= {
                 (a, b) for a in lengths for b in lengths}
-
-
-# ---- the halo is sharp for the release's receptive-field structure -------------------------------------
-# Random weights hide a short halo: the only path from a pixel at the edge of the receptive field to the
-# output runs through the extreme tap of every layer, a product of small weights (the release-model test
-# above still passes with a halo of 40 instead of 44). Here every layer is a pure shift to the right along W
-# (kernels with a single 1 at the rightmost centre-row tap; the transform adds a constant channel so that the
-# L2 normalisation keeps the value), so that path carries the whole signal, and one pixel too few in the
-# halo changes the map by far more than float32 rounding.
-
-def shift_variables(model):
-    """Variables of ``model`` (release layer names) whose layers all shift right along W (see above)."""
-    v = jax.tree.map(np.zeros_like, jax.device_get(init(model)))
-    fx, ladn = v["params"]["Featex"], v["params"]["LADN"]
-    fx["b1c1"]["regular_kernel"][2, 4, 0, 0] = 1.0  # 5x5: x[j + 2], red channel
-    for name, layer in fx.items():
-        if name not in ("b1c1", "transform"):
-            layer["kernel"][1, 2, 0, 0] = 1.0  # 3x3: y[j + 1]
-    fx["transform"]["kernel"][1, 2, 0, 0] = 1.0
-    fx["transform"]["bias"][1] = 1.0  # (v, 1) / |(v, 1)|
-    ladn["outlierTrans"]["kernel"][0, 0, 0, 0] = 1.0
-    ladn["glbStd"]["min_std"][...] = 1e-5
-    v["batch_stats"]["LADN"]["bnorm"]["moving_variance"][...] = 1.0
-    f = ladn["cLSTM"]["recurrent_kernel"].shape[2]
-    for gate in range(4):  # i, f, c, o: each fed by x_t[j + 3] and h_{t-1}[j + 3]
-        ladn["cLSTM"]["kernel"][3, 6, 0, gate * f] = 1.0
-        ladn["cLSTM"]["recurrent_kernel"][3, 6, 0, gate * f] = 1.0
-    ladn["cLSTM"]["bias"][f] = 1.0  # unit forget bias
-    ladn["pred"]["kernel"][3, 6, 0, 0] = 2.0
-    return jax.tree.map(jnp.asarray, v)
-
-
-def exact_halo(model) -> tuple[int, int]:
-    """The receptive radii (featex, LADN after bnorm), derived independently of ``receptive_halo``: featex
-    reads 2 (b1c1 5x5) + 1 per 3x3 convolution; step t of T (1-based; the last is the global mean, radius 0)
-    reads the window radius r_t, and its input reaches the output through the 7x7 input conv (3), the T - t
-    later recurrent convs (3 each) and the 7x7 pred conv (3)."""
-    featex = 2 + sum(len(b) for b in model.trunk) + 1
-    radii = [n // 2 for n in model.windows] + [0]
-    steps = len(radii)
-    return featex, max(r + 3 * (steps - t) + 3 + 3 for t, r in enumerate(radii, start=1))
-
-
-THIN_TRUNK = ((2,), (2, 2), (2, 2, 2), (2, 2, 2), (2, 2))  # the release's depths, two channels wide
-
-
-@pytest.mark.parametrize("variant,width", [("ptrain4", 100),  # in the quick run: ~5 s
-                                           pytest.param("ptrain0", 130, marks=pytest.mark.slow)])
-def test_halo_one_pixel_short_is_caught_for_the_release_structure(variant, width):
-    release = make_mantranet(variant)
-    model = ManTraNet(featex=FeatexConfig(plain_filters=1, trunk=THIN_TRUNK, transform_features=2,
-                                          transform_activation=release.transform_activation),
-                      windows=release.windows)
-    h, hr = receptive_halo(model), receptive_halo(release)
-    assert (h.featex, h.ladn, h.steps, h.total) == (hr.featex, hr.ladn, hr.steps, hr.total)
-    featex, ladn = exact_halo(model)
-    assert featex + ladn == {"ptrain4": 38, "ptrain0": 54}[variant]
-    assert (h.featex, h.ladn) == (featex, ladn)  # the tiled halos are the exact receptive radii
-    v = shift_variables(model)
-    img = image(8, width, 9)
-    whole = predict(model, v, img)
-    assert whole.std() > 0.02
-    assert len(plan(8, width, 8, ladn)) > 1 and len(plan(8, width, 8, featex)) > 1
-    # exact with the needed halos ...
-    np.testing.assert_allclose(predict_tiled(model, v, img, tile=8, halo=ladn, featex_halo=featex), whole,
-                               atol=TOL, rtol=0)
-    # ... and not with one pixel less in either pass
-    for short in (predict_tiled(model, v, img, tile=8, halo=ladn - 1, featex_halo=featex),
-                  predict_tiled(model, v, img, tile=8, halo=ladn, featex_halo=featex - 1)):
-        assert np.abs(short - whole).max() > 10 * TOL
 
 
 def test_per_image_bnorm_tiled_equals_whole_and_differs_from_moving_statistics(micro):
@@ -320,3 +188,28 @@ def test_per_image_bnorm_tiled_equals_whole_and_differs_from_moving_statistics(m
     whole = predict(per_image, v, img)
     np.testing.assert_allclose(predict_tiled(per_image, v, img, tile=8), whole, atol=TOL, rtol=0)
     assert np.abs(whole - predict(model, v, img)).max() > 100 * TOL
+
+
+def _top_level_calls(run):
+    """The model methods ``run`` traces at the top of a ``model.apply`` (not those of its submodules; not
+    ``setup``, which Flax runs before any)."""
+    calls = set()
+
+    def record(next_fun, args, kwargs, context):
+        if not isinstance(context.module.parent, nn.Module) and context.method_name != "setup":
+            calls.add(context.method_name)
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        run()
+    return calls
+
+
+@pytest.mark.parametrize("statistics,stages", [
+    ("moving", {"adapt", "detect_from_adapted"}),
+    ("image", {"outlier_transform", "normalize", "detect_from_adapted"})])
+def test_tiled_passes_apply_the_models_public_stages_and_never_its_whole_call(micro, fresh_programs, statistics,
+                                                                             stages):
+    model, v = micro
+    model = model.clone(bnorm_statistics=statistics)
+    assert _top_level_calls(lambda: predict_tiled(model, v, image(41, 47, 2), tile=8)) == stages

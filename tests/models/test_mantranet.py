@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mantra_jax.models.compute import Compute
+from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_imc_classifier, make_mantranet
 
 # The "rbg" generator: the same initialisers, but XLA's RngBitGenerator, where the default threefry is
@@ -170,3 +171,44 @@ def test_supplied_global_stats_replace_the_inputs_own(tiny):
     other = model.apply(v, x, global_stats=(jnp.zeros((1, 1, 1, 64)), jnp.full((1, 1, 1, 64), 3.0)))
     chex.assert_trees_all_close(other["sigma"], jnp.full((1, 1, 1, 64), 3.0))
     assert float(jnp.abs(other["pred"] - out["pred"]).max()) > 1e-4
+
+
+def test_public_stages_composed_equal_call_bit_for_bit(tiny):
+    from mantra_jax.ops.box import global_mean, global_std
+
+    model, v = tiny
+    x = _x()
+
+    def stages(v, x):
+        adapted = model.apply(v, x, method=ManTraNet.adapt)
+        b = adapted["bnorm"]
+        return {**adapted, **model.apply(v, b, global_mean(b), global_std(b), method=ManTraNet.detect_from_adapted)}
+
+    whole, staged = jax.jit(model.apply)(v, x), jax.jit(stages)(v, x)
+    assert sorted(staged) == sorted(whole)
+    for key in whole:
+        np.testing.assert_array_equal(np.asarray(staged[key]), np.asarray(whole[key]), err_msg=key)
+
+
+def test_outlier_transform_is_adapt_before_bnorm(tiny):
+    model, v = tiny
+    t, adapted = (model.apply(v, _x(), method=m) for m in (ManTraNet.outlier_transform, ManTraNet.adapt))
+    assert sorted(t) == ["featex", "outlier_trans"]
+    for key in t:
+        np.testing.assert_array_equal(np.asarray(t[key]), np.asarray(adapted[key]), err_msg=key)
+
+
+def test_normalize_uses_given_moments_instead_of_the_moving_ones(tiny):
+    model, v = tiny
+    adapted = model.apply(v, _x(), method=ManTraNet.adapt)  # moving statistics of init: mean 0, variance 1
+    b = model.apply(v, adapted["outlier_trans"], (jnp.full((64,), 0.5), jnp.full((64,), 4.0)),
+                    method=ManTraNet.normalize)
+    expected = (np.asarray(adapted["outlier_trans"], np.float64) - 0.5) / np.sqrt(4 + 1e-3)
+    chex.assert_trees_all_close(b, expected, atol=1e-6)
+
+
+def test_stage_rejects_features_of_the_wrong_shape(tiny):
+    model, v = tiny
+    with pytest.raises(ValueError, match=r"\(B, H, W, 64\)"):
+        model.apply(v, jnp.zeros((1, 8, 8, 8)), jnp.zeros((1, 1, 1, 8)), jnp.ones((1, 1, 1, 8)),
+                    method=ManTraNet.detect_from_adapted)

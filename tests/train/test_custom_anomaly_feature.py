@@ -38,7 +38,8 @@ def test_a_feature_given_by_import_path_trains_saves_reloads_and_tiles_exactly(t
     from PIL import Image
 
     from mantra_jax import cli
-    from mantra_jax.infer.tiled import predict_tiled, receptive_halo
+    from mantra_jax.infer.halo import receptive_halo
+    from mantra_jax.infer.tiled import predict_tiled
     from mantra_jax.infer.whole import predict
     from mantra_jax.io.checkpoints import load_model
     from mantra_jax.io.msgpack_weights import save_weights_file
