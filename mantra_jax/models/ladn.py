@@ -96,6 +96,12 @@ class AnomalyDetector(nn.Module):
         value = self.get_variable(col, name)
         if value is None:
             raise ValueError(f"the LADN's variables lack {col}/{name}")
+        # the shapes init would give (what self.param checks where Flax declares)
+        want = jax.eval_shape(init, jax.random.key(0)) if col == "params" else jax.eval_shape(init)
+        got = jax.tree.map(jnp.shape, value)
+        if jax.tree.map(lambda a: a.shape, want) != got:
+            raise ValueError(f"the LADN's {col}/{name} has shapes {got}, this model needs "
+                             f"{jax.tree.map(lambda a: a.shape, want)}")
         return value
 
     def adapt(self, featex: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:

@@ -212,3 +212,13 @@ def test_stage_rejects_features_of_the_wrong_shape(tiny):
     with pytest.raises(ValueError, match=r"\(B, H, W, 64\)"):
         model.apply(v, jnp.zeros((1, 8, 8, 8)), jnp.zeros((1, 1, 1, 8)), jnp.ones((1, 1, 1, 8)),
                     method=ManTraNet.detect_from_adapted)
+
+
+def test_stage_rejects_variables_of_the_wrong_shape(tiny):
+    # a stage reads its variables outside Flax's declarations: it checks their shapes as self.param does
+    model, v = tiny
+    b = jnp.zeros((1, 8, 8, 64))
+    cut = lambda path, a: a[..., :-1] if "'pred'" in jax.tree_util.keystr(path) else a  # noqa: E731
+    bad = jax.tree_util.tree_map_with_path(cut, v)
+    with pytest.raises(ValueError, match="pred"):
+        model.apply(bad, b, jnp.zeros((1, 1, 1, 64)), jnp.ones((1, 1, 1, 64)), method=ManTraNet.detect_from_adapted)
