@@ -68,6 +68,7 @@ from mantra_jax.compile_cache import ShapeCompiled
 from mantra_jax.infer.feature_store import Backend, FeatureStore
 from mantra_jax.infer.whole import Variables, check_image, check_model, pred_fn, predict
 from mantra_jax.io.images import preprocess
+from mantra_jax.models.compute import for_platform
 from mantra_jax.models.ladn import AnomalyDetector, ladn_reach
 from mantra_jax.models.mantranet import ManTraNet
 
@@ -250,6 +251,8 @@ def adapted_fn(model: ManTraNet) -> ShapeCompiled:
     reductions, finished in float64 on the host). Only the network up to ``bnorm`` is computed.
     """
 
+    model = for_platform(model, jax.default_backend())  # its compute policy, for where it runs
+
     def f(variables: Variables, x: jax.Array, row_w: jax.Array, col_w: jax.Array):
         b = model.apply(variables, x)["bnorm"][0]  # (h, w, C)
         w = (row_w[:, None] * col_w[None, :])[..., None]
@@ -390,6 +393,8 @@ def _featex_returns(features: jax.Array) -> Callable[..., Any]:
 def tail_fn(model: ManTraNet) -> ShapeCompiled:
     """Compiled ``(tail_variables, b (1, h, w, C), mean, std) -> pred (h, w)``: the LADN after ``bnorm``
     (pass 2), run by the model's own code with its feature extractor intercepted (``_featex_returns``)."""
+
+    model = for_platform(model, jax.default_backend())
 
     def f(variables: Variables, b: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
         x = jnp.zeros(b.shape[:3] + (3,), jnp.float32)  # shape only: Featex is intercepted, XLA drops it
