@@ -102,12 +102,14 @@ class Compute:
         the one place a compute choice is decided (module docstring)."""
         cpu = platform == "cpu"
         if self.kernel_grad == AUTO:
-            grad = ((MATMUL_GRAD_MIN_CHANNELS, 0), (MATMUL_GRAD_MIN_CHANNELS_LARGE, MATMUL_GRAD_LARGE_PIXELS)) if cpu else ()
+            grad = (((MATMUL_GRAD_MIN_CHANNELS, 0), (MATMUL_GRAD_MIN_CHANNELS_LARGE, MATMUL_GRAD_LARGE_PIXELS))
+                    if cpu else ())
         else:
             grad = ((0, 0),) if self.kernel_grad == "matmul" else ()
         if self.conv_algorithm == AUTO:
             winograd = cpu and jnp.dtype(self.dtype) == jnp.float32
-            algorithms = ((WINOGRAD4_MIN_CHANNELS, "winograd4"), (WINOGRAD_MIN_CHANNELS, "winograd2")) if winograd else ()
+            algorithms = (((WINOGRAD4_MIN_CHANNELS, "winograd4"), (WINOGRAD_MIN_CHANNELS, "winograd2"))
+                          if winograd else ())
         else:
             algorithms = () if self.conv_algorithm == "direct" else ((0, self.conv_algorithm),)
         return dataclasses.replace(self, rule=LayerRule(grad, algorithms))

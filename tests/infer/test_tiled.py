@@ -10,14 +10,15 @@ import pytest
 
 from mantra_jax.infer.tiled import (axis_plan, bnorm_statistics, bounded_axis_plan, compile_count, plan, predict_auto,
                                     measured_reach, predict_tiled, receptive_halo, tail_variables)
-from mantra_jax.infer.tiled import _registered_reach
+from mantra_jax.infer.tiled import _registered_reach, adapted_fn
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.images import preprocess
+from mantra_jax.models.compute import for_platform, with_choices
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
-from tests.infer.conftest import image, init, sharpened
+from tests.infer.conftest import dots, image, init, sharpened
 
 TOL = 1e-5  # max abs difference of probabilities, tiled vs whole image
 
@@ -320,3 +321,11 @@ def test_per_image_bnorm_tiled_equals_whole_and_differs_from_moving_statistics(m
     whole = predict(per_image, v, img)
     np.testing.assert_allclose(predict_tiled(per_image, v, img, tile=8), whole, atol=TOL, rtol=0)
     assert np.abs(whole - predict(model, v, img)).max() > 100 * TOL
+
+
+def test_the_first_pass_resolves_the_model_for_the_backend_it_runs_on(tiny):
+    model, v = tiny
+    args = (v, jnp.zeros((1, 8, 8, 3), jnp.float32), jnp.ones(8), jnp.ones(8))
+    runs = dots(adapted_fn(model).jitted, *args)
+    assert dots(adapted_fn(for_platform(model, "gpu")).jitted, *args) == runs  # this CPU's Winograd
+    assert runs > dots(adapted_fn(with_choices(model, conv_algorithm="direct")).jitted, *args)

@@ -23,7 +23,8 @@ def test_resolve_on_the_cpu_gives_the_per_layer_speed_ups():
     rule = Compute().resolve("cpu").rule
     w2, w4 = "winograd2", "winograd4"
     # IMC training batch 16 at 128 x 128 (262144 pixels): per-tap matmuls from 64 channels
-    assert _layers(rule, 16 * 128 * 128) == [("direct", "xla"), (w2, "xla")] + [(w2, "matmul")] * 5 + [(w4, "matmul")] * 5
+    assert _layers(rule, 16 * 128 * 128) == ([("direct", "xla"), (w2, "xla")] + [(w2, "matmul")] * 5
+                                             + [(w4, "matmul")] * 5)
     # one 128 x 128 image (16384 pixels): from 128 channels only
     assert [g for _, g in _layers(rule, 128 * 128)] == ["xla"] * 4 + ["matmul"] * 8
     assert rule.kernel_grad(64, 32768) == "matmul" and rule.kernel_grad(64, 32767) == "xla"
