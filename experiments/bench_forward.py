@@ -28,7 +28,7 @@ from mantra_jax.models.compute import Compute
 from mantra_jax.models.variants import get_variant, make_mantranet
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.anomaly import deviations, time_z
-from mantra_jax.ops.conv import conv2d, conv2d_same, conv2d_symmetric, resolve_algorithm
+from mantra_jax.ops.conv import conv2d, conv2d_same, conv2d_symmetric
 from mantra_jax.ops.convlstm import convlstm
 from mantra_jax.perf import best_time, conv_flops, dot_peak_gflops
 
@@ -69,9 +69,10 @@ def featex_layers(variant):
 
 def layer_rows(variant, size, algorithm, repeats, peak):
     rows = []
+    rule = Compute(conv_algorithm=algorithm).resolve(jax.default_backend()).rule  # float32, as the inputs
     for name, k, cin, cout in featex_layers(variant):
         x, w = _rand((1, size, size, cin), 1), _rand((k, k, cin, cout), 2)
-        algo = resolve_algorithm(algorithm, w.shape, x.dtype)
+        algo = rule.algorithm(w.shape)
         t = _time(lambda a, b, al=algo: conv2d_symmetric(a, b, algorithm=al), x, w, repeats=repeats)
         t_direct = t if algo == "direct" else _time(
             lambda a, b: conv2d_symmetric(a, b, algorithm="direct"), x, w, repeats=repeats)

@@ -53,18 +53,16 @@ def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_a
         return _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
     t_start = time.perf_counter()
-    import dataclasses
-
     import jax.numpy as jnp
     import numpy as np
 
     from mantra_jax.compile_cache import STATS
     from mantra_jax.io.checkpoints import load_model
+    from mantra_jax.models.compute import with_choices
     from mantra_jax.perf import synthetic_photo
 
     model, variables, cfg = load_model(checkpoint)
-    if conv_algorithm != "auto":
-        model = model.clone(compute=dataclasses.replace(model.compute, conv_algorithm=conv_algorithm))
+    model = with_choices(model, conv_algorithm=conv_algorithm)
     image = synthetic_photo(height, width)
     record = {"mode": mode, "height": height, "width": width, "tile": tile if mode == "tiled" else None,
               "variant": cfg.get("variant"), "conv_algorithm": conv_algorithm,

@@ -44,9 +44,9 @@ flags.DEFINE_integer("size", 32, "Square image side.")
 flags.DEFINE_integer("steps", 10, "Timed steps (after one warm-up step).")
 flags.DEFINE_bool("frozen_featex", False, "Localisation: freeze the feature extractor (HF setting).")
 flags.DEFINE_list("modes", ["plain", "xla", "auto"],
-                  "Modes to time: plain, or a kernel_grad mode of mantra_jax.ops.conv_grad (xla, auto, matmul).")
+                  "Modes to time: plain, or a kernel_grad choice of mantra_jax.models.compute (xla, auto, matmul).")
 flags.DEFINE_list("conv_algorithms", ["auto"],
-                  "Trunk convolution algorithms to time each mode with (mantra_jax.ops.conv.ALGORITHMS; auto: "
+                  "Trunk convolution algorithms to time each mode with (mantra_jax.models.compute; auto: "
                   "Winograd on CPU for wide 3 x 3 layers); rows are keyed 'mode' or 'mode/algorithm'.")
 flags.DEFINE_string("out", "", "JSON output path.")
 

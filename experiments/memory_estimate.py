@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     import jax.numpy as jnp
 
     from mantra_jax.io.checkpoints import model_from_config
+    from mantra_jax.models.compute import for_platform
     from mantra_jax.train.optimizer import adam
     from mantra_jax.train.preflight import HEADROOM, scaled_estimate
     from mantra_jax.train.state import create_train_state, init_variables
-    from mantra_jax.train.step import for_platform, make_train_step
+    from mantra_jax.train.step import make_train_step
     from mantra_jax.train.tasks import imc_task, localisation_task
 
     cfg = ({"kind": "mantranet", "variant": args.variant, "dtype": args.dtype} if args.kind == "hr" else

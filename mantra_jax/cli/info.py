@@ -11,16 +11,15 @@ from mantra_jax.cli.common import EXIT_OK
 
 def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256) -> dict[str, Any]:
     """Config, parameter counts, FLOPs per megapixel (XLA cost analysis at size x size) and the halo."""
-    import dataclasses
-
     import jax
     import jax.numpy as jnp
 
     from mantra_jax.io.checkpoints import parameter_count
+    from mantra_jax.models.compute import with_choices
 
     info: dict[str, Any] = {"config": cfg, "parameters": parameter_count(variables)}
     # the network's nominal FLOPs: direct convolutions (CPU inference runs fewer, through Winograd; ops.conv)
-    nominal = model.clone(compute=dataclasses.replace(model.compute, conv_algorithm="direct"))
+    nominal = with_choices(model, conv_algorithm="direct")
     if cfg["kind"] == "mantranet":
         from mantra_jax.infer.halo import receptive_halo
         from mantra_jax.infer.whole import compiled_cost

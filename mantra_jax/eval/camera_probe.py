@@ -51,7 +51,7 @@ def feature_extractor_fn(model: Any, variables: Any) -> Callable[[np.ndarray], n
 
     if not hasattr(model, "featex"):
         raise ValueError(f"{type(model).__name__} has no feature extractor (expected an IMC or ManTra-Net model)")
-    featex = model.featex.module(compute=model.compute)
+    featex = model.featex.module(compute=model.compute.resolve(jax.default_backend()))  # for where it runs
     sub = {"params": variables["params"]["Featex"]}
     stats = (variables.get("batch_stats") or {}).get("Featex")
     if stats:

@@ -57,6 +57,7 @@ from mantra_jax.infer.halo import receptive_halo
 from mantra_jax.infer.plan import SHAPE_STEP, core_weights, crop_core, plan
 from mantra_jax.infer.whole import Variables, check_image, check_model, pred_fn, predict
 from mantra_jax.io.images import preprocess
+from mantra_jax.models.compute import for_platform
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.models.mantranet import ManTraNet
 
@@ -88,6 +89,8 @@ def adapted_fn(model: ManTraNet) -> ShapeCompiled:
     reductions, finished in float64 on the host).
     """
 
+    model = for_platform(model, jax.default_backend())  # its compute policy, for where it runs
+
     def f(variables: Variables, x: jax.Array, row_w: jax.Array, col_w: jax.Array):
         b = _stored(model, variables, x)[0]  # (h, w, C)
         w = (row_w[:, None] * col_w[None, :])[..., None]
@@ -105,6 +108,8 @@ def detect_fn(model: ManTraNet) -> ShapeCompiled:
     """Compiled ``(variables, b (1, h, w, C), moments, mean, std) -> pred (h, w)`` (pass 2): ``b`` the stored
     features, normalised by ``moments`` (per-image normalisation; else None) before
     ``ManTraNet.detect_from_adapted`` with the whole-image ``mean``, ``std`` (1, 1, 1, C)."""
+
+    model = for_platform(model, jax.default_backend())
 
     def f(variables: Variables, b: jax.Array, moments: BnormMoments, mean: jax.Array, std: jax.Array) -> jax.Array:
         if moments is not None:

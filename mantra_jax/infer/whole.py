@@ -20,6 +20,7 @@ import numpy as np
 
 from mantra_jax.compile_cache import ShapeCompiled
 from mantra_jax.io.images import preprocess
+from mantra_jax.models.compute import for_platform
 from mantra_jax.models.mantranet import ManTraNet
 
 Variables = Any
@@ -47,6 +48,8 @@ def pred_fn(model: ManTraNet) -> ShapeCompiled:
     With ``mean = std = None`` the network uses the input's own global statistics (whole-image inference);
     with arrays it uses them instead (exact tiled inference supplies the whole image's).
     """
+
+    model = for_platform(model, jax.default_backend())  # its compute policy, for where it runs
 
     def f(variables: Variables, x: jax.Array, mean: jax.Array | None, std: jax.Array | None) -> jax.Array:
         stats = None if mean is None else (mean, std)

@@ -203,14 +203,12 @@ def variable_shapes(model: Any) -> Any:
     Traced with direct convolutions: the compute policy changes how the network computes, not its variables,
     and the Winograd path has 10x more operations to trace (1.8 s against 0.1 s for Ptrain4 on CPU, which
     every weight loading pays before the first image)."""
-    import dataclasses
-
     import jax
     import jax.numpy as jnp
 
-    compute = getattr(model, "compute", None)
-    if getattr(compute, "conv_algorithm", "direct") != "direct":
-        model = model.clone(compute=dataclasses.replace(compute, conv_algorithm="direct"))
+    from mantra_jax.models.compute import with_choices
+
+    model = with_choices(model, conv_algorithm="direct")
     return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(INIT_SHAPE, jnp.float32)))
 
 

@@ -21,6 +21,7 @@ Trunk block units (``FeatexConfig.units``, one per block; empty: all ``conv``):
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -110,8 +111,10 @@ class SymConv(nn.Module):
         k, c = self.kernel_size, self.compute
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        rule = c.layer_rule()
         return conv2d_symmetric(x.astype(c.dtype), kernel.astype(c.dtype), bias.astype(c.dtype),
-                                kernel_grad=c.kernel_grad, algorithm=c.conv_algorithm)
+                                kernel_grad=rule.kernel_grad(x.shape[-1], math.prod(x.shape[:3])),
+                                algorithm=rule.algorithm(kernel.shape))
 
 
 class BatchNorm(nn.Module):

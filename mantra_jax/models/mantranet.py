@@ -30,6 +30,7 @@ Per-layer trunk activations (after ReLU) are sown as ``<layer>_act`` into the ``
 
 from __future__ import annotations
 
+import math
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -138,7 +139,8 @@ class IMCClassifier(_ComposesFeatex, nn.Module):
         head = self.param("IMCHead", lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})
-        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"], kernel_grad=self.compute.kernel_grad)
+        kernel_grad = self.compute.layer_rule().kernel_grad(featex.shape[-1], math.prod(featex.shape[:3]))
+        logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"], kernel_grad=kernel_grad)  # direct
         if self.fused_head_mean:
             # the spatial mean of logits_map computed without it; under jit XLA then drops logits_map when
             # only the logits are used, as in training

@@ -7,56 +7,29 @@ Symmetric padding repeats the edge sample (numpy ``mode='symmetric'``: ``[b a | 
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, resolve_kernel_grad
+from mantra_jax.ops.conv_grad import KERNEL_GRADS, conv_valid_matmul_grad
 from mantra_jax.ops.winograd import winograd_conv3x3
-
-# When "auto" picks the per-tap matmul kernel gradient on CPU (measured with jax 0.12 on 2 cores, see
-# experiments/bench_train.py): XLA's own kernel gradient runs at about 50 GFLOP/s for batch x height x
-# width = 16384 output pixels but drops to about 20 GFLOP/s at 65536, while the per-tap matmuls run at
-# 80-135 GFLOP/s from 64 input channels up. Below 64 input channels, or at 64 with few pixels, XLA's is
-# as fast or faster.
-MATMUL_GRAD_MIN_CHANNELS = 128
-MATMUL_GRAD_MIN_CHANNELS_LARGE = 64
-MATMUL_GRAD_LARGE_PIXELS = 32768
-
-
-def auto_uses_matmul(input_channels: int, output_pixels: int) -> bool:
-    """Whether ``kernel_grad="auto"`` computes a CPU layer's kernel gradient as per-tap matmuls."""
-    return input_channels >= MATMUL_GRAD_MIN_CHANNELS or (
-        input_channels >= MATMUL_GRAD_MIN_CHANNELS_LARGE and output_pixels >= MATMUL_GRAD_LARGE_PIXELS)
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
-ALGORITHMS = ("auto", "direct", "winograd2", "winograd3", "winograd4")
-# What "auto" picks on the CPU backend for float32 3 x 3 layers (measured side by side on 2 cores, whole
-# Ptrain4 at 256 x 256, see experiments/bench_forward.py): Winograd F(2x2, 3x3) from 32 input channels
-# (2.25x fewer multiplications; its float32 error is that of the direct convolution) and F(4x4, 3x3)
-# from 256 (4x fewer; 3-5x the float32 error, so only where most FLOPs are: with F(4x4) on every layer
-# from 64 channels the 23 x 37 reference case exceeds its 2e-5 bound in cLSTM). Direct below 32
-# channels (the transforms cost more than they save), for every other kernel size, dtype and backend.
-WINOGRAD_MIN_CHANNELS = 32
-WINOGRAD4_MIN_CHANNELS = 256
+ALGORITHMS = ("direct", "winograd2", "winograd3", "winograd4")  # Winograd: 3 x 3 kernels only
 
 
-def resolve_algorithm(algorithm: str, kernel_shape: tuple[int, ...], dtype) -> str:
-    """The convolution algorithm ``conv2d_symmetric`` runs for ``algorithm`` ("auto", "direct",
-    "winograd2", "winograd4") and an HWIO kernel shape; Winograd only applies to 3 x 3 kernels."""
+def check_choices(algorithm: str, kernel_grad: str, kernel_shape: tuple[int, ...]) -> None:
+    """ValueError unless ``algorithm`` (ALGORITHMS) and ``kernel_grad`` (KERNEL_GRADS) are concrete choices
+    that fit an HWIO ``kernel_shape``; "auto" is decided per layer by ``mantra_jax.models.compute``."""
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"conv algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if tuple(kernel_shape[:2]) != (3, 3):
-        return "direct"
-    if algorithm == "auto":
-        if jax.default_backend() != "cpu" or jnp.dtype(dtype) != jnp.float32:
-            return "direct"
-        if kernel_shape[2] >= WINOGRAD4_MIN_CHANNELS:
-            return "winograd4"
-        return "winograd2" if kernel_shape[2] >= WINOGRAD_MIN_CHANNELS else "direct"
-    return algorithm
+        raise ValueError(f"conv algorithm must be one of {ALGORITHMS} (a concrete choice: mantra_jax.models."
+                         f"compute resolves 'auto'), got {algorithm!r}")
+    if kernel_grad not in KERNEL_GRADS:
+        raise ValueError(f"kernel_grad must be one of {KERNEL_GRADS} (a concrete choice: mantra_jax.models."
+                         f"compute resolves 'auto'), got {kernel_grad!r}")
+    if algorithm != "direct" and tuple(kernel_shape[:2]) != (3, 3):
+        raise ValueError(f"{algorithm} applies to 3 x 3 kernels only, got {tuple(kernel_shape[:2])}")
 
 
 def _check(x: jnp.ndarray, kernel: jnp.ndarray) -> None:
@@ -102,24 +75,21 @@ def conv2d_symmetric(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray | No
                      algorithm: str = "direct") -> jnp.ndarray:
     """Feature-extractor convolution: pad k//2 symmetrically, then VALID. (B,H,W,I) -> (B,H,W,O).
 
-    ``algorithm``: "direct" (XLA's convolution), "winograd2" / "winograd4" (3 x 3 kernels: Winograd
-    F(2x2, 3x3) / F(4x4, 3x3) as matmuls, ``mantra_jax.ops.winograd``; equal up to float rounding) or
-    "auto" (``resolve_algorithm``: F(4x4) on CPU where it is faster). ``kernel_grad`` (direct path only):
-    "xla" (autodiff), "matmul" (kernel gradient as per-tap matmuls, faster on CPU, see
-    ``mantra_jax.ops.conv_grad``) or "auto" (matmul on the CPU backend for the layers where it is faster,
-    ``auto_uses_matmul``; XLA elsewhere). Winograd's gradients are autodiff's.
+    Concrete choices only (``check_choices``; the models' per-layer ones come from
+    ``mantra_jax.models.compute``). ``algorithm``: "direct" (XLA's convolution), "winograd2" / "winograd3" /
+    "winograd4" (3 x 3 kernels: Winograd F(m x m, 3x3) as matmuls, ``mantra_jax.ops.winograd``; equal up to
+    float rounding; gradients autodiff's). ``kernel_grad`` (direct path only): "xla" (autodiff) or "matmul"
+    (kernel gradient as per-tap matmuls, faster on CPU, see ``mantra_jax.ops.conv_grad``). With a
+    ``precision`` the direct convolution and autodiff run whatever the choices.
     """
     _check(x, kernel)
+    check_choices(algorithm, kernel_grad, kernel.shape)
     kh, kw = kernel.shape[:2]
     xp = symmetric_pad(x, kh // 2, kw // 2)
-    algo = resolve_algorithm(algorithm, kernel.shape, x.dtype) if precision is None else "direct"
-    if algo != "direct":
-        y = winograd_conv3x3(xp, kernel.astype(x.dtype), int(algo[-1]))
+    if precision is None and algorithm != "direct":
+        y = winograd_conv3x3(xp, kernel.astype(x.dtype), int(algorithm[-1]))
         return y if bias is None else y + bias.astype(y.dtype)
-    mode = resolve_kernel_grad(kernel_grad)
-    if mode == "auto":
-        mode = "matmul" if auto_uses_matmul(x.shape[-1], x.shape[0] * x.shape[1] * x.shape[2]) else "xla"
-    if mode == "matmul" and precision is None:
+    if kernel_grad == "matmul" and precision is None:
         y = conv_valid_matmul_grad(xp, kernel.astype(x.dtype))
     else:
         y = conv2d(xp, kernel, "VALID", precision)
@@ -166,4 +136,4 @@ def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndar
     return x * lax.rsqrt(jnp.maximum(sq, eps))
 
 
-__all__ = ["ALGORITHMS", "resolve_algorithm", "symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_symmetric_mean", "conv2d_same", "l2_normalize"]
+__all__ = ["ALGORITHMS", "check_choices", "symmetric_pad", "conv2d", "conv2d_symmetric", "conv2d_symmetric_mean", "conv2d_same", "l2_normalize"]

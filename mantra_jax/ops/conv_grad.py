@@ -58,14 +58,4 @@ def _bwd(res, dy):
 conv_valid_matmul_grad.defvjp(_fwd, _bwd)
 
 
-KERNEL_GRADS = ("auto", "xla", "matmul")
-
-
-def resolve_kernel_grad(mode: str) -> str:
-    """'auto' stays 'auto' on the CPU backend (the caller decides per layer) and becomes 'xla' elsewhere;
-    'xla' and 'matmul' pass through."""
-    if mode not in KERNEL_GRADS:
-        raise ValueError(f"kernel_grad must be 'auto', 'xla' or 'matmul', got {mode!r}")
-    if mode == "auto" and jax.default_backend() != "cpu":
-        return "xla"
-    return mode
+KERNEL_GRADS = ("xla", "matmul")  # the kernel gradients of ``mantra_jax.ops.conv.conv2d_symmetric``

@@ -44,13 +44,14 @@ import optax
 from mantra_jax.errors import TrainingDivergedError
 from mantra_jax.io.atomic import write_text_atomic
 from mantra_jax.io.json_safe import json_safe
+from mantra_jax.models.compute import for_platform
 from mantra_jax.train import sharding
 from mantra_jax.train.checkpoints import TrainCheckpoints
 from mantra_jax.train.feeder import DeviceFeeder
 from mantra_jax.train.plateau import PAPER_FACTOR, PAPER_PATIENCE, PlateauState, plateau_update
 from mantra_jax.train.preflight import fit_step
 from mantra_jax.train.state import TrainState, create_train_state, init_variables as fresh_variables
-from mantra_jax.train.step import for_platform, make_eval_step, make_train_step
+from mantra_jax.train.step import make_eval_step, make_train_step
 from mantra_jax.train.tasks import Task
 from mantra_jax.train.writers import MetricWriter, format_table
 

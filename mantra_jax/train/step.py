@@ -45,17 +45,6 @@ LossFn = Callable[[Mapping[str, jnp.ndarray], Batch], jnp.ndarray]
 _PREPROCESSED = preprocess(np.arange(256, dtype=np.uint8).reshape(256, 1, 1).repeat(3, axis=2))[:, 0, 0]
 
 
-def for_platform(model: Any, platform: str) -> Any:
-    """``model`` with its ``compute`` policy resolved for the platform its steps run on
-    (``mantra_jax.models.compute.Compute.for_platform``: XLA's own kernel gradients and direct convolutions
-    off the CPU); a model without one is returned as it is."""
-    compute = getattr(model, "compute", None)
-    if compute is None:
-        return model
-    resolved = compute.for_platform(platform)
-    return model if resolved == compute else model.clone(compute=resolved)
-
-
 def device_inputs(batch: Batch) -> dict[str, jnp.ndarray]:
     """``batch`` with a uint8 ``image`` (B, H, W, 3) mapped to float32 ``x / 255 * 2 - 1`` (as
     ``preprocess``) and a uint8 ``mask`` to float32 {0, 1}; float entries pass unchanged."""

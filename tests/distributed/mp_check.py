@@ -64,13 +64,13 @@ def digest(tree) -> str:
 
 
 def restore(task: str, workdir: str, cfg: dict) -> dict:
+    from mantra_jax.models.compute import for_platform
     from mantra_jax.models.config import check_config, model_from_config
     from mantra_jax.train import sharding
     from mantra_jax.train.checkpoints import TrainCheckpoints
     from mantra_jax.train.end_to_end import end_to_end_setting
     from mantra_jax.train.optimizer import adam
     from mantra_jax.train.state import create_train_state, init_variables
-    from mantra_jax.train.step import for_platform
 
     tr = cfg["train"]
     if task == "imc":

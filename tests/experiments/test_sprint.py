@@ -146,8 +146,8 @@ def test_weights_load_as_the_model_the_sprint_trained(exports):
     model, variables, config = load_model(root / "w1" / sprint.MODEL_FILE)
     assert config["kind"] == "mantranet" and config["variant"] == "tiny"
     trained_model, state = runs["w1"][1]  # the first window's HR fit
-    model = fast_compile(model)
     assert model == trained_model  # the same network: the same program below
+    model = fast_compile(model)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)  # preprocess's range
     apply = jax.jit(model.apply)
     got = np.asarray(apply(variables, x)["pred"])

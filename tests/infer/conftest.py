@@ -37,6 +37,11 @@ def init(model, seed=0):
     return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
+def dots(fn, *args) -> int:
+    """Matrix products (Winograd's convolutions among them) in the program ``fn`` traces for ``args``."""
+    return str(jax.make_jaxpr(fn)(*args)).count("dot_general")
+
+
 def sharpened(variables, factor=2.0):
     """LADN kernels scaled by ``factor``: a more contrasted map, so border effects are easier to see."""
     v = jax.tree.map(lambda a: a, variables)

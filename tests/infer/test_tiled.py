@@ -11,13 +11,14 @@ import pytest
 
 from mantra_jax.infer.halo import receptive_halo
 from mantra_jax.infer.plan import plan
-from mantra_jax.infer.tiled import bnorm_statistics, compile_count, predict_auto, predict_tiled
+from mantra_jax.infer.tiled import adapted_fn, bnorm_statistics, compile_count, predict_auto, predict_tiled
 from mantra_jax.infer.whole import predict
 from mantra_jax.io.images import preprocess
+from mantra_jax.models.compute import for_platform, with_choices
 from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.variants import make_mantranet
-from tests.infer.conftest import TOL, image, init, sharpened
+from tests.infer.conftest import TOL, dots, image, init, sharpened
 
 def test_bnorm_statistics_match_float64_whole_image_reference(tiny):
     model, v = tiny
@@ -213,3 +214,11 @@ def test_tiled_passes_apply_the_models_public_stages_and_never_its_whole_call(mi
     model, v = micro
     model = model.clone(bnorm_statistics=statistics)
     assert _top_level_calls(lambda: predict_tiled(model, v, image(41, 47, 2), tile=8)) == stages
+
+
+def test_the_first_pass_resolves_the_model_for_the_backend_it_runs_on(tiny):
+    model, v = tiny
+    args = (v, jnp.zeros((1, 8, 8, 3), jnp.float32), jnp.ones(8), jnp.ones(8))
+    runs = dots(adapted_fn(model).jitted, *args)
+    assert dots(adapted_fn(for_platform(model, "gpu")).jitted, *args) == runs  # this CPU's Winograd
+    assert runs > dots(adapted_fn(with_choices(model, conv_algorithm="direct")).jitted, *args)

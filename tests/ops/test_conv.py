@@ -3,8 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.ops.conv import (auto_uses_matmul, conv2d_same, conv2d_symmetric, conv2d_symmetric_mean, l2_normalize,
-                                 symmetric_pad)
+from mantra_jax.ops.conv import conv2d_same, conv2d_symmetric, conv2d_symmetric_mean, l2_normalize, symmetric_pad
 
 
 def _conv_valid_ref(x, k):
@@ -52,10 +51,18 @@ def test_conv2d_symmetric_mean_is_the_mean_of_the_convolution(k):
     chex.assert_trees_all_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_auto_kernel_gradient_uses_matmuls_only_for_wide_or_large_layers():
-    assert auto_uses_matmul(256, 1024) and auto_uses_matmul(128, 1024)
-    assert auto_uses_matmul(64, 65536) and not auto_uses_matmul(64, 16384)
-    assert not auto_uses_matmul(32, 10 ** 6)
+@pytest.mark.parametrize("choice,match", [({"algorithm": "auto"}, "conv algorithm .*concrete.*'auto'"),
+                                          ({"kernel_grad": "auto"}, "kernel_grad .*concrete.*'auto'"),
+                                          ({"algorithm": "fft"}, "conv algorithm"),
+                                          ({"kernel_grad": "fast"}, "kernel_grad")])
+def test_conv2d_symmetric_takes_only_concrete_choices(choice, match):
+    with pytest.raises(ValueError, match=match):
+        conv2d_symmetric(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 2, 1)), **choice)
+
+
+def test_conv2d_symmetric_refuses_winograd_off_3x3_kernels():
+    with pytest.raises(ValueError, match="3 x 3 kernels only"):
+        conv2d_symmetric(jnp.zeros((1, 4, 4, 2)), jnp.zeros((5, 5, 2, 1)), algorithm="winograd2")
 
 
 def test_conv2d_same_matches_zero_padded_reference():

@@ -7,8 +7,8 @@ import pytest
 from mantra_jax.models.compute import Compute
 from mantra_jax.models.featex import FeatexConfig
 from mantra_jax.models.variants import Variant, make_imc_classifier, make_mantranet
-from mantra_jax.ops.conv import conv2d_symmetric, resolve_algorithm
-from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, kernel_grad_by_taps, resolve_kernel_grad
+from mantra_jax.ops.conv import conv2d_symmetric
+from mantra_jax.ops.conv_grad import conv_valid_matmul_grad, kernel_grad_by_taps
 from tests.conftest import enable_x64
 from tests.infer.conftest import init
 
@@ -74,8 +74,8 @@ def test_model_gradients_equal_with_matmul_kernel_grad():
     x = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
     m_xla, m_mm = (make_mantranet(THIN, compute=Compute(kernel_grad=k)) for k in ("xla", "matmul"))
     v = init(m_xla, 3)
-    assert all(resolve_algorithm("auto", k.shape, jnp.float32) == "direct"
-               for k in jax.tree.leaves(v["params"]["Featex"]) if k.ndim == 4)
+    cpu = Compute().resolve("cpu").rule
+    assert all(cpu.algorithm(k.shape) == "direct" for k in jax.tree.leaves(v["params"]["Featex"]) if k.ndim == 4)
     g_xla, g_mm = (_featex_grads(m, v, x, train=True, mutable=["batch_stats"]) for m in (m_xla, m_mm))
     g_xla, g_mm = g_xla["Featex"], g_mm["Featex"]
     assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(g_xla))  # every trunk layer is reached
@@ -108,8 +108,3 @@ def test_fast_imc_step_gradients_equal_plain_autodiff_in_float64():
         assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(g_plain))
         scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(g_plain))
         chex.assert_trees_all_close(g_fast, g_plain, atol=1e-10 * scale, rtol=1e-9)
-
-
-def test_resolve_kernel_grad_rejects_unknown_mode():
-    with pytest.raises(ValueError, match="kernel_grad"):
-        resolve_kernel_grad("fast")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mantra_jax.ops import winograd
-from mantra_jax.ops.conv import conv2d_symmetric, resolve_algorithm
+from mantra_jax.ops.conv import conv2d_symmetric
 
 U32 = 2.0 ** -24  # float32 unit roundoff
 
@@ -76,15 +76,3 @@ def test_conv2d_symmetric_winograd_values_and_gradients_match_direct():
         grads = jax.grad(loss(algorithm), argnums=(0, 1, 2))(x, k, b)
         # gradient scales: dx ~ 1, dk ~ 40 (sums over 252 pixels), db ~ 10
         chex.assert_trees_all_close(grads, ref_g, atol=1e-4, rtol=1e-5)
-
-
-def test_auto_picks_winograd_on_cpu_for_wide_float32_3x3_layers_only():
-    assert jax.default_backend() == "cpu"
-    assert resolve_algorithm("auto", (3, 3, 256, 256), jnp.float32) == "winograd4"
-    assert resolve_algorithm("auto", (3, 3, 64, 128), jnp.float32) == "winograd2"
-    assert resolve_algorithm("auto", (3, 3, 16, 32), jnp.float32) == "direct"
-    assert resolve_algorithm("auto", (3, 3, 256, 256), jnp.bfloat16) == "direct"
-    assert resolve_algorithm("auto", (5, 5, 256, 16), jnp.float32) == "direct"
-    assert resolve_algorithm("winograd2", (5, 5, 3, 16), jnp.float32) == "direct"
-    with pytest.raises(ValueError, match="conv algorithm"):
-        resolve_algorithm("fft", (3, 3, 8, 8), jnp.float32)

@@ -161,6 +161,7 @@ def test_the_model_block_chooses_how_the_runner_builds_the_model_compute(name):
 
     c = _config(name)
     assert (c.model.kernel_grad, c.model.conv_algorithm) == (Compute().kernel_grad, Compute().conv_algorithm)
+    assert (c.model.kernel_grad, c.model.conv_algorithm) == ("auto", "auto")  # resolved per layer and platform
     model_config = check_config({"kind": "imc" if name == "imc385" else "mantranet", "variant": "tiny"})
     c.model.kernel_grad, c.model.conv_algorithm = "matmul", "winograd2"
     assert _built(model_config, c.model.to_dict()).compute == Compute(kernel_grad="matmul", conv_algorithm="winograd2")

@@ -14,11 +14,12 @@ import jax.numpy as jnp
 import pytest
 
 from mantra_jax.io.checkpoints import model_from_config
+from mantra_jax.models.compute import for_platform
 from mantra_jax.train import sharding
 from mantra_jax.train.flops import train_flops_per_pixel
 from mantra_jax.train.optimizer import adam
 from mantra_jax.train.state import create_train_state, init_variables
-from mantra_jax.train.step import for_platform, make_train_step
+from mantra_jax.train.step import make_train_step
 from mantra_jax.train.tasks import imc_task, localisation_task
 
 B = 64

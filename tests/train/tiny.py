@@ -32,24 +32,26 @@ FAST_COMPILE = {"kernel_grad": "xla", "conv_algorithm": "direct"}  # fields of t
 
 def fast_compile(model):
     """``model`` with its compute policy's convolution choices set to ``FAST_COMPILE`` (dtype kept)."""
-    import dataclasses
+    from mantra_jax.models.compute import with_choices
 
-    return model.clone(compute=dataclasses.replace(model.compute, **FAST_COMPILE))
+    return with_choices(model, **FAST_COMPILE)
 
 
 @contextlib.contextmanager
 def fast_compile_models():
-    """For the block, ``model_from_config`` (both homes) builds its models with ``FAST_COMPILE``: for the
-    tests of runners (experiments, sprint) that build their models from a config."""
+    """For the block, every model is resolved (``mantra_jax.models.compute.Compute.resolve``, the one place:
+    training steps, inference) with the choices ``FAST_COMPILE``: for the tests of runners (experiments,
+    sprint) that build their models from a config."""
+    import dataclasses
+
     import pytest
 
-    from mantra_jax.io import checkpoints
-    from mantra_jax.models import config
+    from mantra_jax.models.compute import Compute
 
-    build = config.model_from_config
+    resolve = Compute.resolve
     with pytest.MonkeyPatch.context() as patch:
-        for module in (config, checkpoints):
-            patch.setattr(module, "model_from_config", lambda cfg: fast_compile(build(cfg)))
+        patch.setattr(Compute, "resolve", lambda self, platform: resolve(dataclasses.replace(self, **FAST_COMPILE),
+                                                                         platform))
         yield
 
 
