@@ -25,6 +25,11 @@
 * end: a final validation when the last step had none, ``summary.json`` (with the run's timings: compile,
   input wait, evaluation and writing seconds, samples per second, and the preflight's memory plan) and a
   printed summary table.
+
+``fit`` runs a ``TrainLoop``: its phases are methods (``restore_or_init``, ``compile``, ``run``), the
+periodic work after each step an ordered tuple of actions (``mantra_jax.train.loop_actions.ACTIONS``, whose
+docstrings state the ordering rules), its bookkeeping and summary dataclasses
+(``mantra_jax.train.loop_record``).
 """
 
 from __future__ import annotations
@@ -164,11 +169,11 @@ class TrainLoop:
         self.mesh = sharding.make_mesh() if mesh is None else mesh
         self.primary = jax.process_index() == 0
         self.model = for_platform(model, self.mesh.devices.flat[0].platform)
-        self._init = (init_variables, plateau, init_opt_state)
+        self.init_variables, self.init_plateau, self.init_opt_state = init_variables, plateau, init_opt_state
         self.plateau_fn = jax.jit(lambda p, v: plateau_update(p, v, patience=config.patience, factor=config.factor,
                                                               min_delta=config.min_delta),
                                   out_shardings=sharding.replicated(self.mesh))
-        self._data = (train_data, data_state)
+        self.train_data, self.data_state = train_data, data_state
         self.ckpt = self.writer = self.progress = self.state = self.plan = self.iterator = self.feeder = None
         self.record = LoopRecord()
         self.timing = Timing()
@@ -185,21 +190,21 @@ class TrainLoop:
         over the mesh, the input iterator (started from ``data_state``); then, when the workdir holds a
         periodic checkpoint, the state, the input iterator and the loop record restored from the latest one
         (metrics after its step are dropped)."""
-        config, (init_variables, plateau, init_opt_state) = self.config, self._init
-        variables = fresh_variables(self.model, config.seed) if init_variables is None else dict(init_variables)
-        state = create_train_state(variables, self.tx, config.seed, opt_state=init_opt_state)
-        if plateau is not None:
-            state = state.replace(plateau=plateau)
+        config = self.config
+        variables = (fresh_variables(self.model, config.seed) if self.init_variables is None
+                     else dict(self.init_variables))
+        state = create_train_state(variables, self.tx, config.seed, opt_state=self.init_opt_state)
+        if self.init_plateau is not None:
+            state = state.replace(plateau=self.init_plateau)
         self.state = sharding.replicate(state, self.mesh)
         self.eval_step = sharding.jit_eval_step(make_eval_step(self.model, self.task), self.mesh)
         self.ckpt = (TrainCheckpoints(self.workdir, keep=config.keep, keep_best=config.keep_best)
                      if config.checkpoints else None)
         self.writer = MetricWriter(self.workdir, enabled=self.primary)
-        train_data, data_state = self._data
-        self.iterator = iter(train_data)
+        self.iterator = iter(self.train_data)
         self.feeder = DeviceFeeder(self.iterator, self.task.batch_keys, self.mesh)
-        if data_state is not None:
-            self.feeder.set_state(data_state)
+        if self.data_state is not None:
+            self.feeder.set_state(self.data_state)
         if self.ckpt is not None and self.ckpt.latest_step() is not None:
             self.state, record = self.ckpt.restore(self.state, model_config=self.model_config,
                                                    data_iterator=self.iterator if self.feeder.resumable else None)
