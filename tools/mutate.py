@@ -82,9 +82,17 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                          "    if False:\n        return model.apply(variables, x, method=ManTraNet.outlier",
                          ("tests/infer/test_tiled.py",)),
     "resume": ("mantra_jax/train/loop.py",
-               "if ckpt is not None and ckpt.latest_step() is not None:",
-               "if False and ckpt is not None:",
+               "if self.ckpt is not None and self.ckpt.latest_step() is not None:",
+               "if False and self.ckpt is not None:",
                ("tests/train/test_loop_io.py", "tests/train/test_loop.py")),  # test_loop.py is --slow
+    "loop-action-order": ("mantra_jax/train/loop_actions.py",  # a checkpoint before its step's evaluation
+                          "ACTIONS = (CHECK_FINITE, LOG, EVALUATE, CHECKPOINT,",
+                          "ACTIONS = (CHECK_FINITE, LOG, CHECKPOINT, EVALUATE,", ("tests/train/test_loop_actions.py",)),
+    "loop-runs-actions-out-of-order": ("mantra_jax/train/loop.py",  # the loop ignores the actions' order
+                                       "for action in self.actions:", "for action in reversed(self.actions):",
+                                       ("tests/train/test_loop_actions.py",)),
+    "loop-record-keys": ("mantra_jax/train/loop_record.py",  # a checkpoint's loop item gains a key
+                         "if self.last_train_loss is not None:", "if True:", ("tests/train/test_loop_record.py",)),
     "report_escape": ("mantra_jax/report/page.py",  # file names shown raw in the report
                       "return html.escape(printable(value), quote=True)", "return printable(value)",
                       ("tests/report/test_report.py",)),

@@ -22,6 +22,8 @@ One concept per module (none is imported here, so ``import mantra_jax.train`` st
 | tensorboard    | TensorBoard event files without TensorFlow                                    |
 | writers        | JSON lines + TensorBoard metrics, summary tables                              |
 | loop           | the training loop (resume, evaluate, checkpoint, log)                         |
+| loop_actions   | the loop's periodic actions after each step, in their order                   |
+| loop_record    | the loop's checkpointed bookkeeping, timings and run summary (dataclasses)    |
 | inputs         | the experiments' input streams on ``mantra_jax.data``                          |
 | experiments    | the experiment runners behind ``experiments/{imc385,ladn,ablation_anomaly}.py`` |
 

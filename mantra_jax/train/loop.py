@@ -25,12 +25,16 @@
 * end: a final validation when the last step had none, ``summary.json`` (with the run's timings: compile,
   input wait, evaluation and writing seconds, samples per second, and the preflight's memory plan) and a
   printed summary table.
+
+``fit`` runs a ``TrainLoop``: its phases are methods (``restore_or_init``, ``compile``, ``run``), the
+periodic work after each step an ordered tuple of actions (``mantra_jax.train.loop_actions.ACTIONS``, whose
+docstrings state the ordering rules), its bookkeeping and summary dataclasses
+(``mantra_jax.train.loop_record``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pathlib
 import sys
@@ -41,13 +45,12 @@ import jax
 import numpy as np
 import optax
 
-from mantra_jax.errors import TrainingDivergedError
-from mantra_jax.io.atomic import write_text_atomic
-from mantra_jax.io.json_safe import json_safe
 from mantra_jax.models.compute import for_platform
 from mantra_jax.train import sharding
 from mantra_jax.train.checkpoints import TrainCheckpoints
 from mantra_jax.train.feeder import DeviceFeeder
+from mantra_jax.train.loop_actions import ACTIONS, Tick
+from mantra_jax.train.loop_record import LoopRecord, RunSummary, Timing
 from mantra_jax.train.plateau import PAPER_FACTOR, PAPER_PATIENCE, PlateauState, plateau_update
 from mantra_jax.train.preflight import fit_step
 from mantra_jax.train.state import TrainState, create_train_state, init_variables as fresh_variables
@@ -103,36 +106,6 @@ class LoopConfig:
         return self.steps_per_epoch * self.eval_every_epochs
 
 
-def evaluate(eval_step: Callable, state: TrainState, eval_data: Iterable[Mapping[str, Any]], task: Task,
-             mesh: Any) -> dict[str, float]:
-    """Sums the task's validation sums over ``eval_data`` and summarises them. The per-batch sums stay on
-    the device until the pass is over (one transfer), and batch k+1 is copied while batch k is evaluated."""
-    feeder = DeviceFeeder(iter(eval_data), task.batch_keys, mesh)
-    parts = []
-    while True:
-        try:
-            batch = feeder.next()
-        except StopIteration:
-            break
-        parts.append(eval_step(state, batch))
-        try:
-            feeder.prefetch()
-        except StopIteration:
-            break
-    if not parts:
-        raise ValueError("the validation data gave no batch")
-    totals: dict[str, np.ndarray] = {}
-    for sums in jax.device_get(parts):
-        for k, v in sums.items():
-            v = np.asarray(v, np.float64 if np.issubdtype(np.asarray(v).dtype, np.floating) else np.int64)
-            totals[k] = totals[k] + v if k in totals else v
-    return task.summarize(totals)
-
-
-def _save_summary(path: pathlib.Path, summary: Mapping[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(json_safe(summary), indent=1, sort_keys=True) + "\n")
-
-
 class _Progress:
     """tqdm on a terminal; otherwise one line per log interval on stderr (no redrawing into log files)."""
 
@@ -176,23 +149,171 @@ def _precompiled(jitted: Callable, *layout: Any) -> Callable:
     return call
 
 
+class TrainLoop:
+    """One training run (see the module docstring; arguments: see ``fit``) in explicit phases:
+    ``restore_or_init`` (the state fresh or from the latest periodic checkpoint), ``compile`` (the train
+    step fitted into memory, the eval step compiled), ``run`` (the steps, each followed by the due
+    ``actions`` in their order: ``mantra_jax.train.loop_actions.ACTIONS``), ``close`` and ``summarise``.
+    ``__call__`` runs them all and returns ``(state, summary)``."""
+
+    def __init__(self, *, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.GradientTransformation,
+                 train_data: Iterable[Mapping[str, Any]], eval_data: Iterable[Mapping[str, Any]],
+                 workdir: str | pathlib.Path, config: LoopConfig, init_variables: Mapping[str, Any] | None = None,
+                 frozen: Sequence[str] = (), mesh: Any = None, name: str = "train",
+                 on_checkpoint: Callable[[int], None] | None = None, plateau: PlateauState | None = None,
+                 data_state: Any = None, init_opt_state: Any = None, actions: Sequence[Any] = ACTIONS):
+        self.t_start = time.perf_counter()
+        self.model_config, self.task, self.tx, self.frozen = model_config, task, tx, frozen
+        self.eval_data, self.config, self.name, self.on_checkpoint = eval_data, config, name, on_checkpoint
+        self.actions = tuple(actions)
+        self.workdir = pathlib.Path(workdir)
+        self.mesh = sharding.make_mesh() if mesh is None else mesh
+        self.primary = jax.process_index() == 0
+        self.model = for_platform(model, self.mesh.devices.flat[0].platform)
+        self.init_variables, self.init_plateau, self.init_opt_state = init_variables, plateau, init_opt_state
+        self.plateau_fn = jax.jit(lambda p, v: plateau_update(p, v, patience=config.patience, factor=config.factor,
+                                                              min_delta=config.min_delta),
+                                  out_shardings=sharding.replicated(self.mesh))
+        self.train_data, self.data_state = train_data, data_state
+        self.ckpt = self.writer = self.progress = self.state = self.plan = self.iterator = self.feeder = None
+        self.record = LoopRecord()
+        self.timing = Timing()
+        self.start = self.step = self.samples = self.batch_size = 0
+        self.stopped = "done"
+        self.window: list[dict[str, Any]] = []  # the current log interval's metrics (on the device)
+        self.in_flight: list[Any] = []  # losses of the steps dispatched and maybe not finished
+        self.unchecked: list[tuple[int, Any]] = []  # (step, (loss, grad norm)) not yet checked for being finite
+        self.window_start: float | None = None  # when the current log interval began (None: at t_steps)
+        self.t_steps = time.perf_counter()
+
+    def restore_or_init(self) -> None:
+        """The train state (``init_variables`` or a fresh init; ``init_opt_state``, ``plateau``) replicated
+        over the mesh, the input iterator (started from ``data_state``); then, when the workdir holds a
+        periodic checkpoint, the state, the input iterator and the loop record restored from the latest one
+        (metrics after its step are dropped)."""
+        config = self.config
+        variables = (fresh_variables(self.model, config.seed) if self.init_variables is None
+                     else dict(self.init_variables))
+        state = create_train_state(variables, self.tx, config.seed, opt_state=self.init_opt_state)
+        if self.init_plateau is not None:
+            state = state.replace(plateau=self.init_plateau)
+        self.state = sharding.replicate(state, self.mesh)
+        self.eval_step = sharding.jit_eval_step(make_eval_step(self.model, self.task), self.mesh)
+        self.ckpt = (TrainCheckpoints(self.workdir, keep=config.keep, keep_best=config.keep_best)
+                     if config.checkpoints else None)
+        self.writer = MetricWriter(self.workdir, enabled=self.primary)
+        self.iterator = iter(self.train_data)
+        self.feeder = DeviceFeeder(self.iterator, self.task.batch_keys, self.mesh)
+        if self.data_state is not None:
+            self.feeder.set_state(self.data_state)
+        if self.ckpt is not None and self.ckpt.latest_step() is not None:
+            self.state, record = self.ckpt.restore(self.state, model_config=self.model_config,
+                                                   data_iterator=self.iterator if self.feeder.resumable else None)
+            self.record = LoopRecord.from_dict(record)
+            self.start = self.step = int(jax.device_get(self.state.step))
+            self.writer.truncate_after(self.start)
+            if self.primary:
+                print(f"{self.name}: resuming {self.workdir} from step {self.start}", flush=True)
+        if not self.feeder.resumable:
+            logger.warning("the training data iterator has no get_state/set_state: a resumed run restarts its data")
+        self.progress = _Progress(config.progress and self.primary, self.name, config.num_steps, self.start)
+        self.t_steps = time.perf_counter()
+
+    def compile(self) -> None:
+        """When steps remain: the first batch checked, the train step compiled by the memory preflight for
+        the run's shapes, the eval step compiled now too (so that a budget is not overrun by its compile)."""
+        if self.step >= self.config.num_steps:
+            return
+        try:
+            first = self.feeder.peek()
+        except StopIteration:
+            raise ValueError("the training data gave no batch") from None
+        if isinstance(first, Mapping):
+            self.task.check_batch(first)
+        self.batch_size = int(np.shape(first["image"])[0]) * jax.process_count()
+        per_device = self.batch_size // self.mesh.devices.size
+        model, task, tx, frozen, mesh = self.model, self.task, self.tx, self.frozen, self.mesh
+        self.plan = fit_step(
+            lambda k: sharding.jit_train_step(make_train_step(model, task.loss_fn, tx, frozen=frozen,
+                                                              micro_batches=k), mesh),
+            _layout(self.state), _layout(self.feeder.peek_device()), per_device_batch=per_device,
+            limit_bytes=self.config.memory_limit_bytes or None, micro_batches=self.config.micro_batches)
+        self.timing.compile_s += self.plan.compile_s
+        t0 = time.perf_counter()
+        self.eval_step = _precompiled(self.eval_step, _layout(self.state), _layout(self.feeder.peek_device()))
+        self.timing.compile_s += time.perf_counter() - t0
+        self.feeder.wait_s = 0.0
+        self.t_steps = time.perf_counter()
+
+    def train_step(self) -> Tick:
+        """Dispatches one step on the batch fetched before; returns its tick. The host runs at most
+        MAX_IN_FLIGHT steps ahead of the device (so the budget is kept to within a step or two)."""
+        try:
+            batch = self.feeder.next()
+        except StopIteration:
+            raise ValueError(f"the training data ran out after {self.step} steps; use a repeating loader") from None
+        self.state, metrics = self.plan.compiled(self.state, batch)
+        self.step += 1
+        self.samples += self.batch_size
+        self.window.append(metrics)
+        self.in_flight.append(metrics["loss"])
+        self.unchecked.append((self.step, (metrics["loss"], metrics["grad_norm"])))  # finite both: finite update
+        if len(self.in_flight) > MAX_IN_FLIGHT:
+            self.in_flight.pop(0).block_until_ready()
+        budget = self.config.budget_s
+        over_budget = budget > 0 and time.perf_counter() - self.t_start >= budget
+        return Tick(self.step, last=self.step == self.config.num_steps or over_budget, over_budget=over_budget)
+
+    def run(self) -> None:
+        """The remaining steps, each followed by its due actions in order, until the last or the budget."""
+        while self.step < self.config.num_steps and self.stopped == "done":
+            tick = self.train_step()
+            for action in self.actions:
+                if action.due(self, tick):
+                    action.run(self, tick)
+        jax.block_until_ready(self.state)
+
+    def close(self) -> None:
+        for part in (self.progress, self.writer, self.ckpt):
+            if part is not None:
+                part.close()
+
+    def summarise(self) -> RunSummary:
+        """The run summary; written to ``summary.json`` and printed as a table by the primary process."""
+        total, run_s = time.perf_counter() - self.t_start, time.perf_counter() - self.t_steps
+        self.timing.input_wait_s = self.feeder.wait_s
+        steps_run = self.step - self.start
+        record, feeder = self.record, self.feeder
+        summary = RunSummary(
+            workdir=str(self.workdir), steps=self.step, first_train_loss=record.first_train_loss,
+            last_train_loss=record.last_train_loss, val=record.last_val,
+            lr_scale=float(jax.device_get(self.state.plateau.scale)),
+            best_step=self.ckpt.best_step() if self.ckpt is not None else None, stopped=self.stopped,
+            timing=self.timing.report(total_s=total, steps_s=run_s, steps_run=steps_run, samples=self.samples),
+            memory=self.plan.report() if self.plan is not None else None,
+            data_state=feeder.get_state() if feeder.resumable and steps_run else None)
+        if self.primary:
+            summary.save(self.workdir / SUMMARY)
+            rows = {"train": {"loss (first)": summary.first_train_loss, "loss (last)": summary.last_train_loss},
+                    "val": {k: (summary.val or {}).get(k) for k in self.task.headline}}
+            columns = ["loss (first)", "loss (last)"] + list(self.task.headline)
+            print(f"\n{self.name}: {self.step} steps in {self.workdir}\n"
+                  + format_table(rows, columns, row_header="split"))
+        return summary
+
+    def __call__(self) -> tuple[TrainState, dict[str, Any]]:
+        self.restore_or_init()
+        try:
+            self.compile()
+            self.run()
+        finally:
+            self.close()
+        return self.state, self.summarise().to_dict()
+
+
 def train(**kwargs: Any) -> dict[str, Any]:
     """Runs (or resumes, or just reports) a training run; returns its summary. Arguments: see ``fit``."""
     return fit(**kwargs)[1]
-
-
-def _stop_if_diverged(losses: Sequence[tuple[int, Any]], ckpt: Any) -> None:
-    """Raises TrainingDivergedError naming the first step whose loss or gradient norm is NaN or infinite
-    (one host sync). A finite loss and gradient give a finite update, so the state after it is finite."""
-    host = jax.device_get([pair for _, pair in losses])
-    for (step, _), (value, grad_norm) in zip(losses, host):
-        if not (np.all(np.isfinite(value)) and np.all(np.isfinite(grad_norm))):
-            latest = ckpt.latest_step() if ckpt is not None else None
-            keep = (f"the last finite checkpoint (step {latest}) is kept and a rerun resumes from it"
-                    if latest is not None else "no checkpoint was written")
-            raise TrainingDivergedError(f"training diverged: the loss is {float(np.asarray(value).mean())} at "
-                                        f"step {step}; stopped without evaluating or saving that state ({keep}); "
-                                        f"lower the learning rate")
 
 
 def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.GradientTransformation,
@@ -201,9 +322,10 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
         frozen: Sequence[str] = (), mesh: Any = None, name: str = "train",
         on_checkpoint: Callable[[int], None] | None = None, plateau: PlateauState | None = None,
         data_state: Any = None, init_opt_state: Any = None) -> tuple[TrainState, dict[str, Any]]:
-    """Runs (or resumes, or just reports) a training run (see the module docstring).
+    """Runs (or resumes, or just reports) a training run (see the module docstring): ``TrainLoop(...)()``.
 
-    Returns ``(state, summary)``: the final train state (on the mesh) and the run summary.
+    Returns ``(state, summary)``: the final train state (on the mesh) and the run summary
+    (``RunSummary.to_dict``).
 
     Args:
       model: Linen module mapping images to the task's outputs. model_config: JSON-able dict rebuilding it
@@ -220,172 +342,7 @@ def fit(*, model: Any, model_config: Mapping[str, Any], task: Task, tx: optax.Gr
       init_opt_state: the optimiser state to start from (default: ``tx.init``), e.g. a previous run's Adam
         moments, so that a run continued in a new workdir takes the steps the uninterrupted run takes.
     """
-    t_start = time.perf_counter()
-    workdir = pathlib.Path(workdir)
-    mesh = sharding.make_mesh() if mesh is None else mesh
-    primary = jax.process_index() == 0
-    model = for_platform(model, mesh.devices.flat[0].platform)
-    variables = fresh_variables(model, config.seed) if init_variables is None else dict(init_variables)
-    state = create_train_state(variables, tx, config.seed, opt_state=init_opt_state)
-    if plateau is not None:
-        state = state.replace(plateau=plateau)
-    state = sharding.replicate(state, mesh)
-    eval_step = sharding.jit_eval_step(make_eval_step(model, task), mesh)
-    plateau_fn = jax.jit(lambda p, v: plateau_update(p, v, patience=config.patience, factor=config.factor,
-                                                     min_delta=config.min_delta),
-                         out_shardings=sharding.replicated(mesh))
-
-    ckpt = TrainCheckpoints(workdir, keep=config.keep, keep_best=config.keep_best) if config.checkpoints else None
-    writer = MetricWriter(workdir, enabled=primary)
-    iterator = iter(train_data)
-    feeder = DeviceFeeder(iterator, task.batch_keys, mesh)
-    if data_state is not None:
-        feeder.set_state(data_state)
-    loop: dict[str, Any] = {"first_train_loss": None, "last_val": None}
-    start = 0
-    if ckpt is not None and ckpt.latest_step() is not None:
-        state, loop = ckpt.restore(state, data_iterator=iterator if feeder.resumable else None,
-                                   model_config=model_config)
-        start = int(jax.device_get(state.step))
-        writer.truncate_after(start)
-        if primary:
-            print(f"{name}: resuming {workdir} from step {start}", flush=True)
-    if not feeder.resumable:
-        logger.warning("the training data iterator has no get_state/set_state: a resumed run restarts its data")
-
-    timing = {"compile_s": 0.0, "eval_s": 0.0, "write_s": 0.0, "checkpoint_s": 0.0, "input_wait_s": 0.0}
-    plan = None
-    step = start
-    stopped = "done"
-    val_metrics = loop.get("last_val")
-    progress = _Progress(config.progress and primary, name, config.num_steps, start)
-    samples = 0
-    t_steps = time.perf_counter()
-    try:
-        if step < config.num_steps:
-            try:
-                first = feeder.peek()
-            except StopIteration:
-                raise ValueError("the training data gave no batch") from None
-            if isinstance(first, Mapping):
-                task.check_batch(first)
-            batch_size = int(np.shape(first["image"])[0]) * jax.process_count()
-            per_device = batch_size // mesh.devices.size
-            plan = fit_step(
-                lambda k: sharding.jit_train_step(make_train_step(model, task.loss_fn, tx, frozen=frozen,
-                                                                  micro_batches=k), mesh),
-                _layout(state), _layout(feeder.peek_device()), per_device_batch=per_device,
-                limit_bytes=config.memory_limit_bytes or None, micro_batches=config.micro_batches)
-            timing["compile_s"] += plan.compile_s
-            t0 = time.perf_counter()  # the eval step too, now, so that a budget is not overrun by its compile
-            eval_step = _precompiled(eval_step, _layout(state), _layout(feeder.peek_device()))
-            timing["compile_s"] += time.perf_counter() - t0
-            feeder.wait_s = 0.0
-            t_steps = time.perf_counter()
-        window: list[dict[str, Any]] = []
-        in_flight: list[Any] = []
-        unchecked: list[tuple[int, Any]] = []  # (step, (loss, grad norm)) not yet checked for being finite
-        while step < config.num_steps:
-            try:
-                batch = feeder.next()
-            except StopIteration:
-                raise ValueError(f"the training data ran out after {step} steps; use a repeating loader") from None
-            state, metrics = plan.compiled(state, batch)
-            step += 1
-            samples += batch_size
-            window.append(metrics)
-            in_flight.append(metrics["loss"])
-            unchecked.append((step, (metrics["loss"], metrics["grad_norm"])))  # finite both: finite update
-            if len(in_flight) > MAX_IN_FLIGHT:  # the host may run this many steps ahead of the device, not
-                in_flight.pop(0).block_until_ready()  # more: the budget is then kept to within a step or two
-            over_budget = config.budget_s > 0 and time.perf_counter() - t_start >= config.budget_s
-            last = step == config.num_steps or over_budget
-            if (last or step % config.log_every_steps == 0 or step % config.eval_every_steps == 0
-                    or (ckpt is not None and step % config.checkpoint_every_steps == 0)):
-                _stop_if_diverged(unchecked, ckpt)  # before a state is logged, evaluated or saved
-                unchecked = []
-            post = None
-            if step % config.log_every_steps == 0 or last:
-                host = jax.device_get(window)
-                t0 = time.perf_counter()
-                n = len(host)
-                mean = lambda key: float(np.mean([m[key] for m in host]))  # noqa: E731
-                if loop["first_train_loss"] is None:
-                    loop["first_train_loss"] = float(host[0]["loss"])
-                loop["last_train_loss"] = mean("loss")
-                elapsed = max(time.perf_counter() - loop.get("window_start", t_steps), 1e-9)
-                writer.write(step, "train", {"loss": loop["last_train_loss"], "grad_norm": mean("grad_norm"),
-                                             "lr_scale": float(host[-1]["lr_scale"]), "steps_per_s": n / elapsed})
-                window = []
-                post = {"loss": f"{loop['last_train_loss']:.4f}"}
-                if val_metrics:
-                    post["val_loss"] = f"{val_metrics['loss']:.4f}"
-                timing["write_s"] += time.perf_counter() - t0
-                loop["window_start"] = time.perf_counter()
-            scheduled = step % config.eval_every_steps == 0
-            if scheduled or last:  # the last step is always evaluated
-                t0 = time.perf_counter()
-                val_metrics = evaluate(eval_step, state, eval_data, task, mesh)
-                if scheduled:  # only epoch evaluations drive the plateau rule
-                    state = state.replace(plateau=plateau_fn(state.plateau, val_metrics["loss"]))
-                val_metrics["lr_scale"] = float(jax.device_get(state.plateau.scale))
-                t1 = time.perf_counter()
-                writer.write(step, "val", val_metrics)
-                timing["eval_s"] += t1 - t0
-                timing["write_s"] += time.perf_counter() - t1
-                loop["last_val"] = val_metrics
-                if ckpt is not None:
-                    t0 = time.perf_counter()
-                    ckpt.save_best(step, state, val_metrics, model_config=model_config)
-                    timing["checkpoint_s"] += time.perf_counter() - t0
-            if ckpt is not None and (step % config.checkpoint_every_steps == 0 or last):
-                t0 = time.perf_counter()
-                saved = ckpt.save(step, state, model_config=model_config, loop_state=_loop_record(loop),
-                                  data_iterator=iterator if feeder.resumable else None)
-                timing["checkpoint_s"] += time.perf_counter() - t0
-                if saved:
-                    logger.info("checkpoint saved at step %d", step)
-                    if on_checkpoint is not None:
-                        on_checkpoint(step)
-            if not last:  # the step runs on the device meanwhile (evaluation and checkpoints come first so
-                try:       # that a checkpoint's input state is exactly that of the steps done)
-                    feeder.prefetch()
-                except StopIteration:
-                    pass  # reported by next()
-            progress.update(step, 1, post)
-            if over_budget:
-                stopped = "budget"
-                break
-        jax.block_until_ready(state)
-    finally:
-        progress.close()
-        writer.close()
-        if ckpt is not None:
-            ckpt.close()
-
-    total = time.perf_counter() - t_start
-    run_s = time.perf_counter() - t_steps
-    timing.update(input_wait_s=feeder.wait_s, total_s=total, steps_s=run_s)
-    steps_run = step - start
-    train_s = max(run_s - timing["eval_s"] - timing["write_s"] - timing["checkpoint_s"], 1e-9)
-    timing.update(steps_run=steps_run, samples=samples, samples_per_s=samples / train_s if steps_run else None,
-                  input_wait_share=feeder.wait_s / max(run_s, 1e-9),
-                  eval_and_write_share=(timing["eval_s"] + timing["write_s"]) / max(total, 1e-9))
-    summary = {"workdir": str(workdir), "steps": step, "first_train_loss": loop.get("first_train_loss"),
-               "last_train_loss": loop.get("last_train_loss"), "val": val_metrics,
-               "lr_scale": float(jax.device_get(state.plateau.scale)),
-               "best_step": ckpt.best_step() if ckpt is not None else None, "stopped": stopped,
-               "timing": timing, "memory": plan.report() if plan is not None else None,
-               "data_state": feeder.get_state() if feeder.resumable and steps_run else None}
-    if primary:
-        _save_summary(workdir / SUMMARY, summary)
-        rows = {"train": {"loss (first)": summary["first_train_loss"], "loss (last)": summary["last_train_loss"]},
-                "val": {k: (val_metrics or {}).get(k) for k in task.headline}}
-        columns = ["loss (first)", "loss (last)"] + list(task.headline)
-        print(f"\n{name}: {step} steps in {workdir}\n" + format_table(rows, columns, row_header="split"))
-    return state, summary
-
-
-def _loop_record(loop: Mapping[str, Any]) -> dict[str, Any]:
-    """The loop's bookkeeping saved with a checkpoint (JSON-able; timers excluded)."""
-    return {k: v for k, v in loop.items() if k != "window_start"}
+    return TrainLoop(model=model, model_config=model_config, task=task, tx=tx, train_data=train_data,
+                     eval_data=eval_data, workdir=workdir, config=config, init_variables=init_variables,
+                     frozen=frozen, mesh=mesh, name=name, on_checkpoint=on_checkpoint, plateau=plateau,
+                     data_state=data_state, init_opt_state=init_opt_state)()

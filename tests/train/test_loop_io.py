@@ -7,6 +7,7 @@ from mantra_jax.train.optimizer import adam
 from mantra_jax.train.tasks import localisation_task
 
 from tests.train.conftest import mask_batch
+from tests.train.test_loop_record import SUMMARY_KEYS, TIMING_KEYS
 
 
 def _fit(toy_model, tmp_path, **config):
@@ -57,3 +58,11 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_fini
     _, variables = restore_inference_variables(tmp_path / "checkpoints")
     assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(variables))
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_the_summary_json_holds_the_run_summary_s_fields(toy_model, tmp_path):
+    import json
+
+    _fit(toy_model, tmp_path, num_steps=3, progress=False)
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert sorted(written) == sorted(SUMMARY_KEYS) and sorted(written["timing"]) == sorted(TIMING_KEYS)
