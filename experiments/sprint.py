@@ -327,9 +327,10 @@ def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
 def _loop_config(plan: Plan, budget_s: float, steps: int | None, progress: bool):
     from mantra_jax.train.loop import LoopConfig
 
-    return LoopConfig(num_steps=steps or 10**9, steps_per_epoch=plan.eval_every, checkpoint_every_steps=10**9,
-                      log_every_steps=min(plan.log_every, steps or plan.log_every), budget_s=max(budget_s, 1.0),
-                      checkpoints=False, progress=progress)
+    return LoopConfig.from_config({**LoopConfig.defaults(), "num_steps": steps or 10**9,
+                                   "steps_per_epoch": plan.eval_every, "checkpoint_every_steps": 10**9,
+                                   "log_every_steps": min(plan.log_every, steps or plan.log_every),
+                                   "budget_s": max(budget_s, 1.0), "checkpoints": False}, progress=progress)
 
 
 def _phase_report(s: Mapping[str, Any], flops_per_sample: float, peak: float | None) -> dict[str, Any]:

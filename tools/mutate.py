@@ -93,6 +93,10 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                                        ("tests/train/test_loop_actions.py",)),
     "loop-record-keys": ("mantra_jax/train/loop_record.py",  # a checkpoint's loop item gains a key
                          "if self.last_train_loss is not None:", "if True:", ("tests/train/test_loop_record.py",)),
+    "loop-config-drops-field": ("mantra_jax/train/loop.py",  # from_config leaves keep at its default
+                                'for f in dataclasses.fields(cls) if f.name != "progress"}',
+                                'for f in dataclasses.fields(cls) if f.name not in ("progress", "keep")}',
+                                ("tests/train/test_loop_config.py",)),
     "report_escape": ("mantra_jax/report/page.py",  # file names shown raw in the report
                       "return html.escape(printable(value), quote=True)", "return printable(value)",
                       ("tests/report/test_report.py",)),

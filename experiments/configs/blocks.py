@@ -1,14 +1,13 @@
 """Building blocks of the experiment configs: data, training, model and distribution settings as
-ml_collections ConfigDicts with the paper's defaults. Each default lives here once (the plateau rule's in
-``mantra_jax.train.plateau``, the number of classes in the catalogue) and the runners read the fields
-directly."""
+ml_collections ConfigDicts with the paper's defaults. Each default lives here once (the training loop's
+in ``mantra_jax.train.loop.LoopConfig``, the plateau rule's in ``mantra_jax.train.plateau``, the number of
+classes in the catalogue) and the runners read the fields directly."""
 
 from __future__ import annotations
 
 import ml_collections
 
 from mantra_jax.models.compute import CHOICES, Compute
-from mantra_jax.train.plateau import PAPER_FACTOR, PAPER_PATIENCE
 
 
 def data_block(*, patch_size: int, val_records: int, crop_size: int | None = None) -> ml_collections.ConfigDict:
@@ -32,24 +31,24 @@ def data_block(*, patch_size: int, val_records: int, crop_size: int | None = Non
 
 def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int, learning_rate: float = 1e-4,
                 checkpoint_every_steps: int | None = None, log_every_steps: int = 50) -> ml_collections.ConfigDict:
-    """Loop and optimiser settings (mantra_jax.train.loop.LoopConfig); the paper's defaults."""
+    """Loop and optimiser settings; the paper's defaults. The loop fields are those of
+    mantra_jax.train.loop.LoopConfig (read by ``LoopConfig.from_config``), at its defaults
+    (``LoopConfig.defaults``) but for the ones set here."""
+    from mantra_jax.train.loop import LoopConfig
+
     t = ml_collections.ConfigDict()
     t.batch_size = batch_size  # global batch, split over all devices
     t.learning_rate = learning_rate
     t.steps_per_epoch = steps_per_epoch
     t.num_epochs = num_epochs
-    t.eval_every_epochs = 1
-    t.patience = PAPER_PATIENCE  # evaluations without validation improvement before the learning rate is halved
-    t.factor = PAPER_FACTOR
-    t.min_delta = 0.0
-    t.budget_s = 0.0  # wall-clock budget of the run in seconds (0: none): checkpoint and stop when spent
-    t.memory_limit_bytes = 0  # device memory the preflight fits the step into (0: the device's own)
+    # num_steps: total train steps (0: num_epochs * steps_per_epoch); patience: evaluations without
+    # validation improvement before the learning rate is halved (factor); budget_s: wall-clock budget of the
+    # run in seconds (0: none), checkpoint and stop when spent; memory_limit_bytes: device memory the
+    # preflight fits the step into (0: the device's own); micro_batches: gradient accumulation (>= 1), the
+    # preflight raises it when a step does not fit; checkpoints: write Orbax checkpoints
+    t.update(LoopConfig.defaults())
     t.checkpoint_every_steps = checkpoint_every_steps or steps_per_epoch
-    t.keep = 3
-    t.keep_best = 1
     t.log_every_steps = log_every_steps
-    t.seed = 0
-    t.micro_batches = 1  # gradient accumulation (>= 1); the preflight raises it when a step does not fit
     return t
 
 

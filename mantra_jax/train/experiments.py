@@ -40,21 +40,6 @@ def setup_distributed(dist: Mapping[str, Any]) -> None:
                        None if dist["process_id"] < 0 else int(dist["process_id"]))
 
 
-def loop_config(train: Mapping[str, Any], progress: bool = True):
-    """The ``LoopConfig`` of a config's ``train`` block (experiments/configs/blocks.py)."""
-    from mantra_jax.train.loop import LoopConfig
-
-    return LoopConfig(num_steps=int(train["num_epochs"]) * int(train["steps_per_epoch"]),
-                      steps_per_epoch=int(train["steps_per_epoch"]),
-                      eval_every_epochs=int(train["eval_every_epochs"]),
-                      checkpoint_every_steps=int(train["checkpoint_every_steps"]), keep=int(train["keep"]),
-                      keep_best=int(train["keep_best"]), patience=int(train["patience"]),
-                      factor=float(train["factor"]), min_delta=float(train["min_delta"]),
-                      log_every_steps=int(train["log_every_steps"]), seed=int(train["seed"]), progress=progress,
-                      budget_s=float(train["budget_s"]), micro_batches=int(train["micro_batches"]),
-                      memory_limit_bytes=int(train["memory_limit_bytes"]))
-
-
 def _built(model_config: Mapping[str, Any], model_cfg: Mapping[str, Any]):
     """The model of a checked ``model_config``, computing as the config's ``model`` block chooses
     (``kernel_grad`` / ``conv_algorithm``; the policy's defaults where a config predates them)."""
@@ -84,7 +69,7 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     from mantra_jax.distributed.runtime import primary_first
     from mantra_jax.models.config import check_config
     from mantra_jax.train.inputs import imc_inputs
-    from mantra_jax.train.loop import train
+    from mantra_jax.train.loop import LoopConfig, train
     from mantra_jax.train.optimizer import adam
     from mantra_jax.train.hierarchy_levels import level_task, resolve_level
 
@@ -104,7 +89,7 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
     return train(model=_built(model_config, cfg["model"]), model_config=model_config,
                  task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
-                 workdir=workdir, config=loop_config(cfg["train"], cfg["progress"]), mesh=mesh,
+                 workdir=workdir, config=LoopConfig.from_config(cfg["train"], cfg["progress"]), mesh=mesh,
                  name="imc385")
 
 
@@ -126,7 +111,7 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
     from mantra_jax.models.config import check_config
     from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
     from mantra_jax.train.inputs import forgery_inputs
-    from mantra_jax.train.loop import train
+    from mantra_jax.train.loop import LoopConfig, train
     from mantra_jax.train.state import init_variables
     from mantra_jax.train.tasks import localisation_task
 
@@ -139,7 +124,7 @@ def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting:
     tr = cfg["train"]
     e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr["featex_learning_rate"]),
                              learning_rates=dict(tr.get("learning_rates") or {}))
-    loop_cfg = loop_config(tr, cfg["progress"])
+    loop_cfg = LoopConfig.from_config(tr, cfg["progress"])
     if e2e.pretrained and pretrained is None:  # a missing checkpoint is reported before any compile
         pretrained = pretrained_params(cfg["imc_checkpoint"], model_config["variant"])
     variables = init_variables(model, loop_cfg.seed)

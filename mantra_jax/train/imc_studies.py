@@ -189,9 +189,10 @@ def train_column(column: Column, *, workdir: pathlib.Path, budget: Budget, width
                                  "num_classes": level_classes(column.level)})
     task = level_task(column.level, budget.hierarchy_weight)
     period = budget.eval_every_steps or budget.steps
-    loop = LoopConfig(num_steps=budget.steps, steps_per_epoch=period, checkpoint_every_steps=period,
-                      log_every_steps=min(budget.log_every_steps, budget.steps), seed=budget.seed,
-                      progress=budget.progress)
+    loop = LoopConfig.from_config({**LoopConfig.defaults(), "num_steps": budget.steps, "steps_per_epoch": period,
+                                   "checkpoint_every_steps": period,
+                                   "log_every_steps": min(budget.log_every_steps, budget.steps),
+                                   "seed": budget.seed}, progress=budget.progress)
     summary = train(model=model_from_config(model_config), model_config=model_config, task=task,
                     tx=adam(budget.learning_rate), train_data=train_data, eval_data=val_data, workdir=workdir,
                     config=loop, mesh=mesh, name=column.label)

@@ -105,6 +105,26 @@ class LoopConfig:
     def eval_every_steps(self) -> int:
         return self.steps_per_epoch * self.eval_every_epochs
 
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The loop fields of a ``train`` block at their defaults (the home of those defaults; the
+        block of experiments/configs/blocks.py is built from them): every field with a default but
+        ``progress`` (a config's top-level setting), and ``num_steps`` 0 (``num_epochs * steps_per_epoch``)."""
+        fields = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        del fields["progress"]
+        return {"num_steps": 0, **fields}
+
+    @classmethod
+    def from_config(cls, train: Mapping[str, Any], progress: bool = True) -> "LoopConfig":
+        """The loop settings of a ``train`` block (experiments/configs/blocks.py; a ConfigDict or its
+        ``to_dict()``): every field read from the key of its name, except ``progress`` (given) and
+        ``num_steps``: the block's ``num_steps``, or ``num_epochs * steps_per_epoch`` when that is 0.
+        A key missing from the block raises KeyError (no setting is left at a default silently)."""
+        cast = {"int": int, "float": float, "bool": bool}
+        fields = {f.name: cast[f.type](train[f.name]) for f in dataclasses.fields(cls) if f.name != "progress"}
+        fields["num_steps"] = fields["num_steps"] or int(train["num_epochs"]) * fields["steps_per_epoch"]
+        return cls(**fields, progress=progress)
+
 
 class _Progress:
     """tqdm on a terminal; otherwise one line per log interval on stderr (no redrawing into log files)."""
