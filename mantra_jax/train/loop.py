@@ -118,11 +118,12 @@ class LoopConfig:
     def from_config(cls, train: Mapping[str, Any], progress: bool = True) -> "LoopConfig":
         """The loop settings of a ``train`` block (experiments/configs/blocks.py; a ConfigDict or its
         ``to_dict()``): every field read from the key of its name, except ``progress`` (given) and
-        ``num_steps``: the block's ``num_steps``, or ``num_epochs * steps_per_epoch`` when that is 0.
-        A key missing from the block raises KeyError (no setting is left at a default silently)."""
+        ``num_steps``: the block's ``num_steps``, or ``num_epochs * steps_per_epoch`` when that is 0 (and
+        the block has ``num_epochs``). A loop key missing from the block raises KeyError (no setting is left at a default silently)."""
         cast = {"int": int, "float": float, "bool": bool}
         fields = {f.name: cast[f.type](train[f.name]) for f in dataclasses.fields(cls) if f.name != "progress"}
-        fields["num_steps"] = fields["num_steps"] or int(train["num_epochs"]) * fields["steps_per_epoch"]
+        if not fields["num_steps"] and "num_epochs" in train:  # else 0 steps: __post_init__'s one-line error
+            fields["num_steps"] = int(train["num_epochs"]) * fields["steps_per_epoch"]
         return cls(**fields, progress=progress)
 
 

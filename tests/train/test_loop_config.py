@@ -39,3 +39,10 @@ def test_a_block_without_a_loop_key_raises():
     del block["keep_best"]
     with pytest.raises(KeyError, match="keep_best"):
         LoopConfig.from_config(block)
+
+
+def test_zero_steps_without_epochs_is_the_loops_one_line_error():
+    # a study's or the sprint's block has no num_epochs: 0 steps stays 0 and the loop refuses it by name
+    block = {**LoopConfig.defaults(), "steps_per_epoch": 4}
+    with pytest.raises(ValueError, match="LoopConfig.num_steps must be >= 1, got 0"):
+        LoopConfig.from_config(block)
