@@ -56,15 +56,8 @@ def _time(fn, *args, repeats):
 
 
 def featex_layers(variant):
-    """(name, k, in, out) of every feature-extractor convolution."""
-    v = get_variant(variant)
-    layers = [("b1c1", 5, 3, v.plain_filters + 12)]
-    cin = v.plain_filters + 12
-    for block, widths in enumerate(v.trunk, start=1):
-        for j, width in enumerate(widths, start=2 if block == 1 else 1):
-            layers.append((f"b{block}c{j}", 3, cin, width))
-            cin = width
-    return layers + [("transform", 3, cin, v.transform_features)]
+    """(name, k, in, out) of every feature-extractor convolution (``mantra_jax.models.structure``)."""
+    return [(l.name, l.kernel, l.in_ch, l.out_ch) for l in get_variant(variant).featex.layers()]
 
 
 def layer_rows(variant, size, algorithm, repeats, peak):

@@ -1,8 +1,9 @@
 """The receptive halos of exact tiled inference (``mantra_jax.infer.tiled``): how far each pass's output
 pixel reads its input.
 
-* Pass 1 (the feature extractor): a stack of symmetric-padded convolutions, one 5x5 then 3x3s, so a pixel's
-  ``featex`` depends on the input within ``F = 2 + #3x3 convs`` pixels (14 for the release trunk);
+* Pass 1 (the feature extractor): a stack of symmetric-padded convolutions (the release's: one 5x5 then
+  3x3s), so a pixel's ``featex`` depends on the input within ``F`` = the kernels' reach ``k // 2`` summed
+  over the longest path (``mantra_jax.models.structure``; 2 + #3x3 convs = 14 for the release trunk);
   ``outlierTrans`` (1x1) and ``bnorm`` are per pixel.
 * Pass 2 (the LADN after ``bnorm``): the window means count in-image pixels, so a window mean at q depends
   on ``bnorm`` within the window radius ``r`` of q; the ConvLSTM runs T steps of 7x7 zero-'same'
@@ -26,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from mantra_jax.infer.whole import check_model
-from mantra_jax.models.ladn import AnomalyDetector, ladn_reach
+from mantra_jax.models.ladn import ladn_reach
 from mantra_jax.models.mantranet import ManTraNet
+from mantra_jax.models.structure import radius
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +91,7 @@ def measured_reach(feature: Any, windows: tuple[int, ...]) -> tuple[int, ...]:
 def receptive_halo(model: ManTraNet) -> Halo:
     """The halo of ``model`` (see ``Halo`` and the module docstring)."""
     check_model(model)
-    featex = 2 + sum(len(block) for block in model.trunk) + 1  # b1c1 5x5, trunk 3x3s, transform 3x3
+    featex = radius(model.featex.layers())  # the kernels' reach over the longest path (14 for the release)
     windows = tuple(int(n) for n in model.windows)
     reach = None
     if isinstance(model.anomaly_feature, str):
@@ -102,7 +104,8 @@ def receptive_halo(model: ManTraNet) -> Halo:
     if reach is None:
         reach = measured_reach(model.anomaly_feature, windows)
     steps = len(reach)
-    k, p = AnomalyDetector.lstm_kernel // 2, AnomalyDetector.pred_kernel // 2
+    detector = model.detector()
+    k, p = detector.lstm_kernel // 2, detector.pred_kernel // 2
     ladn = max(r + k * (steps - t) for t, r in enumerate(reach)) + p
     return Halo(featex=featex, ladn=ladn, steps=steps, reach=reach)
 
