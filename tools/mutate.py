@@ -46,6 +46,9 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                         'Layer("b1c1", first_layer_kernel(cfg.first_layer), 3, c, "first")',
                         'Layer("b1c1", 5, 3, c, "first")',
                         ("tests/models/test_structure.py", "tests/train/test_flops.py")),
+    "scope-ladn": ("mantra_jax/models/ladn.py",  # the LADN's scope constant no longer its tree name
+                   'SCOPE: ClassVar[str] = "LADN"', 'SCOPE: ClassVar[str] = "Ladn"',
+                   ("tests/models/test_mantranet.py",)),
     "digest": ("mantra_jax/manipulations/morphology.py",
                "return cv2.dilate(image, disc(size), anchor=anchor)",
                "return cv2.dilate(image, disc(size), anchor=anchor)[::-1]",

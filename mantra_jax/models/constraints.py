@@ -22,15 +22,17 @@ from typing import Any, Callable, Mapping
 
 import jax.numpy as jnp
 
+from mantra_jax.models.featex import FeatureExtractor
+from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.constraints import bayar_project, non_negative_project, unit_norm_project
 
 Projection = Callable[[jnp.ndarray], jnp.ndarray]
 ConstraintTable = Mapping[str, Projection]
 
 FEATEX_CONSTRAINTS: dict[str, Projection] = {"b1c1/bayar_kernel": bayar_project}
-LADN_CONSTRAINTS: dict[str, Projection] = {"outlierTrans/kernel": unit_norm_project,
+LADN_CONSTRAINTS: dict[str, Projection] = {f"{AnomalyDetector.OUTLIER_TRANS}/kernel": unit_norm_project,
                                            "glbStd/min_std": non_negative_project}
-FEATEX, LADN = "Featex", "LADN"
+FEATEX, LADN = FeatureExtractor.SCOPE, AnomalyDetector.SCOPE
 
 
 def under(prefix: str, table: ConstraintTable) -> dict[str, Projection]:
@@ -52,8 +54,6 @@ def constraint_table(model: Any) -> dict[str, Projection]:
     """The table of ``model``: its own ``constraints`` attribute when it declares one, else by its kind
     (see the module docstring); any other module is taken to carry the release's names
     (``RELEASE_CONSTRAINTS``; give ``constraints={}`` to the train step for a model without them)."""
-    from mantra_jax.models.featex import FeatureExtractor
-    from mantra_jax.models.ladn import AnomalyDetector
     from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
 
     own = getattr(model, "constraints", None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -100,8 +101,9 @@ class FeatexConfig:
         """Side in pixels of the input square one output pixel depends on, ``2 radius + 1``."""
         return 2 * self.radius + 1
 
-    def module(self, *, compute: Compute = Compute(), name: str | None = "Featex") -> "FeatureExtractor":
-        return FeatureExtractor(self, compute, name=name)
+    def module(self, *, compute: Compute = Compute(), name: str | None = None) -> "FeatureExtractor":
+        """The module, named ``name`` (default ``FeatureExtractor.SCOPE``, its scope in both models)."""
+        return FeatureExtractor(self, compute, name=name or FeatureExtractor.SCOPE)
 
 
 class SymConv(nn.Module):
@@ -158,6 +160,8 @@ class FeatureExtractor(nn.Module):
 
     config: FeatexConfig = FeatexConfig()
     compute: Compute = Compute()
+
+    SCOPE: ClassVar[str] = "Featex"  # its parameter-tree name inside ManTraNet and IMCClassifier
 
     plain_filters = property(lambda self: self.config.plain_filters)
     trunk = property(lambda self: self.config.trunk)

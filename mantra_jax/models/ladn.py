@@ -18,7 +18,7 @@ the one method that declares the variables (Flax allows one ``compact`` method),
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
@@ -70,6 +70,10 @@ class AnomalyDetector(nn.Module):
     min_std_init: float = 1e-5
     bnorm_statistics: str = "moving"
 
+    SCOPE: ClassVar[str] = "LADN"  # its parameter-tree name inside ManTraNet
+    OUTLIER_TRANS: ClassVar[str] = "outlierTrans"
+    BNORM: ClassVar[str] = "bnorm"
+
     def feature_reach(self) -> int:
         """How far (pixels) the anomaly feature reads ``bnorm`` around a pixel (its declared reach)."""
         return anomaly_reach(self.anomaly_feature, self.windows)
@@ -115,7 +119,7 @@ class AnomalyDetector(nn.Module):
         if featex.ndim != 4:
             raise ValueError(f"LADN expects features of shape (B, H, W, D), got {featex.shape}")
         featex = featex.astype(jnp.float32)
-        w = self._declared("params", "outlierTrans", lambda k: {
+        w = self._declared("params", self.OUTLIER_TRANS, lambda k: {
             "kernel": _unit_norm_init(k, (1, 1, featex.shape[-1], self.adapted_features))})
         return conv2d(featex, w["kernel"])
 
@@ -127,7 +131,7 @@ class AnomalyDetector(nn.Module):
         c = self.adapted_features
         if x.ndim != 4 or x.shape[-1] != c:
             raise ValueError(f"bnorm expects (B, H, W, {c}), got shape {x.shape}")
-        moving = self._declared("batch_stats", "bnorm", lambda: {
+        moving = self._declared("batch_stats", self.BNORM, lambda: {
             "moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.ones((c,), jnp.float32)})
         if self.bnorm_statistics not in BNORM_STATISTICS:
             raise ValueError(f"bnorm_statistics must be one of {BNORM_STATISTICS}, got {self.bnorm_statistics!r}")
@@ -139,7 +143,7 @@ class AnomalyDetector(nn.Module):
         elif train:
             mean, var = batchnorm.batch_moments(x)
             if not self.is_initializing():
-                self.put_variable("batch_stats", "bnorm", {
+                self.put_variable("batch_stats", self.BNORM, {
                     "moving_mean": batchnorm.ema_update(moving["moving_mean"], mean, self.bn_momentum),
                     "moving_variance": batchnorm.ema_update(moving["moving_variance"], var, self.bn_momentum),
                 })

@@ -31,12 +31,13 @@ Per-layer trunk activations (after ReLU) are sown as ``<layer>_act`` into the ``
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from mantra_jax.models.compute import Compute
-from mantra_jax.models.featex import FeatexConfig
+from mantra_jax.models.featex import FeatexConfig, FeatureExtractor
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.models.structure import Layer, ladn_layers
 from mantra_jax.ops.anomaly import AnomalyFeature
@@ -50,6 +51,11 @@ def _check_images(x: jnp.ndarray) -> None:
         raise ValueError(f"expected images of shape (B, H, W, 3), got {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ValueError(f"expected float images in [-1, 1] (see mantra_jax.preprocess), got dtype {x.dtype}")
+
+
+def adapted_channels(variables: Any) -> int:
+    """Channels C of a ManTraNet's adapted features (``outlierTrans``' outputs), read from its variables."""
+    return int(variables["params"][AnomalyDetector.SCOPE][AnomalyDetector.OUTLIER_TRANS]["kernel"].shape[-1])
 
 
 class _ComposesFeatex:
@@ -76,7 +82,8 @@ class ManTraNet(_ComposesFeatex, nn.Module):
     bnorm_statistics: str = "moving"
 
     def setup(self) -> None:
-        """The submodules, under the release's names."""
+        """The submodules, under the release's names (``FeatureExtractor.SCOPE``, ``AnomalyDetector.SCOPE``:
+        the attribute names here)."""
         self.Featex = self.featex.module(compute=self.compute)
         self.LADN = AnomalyDetector(**self._detector_fields())
 
@@ -96,8 +103,8 @@ class ManTraNet(_ComposesFeatex, nn.Module):
         """The convolutions (``mantra_jax.models.structure``): ``Featex/...`` then ``LADN/...``, the ConvLSTM's
         run ``steps`` times (default ``len(windows) + 1``: the ``time_z`` feature's windows and global mean)."""
         steps = len(self.windows) + 1 if steps is None else steps
-        return (tuple(layer.under("Featex") for layer in self.featex.layers())
-                + tuple(layer.under("LADN") for layer in ladn_layers(
+        return (tuple(layer.under(FeatureExtractor.SCOPE) for layer in self.featex.layers())
+                + tuple(layer.under(AnomalyDetector.SCOPE) for layer in ladn_layers(
                     self.detector(), self.featex.transform_features, steps)))
 
     def __call__(self, x: jnp.ndarray, train: bool = False,
@@ -154,17 +161,19 @@ class IMCClassifier(_ComposesFeatex, nn.Module):
     compute: Compute = Compute()
     fused_head_mean: bool = True
 
+    HEAD: ClassVar[str] = "IMCHead"  # the decision block's parameter-tree name
+
     @nn.nowrap
     def layers(self) -> tuple[Layer, ...]:
         """The convolutions (``mantra_jax.models.structure``): ``Featex/...`` then the ``IMCHead``."""
-        return (tuple(layer.under("Featex") for layer in self.featex.layers())
-                + (Layer("IMCHead", DECISION_KERNEL, self.featex.transform_features, self.num_classes, "head"),))
+        return (tuple(layer.under(FeatureExtractor.SCOPE) for layer in self.featex.layers())
+                + (Layer(self.HEAD, DECISION_KERNEL, self.featex.transform_features, self.num_classes, "head"),))
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
         _check_images(x)
         featex = self.featex.module(compute=self.compute)(x, train=train)
-        head = self.param("IMCHead", lambda k: {
+        head = self.param(self.HEAD, lambda k: {
             "kernel": nn.initializers.glorot_uniform()(k, (DECISION_KERNEL, DECISION_KERNEL, featex.shape[-1],
                                                           self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})

@@ -96,7 +96,7 @@ def ladn_layers(detector: Any, in_features: int, steps: int) -> tuple[Layer, ...
     channels and ``steps`` anomaly-feature time steps (the ConvLSTM's cell equation, both convolutions, per
     step; the implementation skips step 0's recurrent convolution of the zero state)."""
     c, f = detector.adapted_features, detector.lstm_features
-    return (Layer("outlierTrans", 1, in_features, c, "ladn"),
+    return (Layer(detector.OUTLIER_TRANS, 1, in_features, c, "ladn"),
             Layer("cLSTM/kernel", detector.lstm_kernel, c, 4 * f, "ladn", steps=steps),
             Layer("cLSTM/recurrent_kernel", detector.lstm_kernel, f, 4 * f, "ladn", steps=steps),
             Layer("pred", detector.pred_kernel, f, 1, "ladn"))
