@@ -43,12 +43,15 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                            "                if c != b:\n", "                if False:\n",
                            ("tests/models/test_structure.py",)),
     "structure-first": ("mantra_jax/models/structure.py",  # the first layer taken to be the release's 5x5
-                        'Layer("b1c1", first_layer_kernel(cfg.first_layer), 3, c, "first")',
-                        'Layer("b1c1", 5, 3, c, "first")',
+                        'Layer(FirstLayer.SCOPE, first_layer_kernel(cfg.first_layer), 3, c, "first")',
+                        'Layer(FirstLayer.SCOPE, 5, 3, c, "first")',
                         ("tests/models/test_structure.py", "tests/train/test_flops.py")),
     "scope-ladn": ("mantra_jax/models/ladn.py",  # the LADN's scope constant no longer its tree name
                    'SCOPE: ClassVar[str] = "LADN"', 'SCOPE: ClassVar[str] = "Ladn"',
                    ("tests/models/test_mantranet.py",)),
+    "constraints-walk": ("mantra_jax/models/constraints.py",  # the walk stops at the top module
+                         "        table.update(under(scope, module_table(child)))\n", "        pass\n",
+                         ("tests/models/test_constraints.py", "tests/train/test_projections.py")),
     "digest": ("mantra_jax/manipulations/morphology.py",
                "return cv2.dilate(image, disc(size), anchor=anchor)",
                "return cv2.dilate(image, disc(size), anchor=anchor)[::-1]",

@@ -163,6 +163,12 @@ class FeatureExtractor(nn.Module):
 
     SCOPE: ClassVar[str] = "Featex"  # its parameter-tree name inside ManTraNet and IMCClassifier
 
+    @nn.nowrap
+    def submodules(self) -> tuple[tuple[str, nn.Module], ...]:
+        """(scope, unbound module) of its submodules that carry constraints (``mantra_jax.models.constraints``
+        walks them): the first layer."""
+        return ((FirstLayer.SCOPE, FirstLayer(self.config.first_layer, self.config.plain_filters, parent=None)),)
+
     plain_filters = property(lambda self: self.config.plain_filters)
     trunk = property(lambda self: self.config.trunk)
     transform_features = property(lambda self: self.config.transform_features)
@@ -183,8 +189,8 @@ class FeatureExtractor(nn.Module):
         # reference run): raw-pixel SRM / Bayar residuals are small differences of large values (0.03 % of
         # the FLOPs); the trunk casts its input to compute.dtype
         y = FirstLayer(cfg.first_layer, cfg.plain_filters, jnp.promote_types(self.compute.dtype, jnp.float32),
-                       name="b1c1")(x)
-        self.sow("intermediates", "b1c1_act", y)
+                       name=FirstLayer.SCOPE)(x)
+        self.sow("intermediates", f"{FirstLayer.SCOPE}_act", y)
         for unit, names, widths in trunk_blocks(cfg):
             if unit == "residual":
                 for i in range(0, len(widths), 2):

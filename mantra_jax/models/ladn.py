@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from mantra_jax.ops import batchnorm
 from mantra_jax.ops.anomaly import AnomalyFeature, anomaly_reach, resolve_anomaly_feature
 from mantra_jax.ops.box import global_mean, global_std
-from mantra_jax.ops.constraints import unit_norm_project
+from mantra_jax.ops.constraints import non_negative_project, unit_norm_project
 from mantra_jax.ops.conv import conv2d, conv2d_same
 from mantra_jax.ops.convlstm import convlstm
 
@@ -73,6 +73,13 @@ class AnomalyDetector(nn.Module):
     SCOPE: ClassVar[str] = "LADN"  # its parameter-tree name inside ManTraNet
     OUTLIER_TRANS: ClassVar[str] = "outlierTrans"
     BNORM: ClassVar[str] = "bnorm"
+    GLB_STD: ClassVar[str] = "glbStd"
+
+    @nn.nowrap
+    def own_constraints(self) -> dict[str, Callable[[jnp.ndarray], jnp.ndarray]]:
+        """Its constrained weights (``mantra_jax.models.constraints``): unit-norm ``outlierTrans`` filters and a
+        non-negative ``glbStd`` floor."""
+        return {f"{self.OUTLIER_TRANS}/kernel": unit_norm_project, f"{self.GLB_STD}/min_std": non_negative_project}
 
     def feature_reach(self) -> int:
         """How far (pixels) the anomaly feature reads ``bnorm`` around a pixel (its declared reach)."""
@@ -158,7 +165,7 @@ class AnomalyDetector(nn.Module):
         if bnorm.ndim != 4 or bnorm.shape[-1] != c:
             raise ValueError(f"the LADN's detection expects bnorm of shape (B, H, W, {c}), got {bnorm.shape}")
         out: dict[str, jnp.ndarray] = {}
-        min_std = self._declared("params", "glbStd", lambda k: {
+        min_std = self._declared("params", self.GLB_STD, lambda k: {
             "min_std": jnp.full((1, 1, 1, c), self.min_std_init)})["min_std"]
         mu, std = (jnp.asarray(s, jnp.float32) for s in (mean, std))
         sigma = jnp.maximum(std, SIGMA_FLOOR + min_std)

@@ -99,6 +99,13 @@ class ManTraNet(_ComposesFeatex, nn.Module):
         return AnomalyDetector(**self._detector_fields(), parent=None)
 
     @nn.nowrap
+    def submodules(self) -> tuple[tuple[str, nn.Module], ...]:
+        """(scope, unbound module) of the feature extractor and the LADN (``mantra_jax.models.constraints``
+        walks them)."""
+        return ((FeatureExtractor.SCOPE, FeatureExtractor(self.featex, self.compute, parent=None)),
+                (AnomalyDetector.SCOPE, self.detector()))
+
+    @nn.nowrap
     def layers(self, steps: int | None = None) -> tuple[Layer, ...]:
         """The convolutions (``mantra_jax.models.structure``): ``Featex/...`` then ``LADN/...``, the ConvLSTM's
         run ``steps`` times (default ``len(windows) + 1``: the ``time_z`` feature's windows and global mean)."""
@@ -162,6 +169,11 @@ class IMCClassifier(_ComposesFeatex, nn.Module):
     fused_head_mean: bool = True
 
     HEAD: ClassVar[str] = "IMCHead"  # the decision block's parameter-tree name
+
+    @nn.nowrap
+    def submodules(self) -> tuple[tuple[str, nn.Module], ...]:
+        """(scope, unbound module) of the feature extractor (``mantra_jax.models.constraints`` walks it)."""
+        return ((FeatureExtractor.SCOPE, FeatureExtractor(self.featex, self.compute, parent=None)),)
 
     @nn.nowrap
     def layers(self) -> tuple[Layer, ...]:

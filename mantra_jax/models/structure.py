@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable
 
-from mantra_jax.models.first_layer import first_layer_features, first_layer_kernel
+from mantra_jax.models.first_layer import FirstLayer, first_layer_features, first_layer_kernel
 
 PARTS: tuple[str, ...] = ("first", "trunk", "shortcut", "transform", "ladn", "head")
 FEATEX_PARTS: tuple[str, ...] = ("first", "trunk", "shortcut", "transform")
@@ -74,7 +74,7 @@ def featex_layers(cfg: Any) -> tuple[Layer, ...]:
     ``bn``: one 3x3 per width; ``residual``: pairs of 3x3s, with a 1x1 projection shortcut where the width
     changes) and the transform. The module that runs them: ``mantra_jax.models.featex.FeatureExtractor``."""
     c = first_layer_features(cfg.first_layer, cfg.plain_filters)
-    out = [Layer("b1c1", first_layer_kernel(cfg.first_layer), 3, c, "first")]
+    out = [Layer(FirstLayer.SCOPE, first_layer_kernel(cfg.first_layer), 3, c, "first")]
     for unit, names, widths in trunk_blocks(cfg):
         if unit == "residual":
             for i in range(0, len(widths), 2):
