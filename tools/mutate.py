@@ -52,6 +52,10 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "constraints-walk": ("mantra_jax/models/constraints.py",  # the walk stops at the top module
                          "        table.update(under(scope, module_table(child)))\n", "        pass\n",
                          ("tests/models/test_constraints.py", "tests/train/test_projections.py")),
+    "step-reach": ("mantra_jax/ops/anomaly.py",  # time_z's per-step reach one pixel short
+                   "return tuple(int(n) // 2 for n in windows) + (0,)",
+                   "return tuple(int(n) // 2 - 1 for n in windows) + (0,)",
+                   ("tests/infer/test_halo.py", "tests/ops/test_anomaly.py")),
     "digest": ("mantra_jax/manipulations/morphology.py",
                "return cv2.dilate(image, disc(size), anchor=anchor)",
                "return cv2.dilate(image, disc(size), anchor=anchor)[::-1]",

@@ -12,8 +12,9 @@ pixel reads its input.
   convolution adds 3. So ``L = max_t (r_t + 3 (T - t)) + 3`` (24 for Ptrain4, whose widest window comes
   third of four steps; 40 for Ptrain0).
 
-The per-step reach ``r_t`` comes from a table for the registered anomaly features, from a feature's declared
-reach (``mantra_jax.ops.anomaly.reach``), or else is measured from the feature's Jacobian.
+The per-step reach ``r_t`` comes from the anomaly feature's declared per-step reach (``per_step`` of
+``mantra_jax.ops.anomaly.reach``, as the registered features declare it), else from its declared overall
+reach (bounding every step), or else is measured from the feature's Jacobian.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mantra_jax.infer.whole import check_model
 from mantra_jax.models.ladn import ladn_reach
 from mantra_jax.models.mantranet import ManTraNet
 from mantra_jax.models.structure import radius
+from mantra_jax.ops.anomaly import anomaly_step_reach
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +57,6 @@ def _declares_reach(feature: Any) -> bool:
     from mantra_jax.ops.anomaly import get_anomaly_feature
 
     return getattr(get_anomaly_feature(feature), "reach", None) is not None
-
-
-def _registered_reach(name: str, windows: tuple[int, ...]) -> tuple[int, ...] | None:
-    """Per-step reach of the registered anomaly features (``mantra_jax.ops.anomaly``); None if unknown."""
-    radii = tuple(int(n) // 2 for n in windows)
-    return {"time_z": radii + (0,), "fac": (max(radii, default=0),), "df": (0,), "zf": (0,)}.get(name)
 
 
 def measured_reach(feature: Any, windows: tuple[int, ...]) -> tuple[int, ...]:
@@ -93,9 +89,7 @@ def receptive_halo(model: ManTraNet) -> Halo:
     check_model(model)
     featex = radius(model.featex.layers())  # the kernels' reach over the longest path (14 for the release)
     windows = tuple(int(n) for n in model.windows)
-    reach = None
-    if isinstance(model.anomaly_feature, str):
-        reach = _registered_reach(model.anomaly_feature, windows)  # tight, per time step
+    reach = anomaly_step_reach(model.anomaly_feature, windows)  # tight, per time step, where declared
     if reach is None and _declares_reach(model.anomaly_feature):
         # a declared reach bounds every time step (ops.anomaly.reach); the steps come from the model's shapes
         x = jnp.zeros((1, 8, 8, 3), jnp.float32)
