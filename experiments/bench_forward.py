@@ -27,6 +27,7 @@ import numpy as np
 from mantra_jax.models.compute import Compute
 from mantra_jax.models.variants import get_variant, make_mantranet
 from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.models.structure import forward_flops_per_pixel, in_parts
 from mantra_jax.ops.anomaly import deviations, time_z
 from mantra_jax.ops.conv import conv2d, conv2d_same, conv2d_symmetric
 from mantra_jax.ops.convlstm import convlstm
@@ -56,15 +57,16 @@ def _time(fn, *args, repeats):
 
 
 def featex_layers(variant):
-    """(name, k, in, out) of every feature-extractor convolution."""
-    v = get_variant(variant)
-    layers = [("b1c1", 5, 3, v.plain_filters + 12)]
-    cin = v.plain_filters + 12
-    for block, widths in enumerate(v.trunk, start=1):
-        for j, width in enumerate(widths, start=2 if block == 1 else 1):
-            layers.append((f"b{block}c{j}", 3, cin, width))
-            cin = width
-    return layers + [("transform", 3, cin, v.transform_features)]
+    """(name, k, in, out) of every feature-extractor convolution (``mantra_jax.models.structure``)."""
+    return [(l.name, l.kernel, l.in_ch, l.out_ch) for l in get_variant(variant).featex.layers()]
+
+
+def ladn_flops(model, size):
+    """Direct-convolution FLOPs of the LADN of ``model`` at ``size``^2, as it runs them (its layers,
+    ``mantra_jax.models.structure``, less step 0's recurrent convolution of the zero state, which is skipped)."""
+    layers = in_parts(model.layers(), ("ladn",))
+    recurrent = [layer for layer in layers if layer.name.endswith("/recurrent_kernel")]
+    return size * size * (forward_flops_per_pixel(layers) - sum(r.flops_per_pixel // r.steps for r in recurrent))
 
 
 def layer_rows(variant, size, algorithm, repeats, peak):
@@ -138,11 +140,7 @@ def model_row(variant, size, algorithm, repeats, peak, dtype=jnp.float32):
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(compiled(variables, x))
     run_s = best_time(lambda: jax.block_until_ready(compiled(variables, x)), repeats)
-    flops = sum(conv_flops(size, size, k, i, o) for _, k, i, o in featex_layers(variant))
-    flops += conv_flops(size, size, 1, model.transform_features, 64)
-    t_steps = len(model.windows) + 1
-    flops += t_steps * conv_flops(size, size, 7, 64, 32) + (t_steps - 1) * conv_flops(size, size, 7, 8, 32)
-    flops += conv_flops(size, size, 7, 8, 1)
+    flops = sum(conv_flops(size, size, k, i, o) for _, k, i, o in featex_layers(variant)) + ladn_flops(model, size)
     gf = flops / run_s / 1e9
     return {"size": size, "conv_algorithm": algorithm, "compile_s": compile_s, "run_s": run_s,
             "s_per_megapixel": run_s / (size * size / 1e6), "direct_conv_flops": flops, "gflops_per_s": gf,

@@ -48,12 +48,13 @@ def feature_extractor_fn(model: Any, variables: Any) -> Callable[[np.ndarray], n
     import jax.numpy as jnp
 
     from mantra_jax.io.images import preprocess
+    from mantra_jax.models.featex import FeatureExtractor
 
     if not hasattr(model, "featex"):
         raise ValueError(f"{type(model).__name__} has no feature extractor (expected an IMC or ManTra-Net model)")
     featex = model.featex.module(compute=model.compute.resolve(jax.default_backend()))  # for where it runs
-    sub = {"params": variables["params"]["Featex"]}
-    stats = (variables.get("batch_stats") or {}).get("Featex")
+    sub = {"params": variables["params"][FeatureExtractor.SCOPE]}
+    stats = (variables.get("batch_stats") or {}).get(FeatureExtractor.SCOPE)
     if stats:
         sub["batch_stats"] = stats
 

@@ -1,8 +1,9 @@
 """The receptive halos of exact tiled inference (``mantra_jax.infer.tiled``): how far each pass's output
 pixel reads its input.
 
-* Pass 1 (the feature extractor): a stack of symmetric-padded convolutions, one 5x5 then 3x3s, so a pixel's
-  ``featex`` depends on the input within ``F = 2 + #3x3 convs`` pixels (14 for the release trunk);
+* Pass 1 (the feature extractor): a stack of symmetric-padded convolutions (the release's: one 5x5 then
+  3x3s), so a pixel's ``featex`` depends on the input within ``F`` = the kernels' reach ``k // 2`` summed
+  over the longest path (``mantra_jax.models.structure``; 2 + #3x3 convs = 14 for the release trunk);
   ``outlierTrans`` (1x1) and ``bnorm`` are per pixel.
 * Pass 2 (the LADN after ``bnorm``): the window means count in-image pixels, so a window mean at q depends
   on ``bnorm`` within the window radius ``r`` of q; the ConvLSTM runs T steps of 7x7 zero-'same'
@@ -11,8 +12,9 @@ pixel reads its input.
   convolution adds 3. So ``L = max_t (r_t + 3 (T - t)) + 3`` (24 for Ptrain4, whose widest window comes
   third of four steps; 40 for Ptrain0).
 
-The per-step reach ``r_t`` comes from a table for the registered anomaly features, from a feature's declared
-reach (``mantra_jax.ops.anomaly.reach``), or else is measured from the feature's Jacobian.
+The per-step reach ``r_t`` comes from the anomaly feature's declared per-step reach (``per_step`` of
+``mantra_jax.ops.anomaly.reach``, as the registered features declare it), else from its declared overall
+reach (bounding every step), or else is measured from the feature's Jacobian.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from mantra_jax.infer.whole import check_model
-from mantra_jax.models.ladn import AnomalyDetector, ladn_reach
+from mantra_jax.models.ladn import ladn_reach
 from mantra_jax.models.mantranet import ManTraNet
+from mantra_jax.models.structure import radius
+from mantra_jax.ops.anomaly import anomaly_step_reach
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +57,6 @@ def _declares_reach(feature: Any) -> bool:
     from mantra_jax.ops.anomaly import get_anomaly_feature
 
     return getattr(get_anomaly_feature(feature), "reach", None) is not None
-
-
-def _registered_reach(name: str, windows: tuple[int, ...]) -> tuple[int, ...] | None:
-    """Per-step reach of the registered anomaly features (``mantra_jax.ops.anomaly``); None if unknown."""
-    radii = tuple(int(n) // 2 for n in windows)
-    return {"time_z": radii + (0,), "fac": (max(radii, default=0),), "df": (0,), "zf": (0,)}.get(name)
 
 
 def measured_reach(feature: Any, windows: tuple[int, ...]) -> tuple[int, ...]:
@@ -89,11 +87,9 @@ def measured_reach(feature: Any, windows: tuple[int, ...]) -> tuple[int, ...]:
 def receptive_halo(model: ManTraNet) -> Halo:
     """The halo of ``model`` (see ``Halo`` and the module docstring)."""
     check_model(model)
-    featex = 2 + sum(len(block) for block in model.trunk) + 1  # b1c1 5x5, trunk 3x3s, transform 3x3
+    featex = radius(model.featex.layers())  # the kernels' reach over the longest path (14 for the release)
     windows = tuple(int(n) for n in model.windows)
-    reach = None
-    if isinstance(model.anomaly_feature, str):
-        reach = _registered_reach(model.anomaly_feature, windows)  # tight, per time step
+    reach = anomaly_step_reach(model.anomaly_feature, windows)  # tight, per time step, where declared
     if reach is None and _declares_reach(model.anomaly_feature):
         # a declared reach bounds every time step (ops.anomaly.reach); the steps come from the model's shapes
         x = jnp.zeros((1, 8, 8, 3), jnp.float32)
@@ -102,7 +98,8 @@ def receptive_halo(model: ManTraNet) -> Halo:
     if reach is None:
         reach = measured_reach(model.anomaly_feature, windows)
     steps = len(reach)
-    k, p = AnomalyDetector.lstm_kernel // 2, AnomalyDetector.pred_kernel // 2
+    detector = model.detector()
+    k, p = detector.lstm_kernel // 2, detector.pred_kernel // 2
     ladn = max(r + k * (steps - t) for t, r in enumerate(reach)) + p
     return Halo(featex=featex, ladn=ladn, steps=steps, reach=reach)
 

@@ -162,9 +162,10 @@ def model_plan(model: Any, variables: Any, variant: str | None, image_shape: tup
                bounded: bool = False) -> MemoryPlan:
     """``plan_memory`` for a ManTraNet: its halos, channels and measured cost (``cost_for``)."""
     from mantra_jax.infer.halo import receptive_halo
+    from mantra_jax.models.mantranet import adapted_channels
 
     halo = receptive_halo(model)
-    channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
+    channels = adapted_channels(variables)
     cost = cost_for(variant, model.compute.conv_algorithm)
     return plan_memory(int(image_shape[0]), int(image_shape[1]), int(budget), cost, halo.featex, halo.ladn,
                        channels, bounded=bounded)

@@ -59,7 +59,7 @@ from mantra_jax.infer.whole import Variables, check_image, check_model, pred_fn,
 from mantra_jax.io.images import preprocess
 from mantra_jax.models.compute import for_platform
 from mantra_jax.models.ladn import AnomalyDetector
-from mantra_jax.models.mantranet import ManTraNet
+from mantra_jax.models.mantranet import ManTraNet, adapted_channels
 
 DEFAULT_TILE = 512
 Progress = Callable[[int, int], None]
@@ -236,7 +236,7 @@ def predict_tiled(model: ManTraNet, variables: Variables, image: np.ndarray, til
         return out
     total = n1 + len(spans)
     report = None if progress is None else (lambda done, _: progress(done, total))
-    channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
+    channels = adapted_channels(variables)
     with FeatureStore((h, w, channels), backend=store, folder=store_folder) as features:
         stats = adapted_features(model, variables, img, tile, features, report, featex_halo=featex_halo,
                                  bounded=bounded, step=step)
@@ -289,7 +289,7 @@ def tiled_flops(model: ManTraNet, variables: Variables, height: int, width: int,
     def spec(*shape: int) -> jax.ShapeDtypeStruct:
         return jax.ShapeDtypeStruct(shape, jnp.float32)
 
-    channels = int(variables["params"]["LADN"]["outlierTrans"]["kernel"].shape[-1])
+    channels = adapted_channels(variables)
     s1, s2 = shapes(radii.featex), shapes(radii.ladn)
     pass1 = sum(n * cost_dict(adapted_fn(model).jitted.lower(variables, spec(1, h, w, 3), spec(h), spec(w))
                               .compile())["flops"] for (h, w), n in s1.items())

@@ -19,6 +19,7 @@ Explicit name map (file -> variables):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any, Mapping
@@ -27,35 +28,25 @@ import numpy as np
 
 from mantra_jax.errors import WeightFileError
 from mantra_jax.io.atomic import atomic_path
+from mantra_jax.models.featex import FeatureExtractor
+from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.srm import srm_kernel
 
 
 def release_shapes(plain: int, trunk, transform_features: int) -> dict[str, tuple]:
-    """Expected 'group/layer/var' -> shape for a release model with ``plain`` first-layer filters."""
-    exp: dict[str, tuple] = {
-        "Featex/b1c1/regular_kernel": (5, 5, 3, plain),
-        "Featex/b1c1/bayar_kernel": (5, 5, 3, 3),
-    }
-    cin = plain + 12
-    for block, widths in enumerate(trunk, start=1):
-        for j, w in enumerate(widths, start=2 if block == 1 else 1):
-            exp[f"Featex/b{block}c{j}/kernel"] = (3, 3, cin, w)
-            exp[f"Featex/b{block}c{j}/bias"] = (w,)
-            cin = w
-    exp["Featex/transform/kernel"] = (3, 3, cin, transform_features)
-    exp["Featex/transform/bias"] = (transform_features,)
-    exp.update({
-        "outlierTrans/outlierTrans/kernel": (1, 1, transform_features, 64),
-        "bnorm/bnorm/moving_mean": (64,),
-        "bnorm/bnorm/moving_variance": (64,),
-        "glbStd/glbStd/min_std": (1, 1, 1, 64),
-        "cLSTM/cLSTM/kernel": (7, 7, 64, 32),
-        "cLSTM/cLSTM/recurrent_kernel": (7, 7, 8, 32),
-        "cLSTM/cLSTM/bias": (32,),
-        "pred/pred/kernel": (7, 7, 8, 1),
-        "pred/pred/bias": (1,),
-    })
-    return exp
+    """Expected 'group/layer/var' -> shape for a release model with ``plain`` first-layer filters: the
+    file names of the variables of that ``ManTraNet`` (traced, nothing computed)."""
+    return dict(_release_shapes(int(plain), tuple(tuple(b) for b in trunk), int(transform_features)))
+
+
+@functools.lru_cache(maxsize=None)
+def _release_shapes(plain: int, trunk: tuple, transform_features: int) -> tuple[tuple[str, tuple], ...]:
+    from mantra_jax.models.config import variable_shapes
+    from mantra_jax.models.featex import FeatexConfig
+    from mantra_jax.models.mantranet import ManTraNet
+
+    shapes = variable_shapes(ManTraNet(featex=FeatexConfig(plain, trunk, transform_features)))
+    return tuple((key, tuple(value.shape)) for key, value in _weight_items(shapes))
 
 
 def _clean_layer(name: str) -> str:
@@ -258,18 +249,22 @@ def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, trans
     return {"params": {"Featex": featex, "LADN": ladn}, "batch_stats": {"LADN": stats}}
 
 
+def _weight_items(variables: Mapping[str, Any]):
+    """('group/layer/var', leaf) of ``{"params", "batch_stats"}`` in the file's naming."""
+    featex, ladn = FeatureExtractor.SCOPE, AnomalyDetector.SCOPE
+    for layer, vs in variables["params"][featex].items():
+        for var, value in vs.items():
+            yield f"{featex}/{layer}/{var}", value
+    for group, vs in variables["params"][ladn].items():
+        for var, value in vs.items():
+            yield f"{group}/{group}/{var}", value
+    for var, value in variables["batch_stats"][ladn][AnomalyDetector.BNORM].items():
+        yield f"{AnomalyDetector.BNORM}/{AnomalyDetector.BNORM}/{var}", value
+
+
 def variables_to_weights(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Inverse of :func:`weights_to_variables` (without SRM): ``{"params", "batch_stats"}`` -> flat dict."""
-    out: dict[str, np.ndarray] = {}
-    for layer, vs in variables["params"]["Featex"].items():
-        for var, value in vs.items():
-            out[f"Featex/{layer}/{var}"] = np.asarray(value, np.float32)
-    for group, vs in variables["params"]["LADN"].items():
-        for var, value in vs.items():
-            out[f"{group}/{group}/{var}"] = np.asarray(value, np.float32)
-    for var, value in variables["batch_stats"]["LADN"]["bnorm"].items():
-        out[f"bnorm/bnorm/{var}"] = np.asarray(value, np.float32)
-    return out
+    return {key: np.asarray(value, np.float32) for key, value in _weight_items(variables)}
 
 
 def save_keras_h5(path: str | os.PathLike, weights: Mapping[str, np.ndarray], include_srm: bool = False) -> None:

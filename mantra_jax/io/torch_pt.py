@@ -46,10 +46,11 @@ HEAD_MAP: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 
 def trunk_layers(trunk) -> list[str]:
-    """The release's trunk layer names after the first layer, in order, then ``transform``."""
-    names = [f"b{block}c{j}" for block, widths in enumerate(trunk, start=1)
-             for j in range(2 if block == 1 else 1, len(widths) + (2 if block == 1 else 1))]
-    return names + ["transform"]
+    """The release's trunk layer names after the first layer, in order, then ``transform`` (the layers of
+    ``mantra_jax.models.structure``)."""
+    from mantra_jax.models.featex import FeatexConfig
+
+    return [layer.name for layer in FeatexConfig(trunk=tuple(trunk)).layers()[1:]]
 
 
 def featex_map(trunk) -> tuple[tuple[str, tuple[str, ...], str], ...]:

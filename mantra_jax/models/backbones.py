@@ -32,9 +32,8 @@ from __future__ import annotations
 import dataclasses
 
 from mantra_jax.models.featex import FeatexConfig
-from mantra_jax.models.first_layer import first_layer_features, plain_filters_for
-
-DECISION_KERNEL = 3
+from mantra_jax.models.first_layer import plain_filters_for
+from mantra_jax.models.mantranet import DECISION_KERNEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,17 +110,8 @@ def imc_receptive_field(featex: FeatexConfig) -> int:
 
 def num_conv2d(featex: FeatexConfig) -> int:
     """Conv2D layers of the IMC classifier as Table 2 counts them: the longest path, the decision block and
-    the projection shortcuts."""
-    width = first_layer_features(featex.first_layer, featex.plain_filters)
-    shortcuts = 0
-    for block, unit in zip(featex.trunk, featex.block_units):
-        if unit == "residual":
-            for out in block[1::2]:
-                shortcuts += int(width != out)
-                width = out
-        elif block:
-            width = block[-1]
-    return featex.num_convs + 1 + shortcuts
+    the projection shortcuts (every layer of ``featex.layers()``, plus the decision block)."""
+    return len(featex.layers()) + 1
 
 
 def imc_parameter_count(featex: FeatexConfig, num_classes: int) -> dict[str, int]:

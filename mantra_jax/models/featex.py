@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from mantra_jax.models.compute import Compute
-from mantra_jax.models.first_layer import DEFAULT_FIRST_LAYER, FirstLayer, check_first_layer, first_layer_kernel
+from mantra_jax.models.first_layer import DEFAULT_FIRST_LAYER, FirstLayer, check_first_layer
+from mantra_jax.models.structure import Layer, featex_layers, trunk_blocks
+from mantra_jax.models.structure import radius as structure_radius
 from mantra_jax.ops import batchnorm
 from mantra_jax.ops.conv import conv2d_symmetric, l2_normalize
 
@@ -79,24 +82,28 @@ class FeatexConfig:
     def block_units(self) -> tuple[str, ...]:
         return self.units or ("conv",) * len(self.trunk)
 
+    def layers(self) -> tuple[Layer, ...]:
+        """The convolutions in order (``mantra_jax.models.structure.featex_layers``)."""
+        return featex_layers(self)
+
     @property
     def num_convs(self) -> int:
         """3x3 / 5x5 convolutions on the longest path: first layer, trunk, transform (no 1x1 shortcuts)."""
-        return 1 + sum(len(block) for block in self.trunk) + 1
-
-    @property
-    def receptive_field(self) -> int:
-        """Side in pixels of the input square one output pixel depends on (analytic: first kernel, plus 2
-        per 3x3 convolution of the longest path)."""
-        return first_layer_kernel(self.first_layer) + 2 * (self.num_convs - 1)
+        return sum(layer.on_longest_path for layer in self.layers())
 
     @property
     def radius(self) -> int:
-        """Pixels one output pixel reads on each side, ``(receptive_field - 1) // 2``."""
-        return (self.receptive_field - 1) // 2
+        """Pixels one output pixel reads on each side: the kernels' reach summed over the longest path."""
+        return structure_radius(self.layers())
 
-    def module(self, *, compute: Compute = Compute(), name: str | None = "Featex") -> "FeatureExtractor":
-        return FeatureExtractor(self, compute, name=name)
+    @property
+    def receptive_field(self) -> int:
+        """Side in pixels of the input square one output pixel depends on, ``2 radius + 1``."""
+        return 2 * self.radius + 1
+
+    def module(self, *, compute: Compute = Compute(), name: str | None = None) -> "FeatureExtractor":
+        """The module, named ``name`` (default ``FeatureExtractor.SCOPE``, its scope in both models)."""
+        return FeatureExtractor(self, compute, name=name or FeatureExtractor.SCOPE)
 
 
 class SymConv(nn.Module):
@@ -154,6 +161,14 @@ class FeatureExtractor(nn.Module):
     config: FeatexConfig = FeatexConfig()
     compute: Compute = Compute()
 
+    SCOPE: ClassVar[str] = "Featex"  # its parameter-tree name inside ManTraNet and IMCClassifier
+
+    @nn.nowrap
+    def submodules(self) -> tuple[tuple[str, nn.Module], ...]:
+        """(scope, unbound module) of its submodules that carry constraints (``mantra_jax.models.constraints``
+        walks them): the first layer."""
+        return ((FirstLayer.SCOPE, FirstLayer(self.config.first_layer, self.config.plain_filters, parent=None)),)
+
     plain_filters = property(lambda self: self.config.plain_filters)
     trunk = property(lambda self: self.config.trunk)
     transform_features = property(lambda self: self.config.transform_features)
@@ -174,11 +189,9 @@ class FeatureExtractor(nn.Module):
         # reference run): raw-pixel SRM / Bayar residuals are small differences of large values (0.03 % of
         # the FLOPs); the trunk casts its input to compute.dtype
         y = FirstLayer(cfg.first_layer, cfg.plain_filters, jnp.promote_types(self.compute.dtype, jnp.float32),
-                       name="b1c1")(x)
-        self.sow("intermediates", "b1c1_act", y)
-        for block, (widths, unit) in enumerate(zip(cfg.trunk, cfg.block_units), start=1):
-            first = 2 if block == 1 else 1
-            names = [f"b{block}c{j}" for j in range(first, first + len(widths))]
+                       name=FirstLayer.SCOPE)(x)
+        self.sow("intermediates", f"{FirstLayer.SCOPE}_act", y)
+        for unit, names, widths in trunk_blocks(cfg):
             if unit == "residual":
                 for i in range(0, len(widths), 2):
                     a, b = names[i], names[i + 1]

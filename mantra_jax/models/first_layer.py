@@ -17,7 +17,7 @@ base filters to each colour separately (``mantra_jax.ops.srm``), hence 9 output 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
@@ -30,6 +30,7 @@ from mantra_jax.ops.srm import SRM_CHANNELS, srm_kernel
 BAYAR_CHANNELS = 3
 FIRST_LAYERS: tuple[str, ...] = ("plain3", "plain5", "bayar", "srm", "combined")
 DEFAULT_FIRST_LAYER = "combined"
+BAYAR_LAYERS: tuple[str, ...] = ("combined", "bayar")  # the first layers holding a (constrained) bayar_kernel
 _KERNEL = {"plain3": 3, "plain5": 5, "bayar": 5, "srm": 5, "combined": 5}
 _FIXED = {"bayar": BAYAR_CHANNELS, "srm": SRM_CHANNELS, "combined": SRM_CHANNELS + BAYAR_CHANNELS}
 
@@ -80,6 +81,14 @@ class FirstLayer(nn.Module):
     plain_filters: int = 4
     dtype: Any = jnp.float32
 
+    SCOPE: ClassVar[str] = "b1c1"  # its parameter-tree name inside the feature extractor
+
+    @nn.nowrap
+    def own_constraints(self) -> dict[str, Callable[[jnp.ndarray], jnp.ndarray]]:
+        """Its constrained weights (``mantra_jax.models.constraints``): the Bayar kernel's projection, where
+        it has one (Table 3's ``plain3`` / ``plain5`` / ``srm`` layers have nothing constrained)."""
+        return {"bayar_kernel": bayar_project} if self.kind in BAYAR_LAYERS else {}
+
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         check_first_layer(self.kind, self.plain_filters)
@@ -95,7 +104,7 @@ class FirstLayer(nn.Module):
                                     (k, k, 3, self.plain_filters)))
         if self.kind in ("combined", "srm"):
             parts.append(jnp.asarray(srm_kernel(self.dtype)))
-        if self.kind in ("combined", "bayar"):
+        if self.kind in BAYAR_LAYERS:
             parts.append(self.param("bayar_kernel", _bayar_init, (k, k, 3, BAYAR_CHANNELS)))
         kernel = jnp.concatenate(parts, axis=-1).astype(self.dtype)
         return nn.relu(conv2d_symmetric(x.astype(self.dtype), kernel))

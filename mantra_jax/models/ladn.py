@@ -18,7 +18,7 @@ the one method that declares the variables (Flax allows one ``compact`` method),
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from mantra_jax.ops import batchnorm
 from mantra_jax.ops.anomaly import AnomalyFeature, anomaly_reach, resolve_anomaly_feature
 from mantra_jax.ops.box import global_mean, global_std
-from mantra_jax.ops.constraints import unit_norm_project
+from mantra_jax.ops.constraints import non_negative_project, unit_norm_project
 from mantra_jax.ops.conv import conv2d, conv2d_same
 from mantra_jax.ops.convlstm import convlstm
 
@@ -69,6 +69,17 @@ class AnomalyDetector(nn.Module):
     bn_epsilon: float = 1e-3
     min_std_init: float = 1e-5
     bnorm_statistics: str = "moving"
+
+    SCOPE: ClassVar[str] = "LADN"  # its parameter-tree name inside ManTraNet
+    OUTLIER_TRANS: ClassVar[str] = "outlierTrans"
+    BNORM: ClassVar[str] = "bnorm"
+    GLB_STD: ClassVar[str] = "glbStd"
+
+    @nn.nowrap
+    def own_constraints(self) -> dict[str, Callable[[jnp.ndarray], jnp.ndarray]]:
+        """Its constrained weights (``mantra_jax.models.constraints``): unit-norm ``outlierTrans`` filters and a
+        non-negative ``glbStd`` floor."""
+        return {f"{self.OUTLIER_TRANS}/kernel": unit_norm_project, f"{self.GLB_STD}/min_std": non_negative_project}
 
     def feature_reach(self) -> int:
         """How far (pixels) the anomaly feature reads ``bnorm`` around a pixel (its declared reach)."""
@@ -115,7 +126,7 @@ class AnomalyDetector(nn.Module):
         if featex.ndim != 4:
             raise ValueError(f"LADN expects features of shape (B, H, W, D), got {featex.shape}")
         featex = featex.astype(jnp.float32)
-        w = self._declared("params", "outlierTrans", lambda k: {
+        w = self._declared("params", self.OUTLIER_TRANS, lambda k: {
             "kernel": _unit_norm_init(k, (1, 1, featex.shape[-1], self.adapted_features))})
         return conv2d(featex, w["kernel"])
 
@@ -127,7 +138,7 @@ class AnomalyDetector(nn.Module):
         c = self.adapted_features
         if x.ndim != 4 or x.shape[-1] != c:
             raise ValueError(f"bnorm expects (B, H, W, {c}), got shape {x.shape}")
-        moving = self._declared("batch_stats", "bnorm", lambda: {
+        moving = self._declared("batch_stats", self.BNORM, lambda: {
             "moving_mean": jnp.zeros((c,), jnp.float32), "moving_variance": jnp.ones((c,), jnp.float32)})
         if self.bnorm_statistics not in BNORM_STATISTICS:
             raise ValueError(f"bnorm_statistics must be one of {BNORM_STATISTICS}, got {self.bnorm_statistics!r}")
@@ -139,7 +150,7 @@ class AnomalyDetector(nn.Module):
         elif train:
             mean, var = batchnorm.batch_moments(x)
             if not self.is_initializing():
-                self.put_variable("batch_stats", "bnorm", {
+                self.put_variable("batch_stats", self.BNORM, {
                     "moving_mean": batchnorm.ema_update(moving["moving_mean"], mean, self.bn_momentum),
                     "moving_variance": batchnorm.ema_update(moving["moving_variance"], var, self.bn_momentum),
                 })
@@ -154,7 +165,7 @@ class AnomalyDetector(nn.Module):
         if bnorm.ndim != 4 or bnorm.shape[-1] != c:
             raise ValueError(f"the LADN's detection expects bnorm of shape (B, H, W, {c}), got {bnorm.shape}")
         out: dict[str, jnp.ndarray] = {}
-        min_std = self._declared("params", "glbStd", lambda k: {
+        min_std = self._declared("params", self.GLB_STD, lambda k: {
             "min_std": jnp.full((1, 1, 1, c), self.min_std_init)})["min_std"]
         mu, std = (jnp.asarray(s, jnp.float32) for s in (mean, std))
         sigma = jnp.maximum(std, SIGMA_FLOOR + min_std)

@@ -31,15 +31,19 @@ Per-layer trunk activations (after ReLU) are sown as ``<layer>_act`` into the ``
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from mantra_jax.models.compute import Compute
-from mantra_jax.models.featex import FeatexConfig
+from mantra_jax.models.featex import FeatexConfig, FeatureExtractor
 from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.models.structure import Layer, ladn_layers
 from mantra_jax.ops.anomaly import AnomalyFeature
 from mantra_jax.ops.conv import conv2d_symmetric, conv2d_symmetric_mean
+
+DECISION_KERNEL = 3  # the IMC classifier's decision block: a 3x3 convolution to the classes
 
 
 def _check_images(x: jnp.ndarray) -> None:
@@ -47,6 +51,11 @@ def _check_images(x: jnp.ndarray) -> None:
         raise ValueError(f"expected images of shape (B, H, W, 3), got {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ValueError(f"expected float images in [-1, 1] (see mantra_jax.preprocess), got dtype {x.dtype}")
+
+
+def adapted_channels(variables: Any) -> int:
+    """Channels C of a ManTraNet's adapted features (``outlierTrans``' outputs), read from its variables."""
+    return int(variables["params"][AnomalyDetector.SCOPE][AnomalyDetector.OUTLIER_TRANS]["kernel"].shape[-1])
 
 
 class _ComposesFeatex:
@@ -73,10 +82,37 @@ class ManTraNet(_ComposesFeatex, nn.Module):
     bnorm_statistics: str = "moving"
 
     def setup(self) -> None:
-        """The submodules, under the release's names."""
+        """The submodules, under the release's names (``FeatureExtractor.SCOPE``, ``AnomalyDetector.SCOPE``:
+        the attribute names here)."""
         self.Featex = self.featex.module(compute=self.compute)
-        self.LADN = AnomalyDetector(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
-                                    bnorm_statistics=self.bnorm_statistics)
+        self.LADN = AnomalyDetector(**self._detector_fields())
+
+    @nn.nowrap
+    def _detector_fields(self) -> dict:
+        return dict(windows=tuple(self.windows), anomaly_feature=self.anomaly_feature,
+                    bnorm_statistics=self.bnorm_statistics)
+
+    @nn.nowrap
+    def detector(self) -> AnomalyDetector:
+        """An unbound copy of the ``LADN`` submodule (its fields: kernels, widths, windows), for reading its
+        architecture outside ``apply``."""
+        return AnomalyDetector(**self._detector_fields(), parent=None)
+
+    @nn.nowrap
+    def submodules(self) -> tuple[tuple[str, nn.Module], ...]:
+        """(scope, unbound module) of the feature extractor and the LADN (``mantra_jax.models.constraints``
+        walks them)."""
+        return ((FeatureExtractor.SCOPE, FeatureExtractor(self.featex, self.compute, parent=None)),
+                (AnomalyDetector.SCOPE, self.detector()))
+
+    @nn.nowrap
+    def layers(self, steps: int | None = None) -> tuple[Layer, ...]:
+        """The convolutions (``mantra_jax.models.structure``): ``Featex/...`` then ``LADN/...``, the ConvLSTM's
+        run ``steps`` times (default ``len(windows) + 1``: the ``time_z`` feature's windows and global mean)."""
+        steps = len(self.windows) + 1 if steps is None else steps
+        return (tuple(layer.under(FeatureExtractor.SCOPE) for layer in self.featex.layers())
+                + tuple(layer.under(AnomalyDetector.SCOPE) for layer in ladn_layers(
+                    self.detector(), self.featex.transform_features, steps)))
 
     def __call__(self, x: jnp.ndarray, train: bool = False,
                  global_stats: tuple[jnp.ndarray, jnp.ndarray] | None = None) -> dict[str, jnp.ndarray]:
@@ -132,12 +168,26 @@ class IMCClassifier(_ComposesFeatex, nn.Module):
     compute: Compute = Compute()
     fused_head_mean: bool = True
 
+    HEAD: ClassVar[str] = "IMCHead"  # the decision block's parameter-tree name
+
+    @nn.nowrap
+    def submodules(self) -> tuple[tuple[str, nn.Module], ...]:
+        """(scope, unbound module) of the feature extractor (``mantra_jax.models.constraints`` walks it)."""
+        return ((FeatureExtractor.SCOPE, FeatureExtractor(self.featex, self.compute, parent=None)),)
+
+    @nn.nowrap
+    def layers(self) -> tuple[Layer, ...]:
+        """The convolutions (``mantra_jax.models.structure``): ``Featex/...`` then the ``IMCHead``."""
+        return (tuple(layer.under(FeatureExtractor.SCOPE) for layer in self.featex.layers())
+                + (Layer(self.HEAD, DECISION_KERNEL, self.featex.transform_features, self.num_classes, "head"),))
+
     @nn.compact
     def __call__(self, x: jnp.ndarray, train: bool = False) -> dict[str, jnp.ndarray]:
         _check_images(x)
         featex = self.featex.module(compute=self.compute)(x, train=train)
-        head = self.param("IMCHead", lambda k: {
-            "kernel": nn.initializers.glorot_uniform()(k, (3, 3, featex.shape[-1], self.num_classes)),
+        head = self.param(self.HEAD, lambda k: {
+            "kernel": nn.initializers.glorot_uniform()(k, (DECISION_KERNEL, DECISION_KERNEL, featex.shape[-1],
+                                                          self.num_classes)),
             "bias": jnp.zeros((self.num_classes,))})
         kernel_grad = self.compute.layer_rule().kernel_grad(featex.shape[-1], math.prod(featex.shape[:3]))
         logits_map = conv2d_symmetric(featex, head["kernel"], head["bias"], kernel_grad=kernel_grad)  # direct

@@ -27,10 +27,12 @@ weights and is found again when they are reloaded.
 
 Spatial reach. Exact tiled inference must know how far from a pixel a feature reads ``x``: a feature
 declares it with the ``reach`` decorator, a function ``windows -> pixels`` stored as ``fn.reach``
-(``anomaly_reach(feature, windows)`` asks it). The registered ones: ``time_z`` and ``fac`` read the
-largest window (``max(windows) // 2``), ``df`` and ``zf`` only the pixel itself (0; the global
-statistics come in through ``mean`` and ``sigma``). A feature without a declaration has no known reach,
-and ``anomaly_reach`` says so rather than guess.
+(``anomaly_reach(feature, windows)`` asks it), and optionally, tighter, its reach per time step, a
+function ``windows -> (pixels per step)`` stored as ``fn.step_reach`` (``anomaly_step_reach``). The
+registered ones: ``time_z`` reads the largest window (``max(windows) // 2``), step by step each window's
+radius then 0 (the global mean); ``fac`` the largest window in its one step; ``df`` and ``zf`` only the
+pixel itself (0, one step; the global statistics come in through ``mean`` and ``sigma``). A feature
+without a declaration has no known reach, and ``anomaly_reach`` says so rather than guess.
 """
 
 from __future__ import annotations
@@ -44,13 +46,16 @@ from mantra_jax.ops.box import global_mean, window_means
 
 AnomalyFeature = Callable[[jnp.ndarray, jnp.ndarray, jnp.ndarray, Sequence[int]], Mapping[str, jnp.ndarray]]
 Reach = Callable[[Sequence[int]], int]
+StepReach = Callable[[Sequence[int]], tuple[int, ...]]
 
 
-def reach(fn_of_windows: Reach) -> Callable[[AnomalyFeature], AnomalyFeature]:
-    """Decorator declaring a feature's spatial reach: ``@reach(lambda windows: max(windows) // 2)``."""
+def reach(fn_of_windows: Reach, per_step: StepReach | None = None) -> Callable[[AnomalyFeature], AnomalyFeature]:
+    """Decorator declaring a feature's spatial reach: ``@reach(lambda windows: max(windows) // 2)``;
+    ``per_step``: optionally the reach of each of its T time steps, ``windows -> (r_0, ..., r_{T-1})``."""
 
     def declare(feature: AnomalyFeature) -> AnomalyFeature:
         feature.reach = fn_of_windows
+        feature.step_reach = per_step
         return feature
 
     return declare
@@ -64,6 +69,16 @@ def largest_window(windows: Sequence[int]) -> int:
 def pointwise(windows: Sequence[int]) -> int:
     """The reach of a feature reading only the pixel itself (and the global statistics)."""
     return 0
+
+
+def window_radii(windows: Sequence[int]) -> tuple[int, ...]:
+    """Per-step reach of a feature with one step per window, then one of the global statistics."""
+    return tuple(int(n) // 2 for n in windows) + (0,)
+
+
+def one_step(fn_of_windows: Reach) -> StepReach:
+    """Per-step reach of a one-step feature whose reach is ``fn_of_windows``."""
+    return lambda windows: (fn_of_windows(windows),)
 
 
 def _check(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray) -> None:
@@ -84,7 +99,7 @@ def deviations(x: jnp.ndarray, windows: Sequence[int], mean: jnp.ndarray | None 
     return jnp.stack(means, axis=1) - x[:, None]
 
 
-@reach(largest_window)
+@reach(largest_window, window_radii)
 def time_z(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
            windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """The release's feature: absolute Z-scores per window and global, on a time axis."""
@@ -93,7 +108,7 @@ def time_z(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
     return {"deviations": dev, "features": jnp.abs(dev / sigma[:, None])}
 
 
-@reach(pointwise)
+@reach(pointwise, one_step(pointwise))
 def df(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
        windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """Raw difference to the global mean (paper Eq. 2), one time step."""
@@ -101,7 +116,7 @@ def df(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
     return {"features": (x - mean)[:, None]}
 
 
-@reach(pointwise)
+@reach(pointwise, one_step(pointwise))
 def zf(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
        windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """The global Z-score (paper Eq. 3, signed), one time step."""
@@ -109,7 +124,7 @@ def zf(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
     return {"features": ((x - mean) / sigma)[:, None]}
 
 
-@reach(largest_window)
+@reach(largest_window, one_step(largest_window))
 def fac(x: jnp.ndarray, mean: jnp.ndarray, sigma: jnp.ndarray,
         windows: Sequence[int]) -> dict[str, jnp.ndarray]:
     """Windowed and global absolute Z-scores concatenated along channels, one time step."""
@@ -170,3 +185,14 @@ def anomaly_reach(feature: str | AnomalyFeature, windows: Sequence[int]) -> int:
     if n < 0:
         raise ValueError(f"anomaly feature reach must be >= 0, got {n}")
     return n
+
+
+def anomaly_step_reach(feature: str | AnomalyFeature, windows: Sequence[int]) -> tuple[int, ...] | None:
+    """The reach of each time step of ``feature`` (see the module docstring), None when it declares none."""
+    declared = getattr(resolve_anomaly_feature(feature), "step_reach", None)
+    if declared is None:
+        return None
+    steps = tuple(int(n) for n in declared(tuple(int(w) for w in windows)))
+    if not steps or min(steps) < 0:
+        raise ValueError(f"an anomaly feature's per-step reach must be one or more values >= 0, got {steps}")
+    return steps

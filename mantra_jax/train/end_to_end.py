@@ -21,9 +21,10 @@ from typing import Any, Mapping
 import numpy as np
 import optax
 
+from mantra_jax.models.featex import FeatureExtractor
 from mantra_jax.train.optimizer import PAPER_LEARNING_RATE, frozen_groups, per_group_adam
 
-FEATEX = "Featex"
+FEATEX = FeatureExtractor.SCOPE
 PAPER_FEATEX_LEARNING_RATE = 5e-5
 
 

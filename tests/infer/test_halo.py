@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mantra_jax.infer.halo import _registered_reach, measured_reach, receptive_halo
+from mantra_jax.infer.halo import measured_reach, receptive_halo
 from mantra_jax.infer.plan import plan
 from mantra_jax.infer.tiled import predict_tiled
 from mantra_jax.infer.whole import predict
@@ -24,10 +24,11 @@ def test_receptive_halo_of_release_models_is_featex_plus_window_plus_recurrent()
     assert receptive_halo(make_mantranet("tiny", anomaly_feature="fac")).reach == (15,)
 
 
-def test_registered_reach_table_matches_the_measured_reach():
-    from mantra_jax.ops.anomaly import time_z
+def test_declared_per_step_reach_matches_the_measured_reach():
+    from mantra_jax.ops.anomaly import anomaly_step_reach, fac, time_z
 
-    assert measured_reach(time_z, (3, 7)) == _registered_reach("time_z", (3, 7)) == (1, 3, 0)
+    assert measured_reach(time_z, (3, 7)) == anomaly_step_reach("time_z", (3, 7)) == (1, 3, 0)
+    assert measured_reach(fac, (3, 7)) == anomaly_step_reach("fac", (3, 7)) == (3,)
     assert receptive_halo(make_mantranet("tiny", anomaly_feature="zf")).steps == 1
 
 

@@ -222,3 +222,18 @@ def test_stage_rejects_variables_of_the_wrong_shape(tiny):
     bad = jax.tree_util.tree_map_with_path(cut, v)
     with pytest.raises(ValueError, match="pred"):
         model.apply(bad, b, jnp.zeros((1, 1, 1, 64)), jnp.ones((1, 1, 1, 64)), method=ManTraNet.detect_from_adapted)
+
+
+def test_parameter_tree_names_are_the_module_classes_scope_constants(tiny):
+    from mantra_jax.models.featex import FeatureExtractor
+    from mantra_jax.models.ladn import AnomalyDetector
+    from mantra_jax.models.mantranet import IMCClassifier, adapted_channels
+
+    model, variables = tiny
+    assert sorted(variables["params"]) == sorted([FeatureExtractor.SCOPE, AnomalyDetector.SCOPE])
+    assert AnomalyDetector.OUTLIER_TRANS in variables["params"][AnomalyDetector.SCOPE]
+    assert list(variables["batch_stats"][AnomalyDetector.SCOPE]) == [AnomalyDetector.BNORM]
+    assert adapted_channels(variables) == model.detector().adapted_features
+    imc = make_imc_classifier("tiny", num_classes=5)
+    shapes = jax.eval_shape(lambda: imc.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))))
+    assert sorted(shapes["params"]) == sorted([FeatureExtractor.SCOPE, IMCClassifier.HEAD])

@@ -78,3 +78,21 @@ def test_feature_gradients_match_finite_differences(name):
         check_grads(lambda a, s: fn(a, a.mean(axis=(1, 2), keepdims=True), s, (3,))["features"],
                     (jnp.asarray(x), jnp.asarray(sigma)), order=1,
                     modes=("rev",), atol=1e-5, rtol=1e-5)
+
+
+def test_a_declared_per_step_reach_is_read_and_an_undeclared_one_is_none():
+    from mantra_jax.ops.anomaly import anomaly_step_reach, reach
+
+    @reach(lambda windows: 2, lambda windows: (2, 1))
+    def two_steps(x, mean, sigma, windows):
+        return {"features": jnp.stack([x, x], axis=1)}
+
+    @reach(lambda windows: 0)
+    def bounded_only(x, mean, sigma, windows):
+        return {"features": x[:, None]}
+
+    assert anomaly_step_reach(two_steps, (7,)) == (2, 1)
+    assert anomaly_step_reach(bounded_only, (7,)) is None
+    assert anomaly_step_reach("time_z", (7, 15)) == (3, 7, 0) and anomaly_step_reach("zf", (7,)) == (0,)
+    with pytest.raises(ValueError, match="per-step reach"):
+        anomaly_step_reach(reach(lambda w: 0, lambda w: (-1,))(lambda x, m, s, w: {}), (7,))
