@@ -10,19 +10,20 @@ the reference by rounding alone. The topologies differ only in the order of sums
 processes against XLA's within one process, and XLA's CPU kernels, whose blocking follows the threads and
 devices a process has). Adam turns that rounding into parameter differences that are no bound of float32
 ulps: an element whose gradient nearly cancels may flip the sign of its update (a difference up to 2 lr per
-step), and the flips propagate. How many elements that touches depends on the machine (CI's AMD EPYC: 1.1 %
-of the LADN's elements over a tenth of the move, where an Intel Xeon gave 0.1 %), so no fixed share bounds
-it. The yardstick is a third run of the same task, 1 process x 4 devices (two examples per device, so other
-blockings and sums: rounding alone, and more of it). With ``moved`` the distance training moved the
-parameters (last checkpoint against the oldest kept: 2 steps of O(lr) in almost every element), the 2 x 4
-run may not differ from the 1 x 8 one more than the yardstick does, up to luck: its median difference at
-most twice the yardstick's plus 4 ulps of the parameters' median magnitude (a stored float32 one ulp off;
-the IMC's yardstick median is 0 here), its share of elements off by more than a tenth of
-``moved`` at most twice the yardstick's plus 10 elements (Poisson counts), and no element off by more than
-Adam's 2 lr per step. A wrong split (a process reading the other's examples, a per-process gradient) gives
-other gradients, so differences of the order of ``moved`` in most elements, and the yardstick itself must be
-rounding (its median difference under a tenth of ``moved``), so a reference broken at 8 devices shows too.
-Measured figures: the closing note of the change (printed with -s).
+step), and a flip changes the later gradients of others, which may flip in turn. Such cascades are rare
+events, and how far one spreads is luck: the same IMC configuration on the same machine (AMD EPYC) flipped
+none of 469,758 elements in one run and 72 in another (Python 3.11 and 3.12 venvs), while its yardstick
+flipped none; the LADN flips 6-7 % of its elements. So the share of flipped elements bounds nothing, and
+the test reads the bulk. The yardstick is a third run of the same task, 1 process x 4 devices (two examples
+per device, so other blockings and sums: rounding alone, and more of it). With ``moved`` the distance
+training moved the parameters (last checkpoint against the oldest kept: 2 steps of O(lr) in almost every
+element): the 2 x 4 run's median difference from the 1 x 8 run is at most twice the yardstick's plus 4 ulps
+of the parameters' median magnitude (a stored float32 one ulp off; the IMC's yardstick median is 0), and no
+element is off by more than Adam's 2 lr per step. A wrong split (a process reading the other's examples, a
+per-process gradient) gives other gradients, so update signs that differ in a large share of the elements
+and a median difference of the order of ``moved`` (mutate break process-part-training: the module's
+closing note gives it); and the yardstick itself must be rounding (its median under a tenth of ``moved``),
+so a reference broken at 8 devices shows too. Measured figures: README, "Multiple processes and hosts".
 """
 
 import json
@@ -158,7 +159,6 @@ def test_two_processes_of_four_devices_train_like_one_process_of_eight(runs, tas
     assert yardstick["median"] < 0.1 * moved, report  # the yardstick is rounding, the reference sound
     ulp = EPS32 * float(np.median(np.abs(eight)))
     assert tested["median"] <= 2 * yardstick["median"] + 4 * ulp, report
-    assert tested["share_over_tenth"] <= 2 * yardstick["share_over_tenth"] + 10 / eight.size, report
     assert tested["max"] <= 2 * LR * STEPS, report
 
 
