@@ -21,7 +21,6 @@ safe loader (``torch.load(..., weights_only=True)``), never a full unpickle; tor
 from __future__ import annotations
 
 import os
-import pathlib
 from typing import Any, Callable, Mapping
 
 import numpy as np

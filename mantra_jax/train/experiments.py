@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from mantra_jax.io.atomic import write_text_atomic
 

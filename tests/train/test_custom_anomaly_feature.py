@@ -2,7 +2,6 @@
 experiments/ladn.py's runner, is saved (Orbax and .msgpack) with its import path, is reloaded by
 ``mantra detect``, and is evaluated exactly tiled using its declared reach."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
