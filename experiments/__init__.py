@@ -1,4 +1,5 @@
-"""Experiment scripts (thin: flags and configs here, everything else in ``mantra_jax``).
+"""Experiment scripts (thin: flags, configs and the runners that read them here, everything else in
+``mantra_jax``).
 
 The folder is a package so that the configs import each other plainly (``from experiments.configs import
 ladn``); each script puts the repository root on ``sys.path`` first, so ``python experiments/<name>.py``

@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
 
 from experiments.launch import experiment_main  # noqa: E402
-from mantra_jax.train.experiments import run_ladn  # noqa: E402
+from experiments.runners import run_ladn  # noqa: E402
 
 if __name__ == "__main__":
     experiment_main(run_ladn, str(pathlib.Path(__file__).resolve().parent / "configs" / "ladn.py"))

@@ -20,7 +20,7 @@ def squared_z(x, mean, sigma, windows):
 def trained(tmp_path_factory):
     from tests.train.test_experiments import _config
     from tests.train.tiny import fast_compile_models
-    from mantra_jax.train.experiments import run_ladn
+    from experiments.runners import run_ladn
 
     c = _config("ladn")
     c.progress = False

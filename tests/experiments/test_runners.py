@@ -8,7 +8,7 @@ import pytest
 
 from experiments.configs import ablation_anomaly, imc385, ladn
 from mantra_jax.train.checkpoints import restore_inference_variables
-from mantra_jax.train.experiments import run_anomaly_ablation, run_imc385, run_ladn
+from experiments.runners import run_anomaly_ablation, run_imc385, run_ladn
 from tests.conftest import subprocess_env
 from tests.train.tiny import fast_compile_models
 
@@ -157,7 +157,7 @@ def test_experiment_scripts_report_bad_settings_in_one_line(tmp_path, args, code
 def test_the_model_block_chooses_how_the_runner_builds_the_model_compute(name):
     from mantra_jax.models.compute import Compute
     from mantra_jax.models.config import check_config
-    from mantra_jax.train.experiments import _built
+    from experiments.runners import _built
 
     c = _config(name)
     assert (c.model.kernel_grad, c.model.conv_algorithm) == (Compute().kernel_grad, Compute().conv_algorithm)

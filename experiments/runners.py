@@ -6,8 +6,9 @@
   extractor and each anomaly feature in turn (DF, ZF, FAC with 1..3 windows, the time-axis TAC), one
   sub-directory of the work directory per feature.
 
-The configs and the command line live in ``experiments/`` (``experiments/configs``, ``experiments/launch``);
-these runners read every setting from the config given (no defaults of their own).
+These runners are the readers of the configs' schema (``experiments/configs/blocks.py``), so they live beside
+it, with the command line (``experiments/launch``): they read every setting from the config given (no defaults
+of their own) and call the library's pieces (``mantra_jax.train``) with explicit arguments.
 
 Everything a run writes is in its work directory (checkpoints, metrics, TensorBoard files, ``config.json``,
 ``summary.json``); running the same command again resumes it (or, when finished, prints its summary).
