@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Sequence
 
 EXIT_OK, EXIT_INPUTS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_IMPORTED = time.monotonic()  # process_seconds' fallback where /proc is not there
 DEFAULT_AUTO_TILE_PIXELS = 1 << 20
 def _default_missing() -> str:
     from mantra_jax.io.pretrained import not_cached_message, registry
@@ -205,25 +206,41 @@ def processes() -> tuple[int, int]:
     return jax.process_index(), jax.process_count()
 
 
+def process_seconds() -> float:
+    """Seconds since this process started. On Linux from the kernel's clock (``/proc/uptime`` less the
+    process's start time in ``/proc/self/stat``, both since boot, to 10 ms): the interpreter's own start and
+    every import included. Elsewhere since this module was imported, which leaves those out."""
+    try:
+        with open("/proc/self/stat") as f:  # the 22nd field, after the parenthesised command name
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            return max(float(f.read().split()[0]) - started, 0.0)
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
 def compile_start() -> dict[str, float]:
     """A snapshot for ``compile_report``: compilations and their seconds (``compile_cache.STATS``), JAX's
-    persistent-cache events (``compile_cache.CACHE``) and the wall clock."""
+    persistent-cache events (``compile_cache.CACHE``), the wall clock, and the seconds the process took to
+    get here (``process_seconds``: imports, weight loading, checks of the inputs and outputs)."""
     from mantra_jax.compile_cache import CACHE, STATS
 
     return {"count": STATS.count, "seconds": STATS.seconds, "hits": CACHE.hits, "writes": CACHE.writes,
-            "t0": time.perf_counter()}
+            "t0": time.perf_counter(), "start": process_seconds()}
 
 
 def compile_report(before: dict[str, float], run_seconds: float | None = None) -> dict[str, Any]:
-    """``compilations``, ``compile_seconds``, ``compute_seconds`` (the rest of ``run_seconds``, default: the
-    wall time since ``before``), ``cache_hits`` (programs JAX loaded from the persistent cache) and
-    ``cache_writes`` (compiled and stored there) since ``before = compile_start()``."""
+    """``start_seconds`` (from the process's start to ``before = compile_start()``: imports, weight loading,
+    input and output checks), then, since ``before``: ``compilations``, ``compile_seconds``,
+    ``compute_seconds`` (the rest of ``run_seconds``, default: the wall time since ``before``), ``cache_hits``
+    (programs JAX loaded from the persistent cache) and ``cache_writes`` (compiled and stored there)."""
     from mantra_jax.compile_cache import CACHE, STATS
 
     if run_seconds is None:
         run_seconds = time.perf_counter() - before["t0"]
     seconds = STATS.seconds - before["seconds"]
-    return {"compilations": STATS.count - before["count"], "compile_seconds": round(seconds, 2),
+    return {"start_seconds": round(before["start"], 2),
+            "compilations": STATS.count - before["count"], "compile_seconds": round(seconds, 2),
             "compute_seconds": round(run_seconds - seconds, 2), "cache_hits": CACHE.hits - before["hits"],
             "cache_writes": CACHE.writes - before["writes"]}
 

@@ -169,6 +169,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         write_run_report(out, args)
     ok = sum(r["status"] == "ok" for r in every)
     failed = len(every) - ok + len(problems)
-    print(f"mantra detect: {ok} image(s) processed, {failed} failed; {c['compilations']} compilation(s) in "
-          f"{c['compile_seconds']} s, compute {c['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
+    print(f"mantra detect: {ok} image(s) processed, {failed} failed; start {c['start_seconds']} s, "
+          f"{c['compilations']} compilation(s) in {c['compile_seconds']} s, compute {c['compute_seconds']} s; "
+          f"results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if failed else EXIT_OK

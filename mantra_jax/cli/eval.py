@@ -174,6 +174,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "(nearest neighbour); --skip-mismatched leaves such images out", file=sys.stderr)
     m = run.summary
     print(f"mantra eval: {m['n_images']} image(s), pixel AUC {m['pixel_auc']}, image AUC {m['image_auc']}; "
-          f"{len(run.failed)} failed, {len(run.skipped)} skipped; {meta['compilations']} compilation(s) in "
-          f"{meta['compile_seconds']} s, compute {meta['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
+          f"{len(run.failed)} failed, {len(run.skipped)} skipped; start {meta['start_seconds']} s, "
+          f"{meta['compilations']} compilation(s) in {meta['compile_seconds']} s, compute {meta['compute_seconds']} s; results in {out_dir}", file=sys.stderr)
     return EXIT_INPUTS_FAILED if run.failed else EXIT_OK

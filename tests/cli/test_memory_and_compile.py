@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -68,6 +69,27 @@ def test_detect_reports_compile_seconds_apart_and_compiles_one_program_per_pass_
 
 
 DETECT = "import sys; from mantra_jax import cli; sys.exit(cli.main(sys.argv[1:]))"
+
+
+def test_detect_reports_the_process_start_apart_from_compile_and_compute(tiny_ckpt, tmp_path):
+    img = _png(tmp_path / "a.png", 24, 32, 0)
+    # the child sleeps a second before it imports anything: the start it reports must include that second,
+    # so it is the process's age, not the time since some import
+    child = ("import sys, time; time.sleep(1.0); t = time.monotonic(); from mantra_jax import cli; "
+             "code = cli.main(sys.argv[1:]); print(f'after the sleep {time.monotonic() - t:.3f}'); sys.exit(code)")
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", child, "detect", str(img), "-c", str(tiny_ckpt), "-o",
+                           str(tmp_path / "o"), "--compile-cache", "off", "--no-progress", "--no-report"],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    wall = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr
+    run = json.loads((tmp_path / "o" / "summary.json").read_text())["run"]
+    after_sleep = float(done.stdout.split("after the sleep")[1])
+    since_start = run["compile_seconds"] + run["compute_seconds"]  # from the snapshot to the summary
+    # the sleep, plus the imports and weight loading after it (the child's own clock, up to the summary's
+    # writing and rounding, well under the half second of slack), and no more than its life as seen from here
+    assert 0.5 + after_sleep - since_start < run["start_seconds"] <= wall - since_start + 0.05
+    assert f"start {run['start_seconds']} s" in done.stderr
 
 
 @pytest.mark.slow  # ~40-200 s: two fresh processes compiling / loading both passes
