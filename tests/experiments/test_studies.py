@@ -4,7 +4,7 @@ scored (validation, training sample, camera probe) and read back, at a micro siz
 import numpy as np
 import pytest
 
-from mantra_jax.train import imc_studies as st
+from experiments import studies as st
 
 
 def test_studies_hold_the_papers_tables():
@@ -76,19 +76,48 @@ def _scores_by_hand(model, variables, records) -> dict[str, float]:
     return {"n": len(truth), "ce": float(ce), **{f"top{k}": int(np.sum(rank < k)) for k in range(1, 11)}}
 
 
+def _study_config(tmp_path):
+    """The cpu study config at a micro size: 2 steps of 2 at 1/8 widths, the plain cross-entropy, 4
+    validation and 4 training-sample records, the probe on 2 + 2 generated photos."""
+    from experiments.configs.blocks import data_block
+    from experiments.configs.imc_studies import get_config
+
+    config = get_config("cpu")
+    config.progress, config.width_divisor, config.train_records, config.only = False, 8, 4, "IMC-ResNet"
+    config.data = data_block(patch_size=32, crop_size=16, val_records=4)
+    config.data.val_dir = "fixed_sets"
+    config.train.update(batch_size=2, steps_per_epoch=2, checkpoint_every_steps=2, num_epochs=1,
+                        log_every_steps=1, hierarchy_weight=0.0)
+    _cameras(tmp_path / "cams")
+    config.cameras.update(folder=str(tmp_path / "cams"), pattern="", crop=16)
+    return config
+
+
+def test_a_column_config_is_an_imc385_config_of_its_variant_and_level(tmp_path):
+    from experiments.configs.imc385 import get_config as imc385_config
+
+    config = _study_config(tmp_path).to_dict()
+    column = st.get_study("hierarchy").columns[2]
+    cfg = st.column_config(config, column, tmp_path / "val")
+    imc = imc385_config("cpu").to_dict()
+    assert {k: sorted(v) if isinstance(v, dict) else None for k, v in cfg.items()} == {
+        k: sorted(v) if isinstance(v, dict) else None for k, v in imc.items()}  # the same schema, block by block
+    assert {k: cfg["model"][k] for k in ("variant", "hierarchy_level", "num_classes")} == {
+        "variant": "imc-vgg+combined/8", "hierarchy_level": "HL2", "num_classes": 50}
+    assert cfg["train"] == config["train"] and cfg["data"]["val_dir"] == str(tmp_path / "val")
+    assert cfg["data"]["crop_size"] == config["data"]["crop_size"] == 16
+
+
 @pytest.mark.slow
 def test_one_column_trains_scores_and_reads_back(tmp_path):
-    from experiments.configs.blocks import data_block
     from mantra_jax.data.imc_source import IMCSource
     from mantra_jax.io.checkpoints import load_model
     from mantra_jax.train.inputs import imc_inputs
 
-    data = data_block(patch_size=32, crop_size=16, val_records=4).to_dict()
-    budget = st.Budget(steps=2, batch_size=2, learning_rate=1e-3, log_every_steps=1, progress=False)
-    kwargs = dict(workdir=tmp_path / "run", budget=budget, width_divisor=8, data=data, train_records=4,
-                  cameras=_cameras(tmp_path / "cams"), probe_crop=16, only=["IMC-ResNet"])
+    config = _study_config(tmp_path)
+    data = config.data.to_dict()
     study = st.get_study("backbone")
-    results = st.run_study(study, **kwargs)
+    results = st.run_study(study, config, tmp_path / "run")
     r = results["IMC-ResNet"]
     assert (r["variant"], r["level"], r["steps"], r["convs"]) == ("imc-resnet/8", "HL0", 2, 14)
 
@@ -109,5 +138,5 @@ def test_one_column_trains_scores_and_reads_back(tmp_path):
         for key in ("ce", "loss"):  # hierarchy_weight 0: the loss is the cross-entropy
             assert r[f"{split}/{key}"] == pytest.approx(ref["ce"], rel=1e-5), (split, key)
     assert 0.0 <= r["kcmi"] <= 1.0 and r["kcmi_detail"]["test"] == 2  # the probe: tests/eval/test_camera_probe.py
-    assert st.run_study(study, **kwargs) == results  # a finished column is read back, not retrained
+    assert st.run_study(study, config, tmp_path / "run") == results  # a finished column is read back, not retrained
     assert f"{100 * r['val/HL0/top1']:.1f} / 90.8" in st.format_study(study, results)
