@@ -5,14 +5,14 @@ loop's fields, read by ``LoopConfig.from_config``): each column is an imc385 run
 (experiments/studies.py ``column_config``).
 
 paper: full widths, the paper's IMC inputs (128x128 crops of 256x256 patches, batch 64, Adam 1e-4, the
-plain cross-entropy) and a budget of 100 epochs of 1000 batches per column, evaluated after each (the paper trains to its
-validation plateau; 100 epochs is our choice), validation on 6400 records, "Train Acc." on 6400
+plain cross-entropy) and a budget of 100 epochs of 1000 batches per column, evaluated after each (the
+paper trains to its validation plateau; 100 epochs is our choice), validation on 6400 records, "Train Acc." on 6400
 training-split records, the camera-model probe at 512 x 512 on ``cameras.folder`` (set it to a KCMI-like
 folder: one sub-folder per camera, or a flat folder with ``cameras.pattern``).
 
-cpu: the same tables at 1/4 of every width, 32x32 crops of 64x64 patches, batch 8, 60 steps per column at
-1e-3 with the coarse-level cross-entropies added (``hierarchy_weight`` 1, as experiments/configs/imc385.py
-``cpu``), 64 validation / 64 training records, and the probe on the 16 photos of
+cpu: the same tables at 1/4 of every width, 32x32 crops of 64x64 patches, batch 8, 60 steps per column
+(one epoch, evaluated at its end) at 1e-3 with the coarse-level cross-entropies added (``hierarchy_weight``
+1, as experiments/configs/imc385.py ``cpu``), 64 validation / 64 training records, and the probe on the 16 photos of
 ../shared/data/pristine/dresden_nat (3 Nikon models; 128 x 128 centres) when present. Numbers of such a
 run say that the pipeline works, not what the paper measured.
 """
