@@ -31,14 +31,13 @@ STUDY = flags.DEFINE_enum("study", None, ["backbone", "first_layer", "hierarchy"
 def run(config, workdir: str) -> dict:
     from experiments import studies
     from mantra_jax.io.atomic import write_text_atomic
-    from mantra_jax.train.loop import LoopConfig
 
     study = studies.get_study(STUDY.value or config.study)
     out = pathlib.Path(workdir) / study.name
     start = time.perf_counter()
     results = studies.run_study(study, config, out)
     table = studies.format_study(study, results)
-    steps = LoopConfig.from_config(config.train, config.progress).num_steps
+    steps = "/".join(sorted({str(r["steps"]) for r in results.values()}, key=int))  # as trained
     note = (f"ours / paper (accuracies in %); widths / {config.width_divisor}, {steps} steps of "
             f"{config.train.batch_size} per column; {time.perf_counter() - start:.0f} s")
     print("\n" + table + "\n" + note)
