@@ -14,6 +14,10 @@ order is the loop's rules:
 6. ``progress``: the bar (or line) advanced by one step;
 7. ``budget``: the run ends when the budget is spent; last, as the step is then the run's last and its
    evaluation and checkpoint (due at a last step) have run.
+
+The validation is ``evaluate`` with ``loop_eval_step``; ``evaluate_variables`` runs the same on any
+variables (e.g. a best checkpoint scored after its run, experiments/studies.py), so a score outside a run
+is computed by the code of the run's validation metrics.
 """
 
 from __future__ import annotations
