@@ -8,7 +8,7 @@
 --study: backbone (Table 2), first_layer (Table 3), hierarchy (Table 4), width_depth (Table 5). Each
 column trains for the config's budget in WORKDIR/<study>/<column> (resumable; a finished column is only
 read back), then the table is printed with our numbers beside the paper's and written to
-WORKDIR/<study>/table.txt. See mantra_jax/train/imc_studies.py and experiments/configs/imc_studies.py.
+WORKDIR/<study>/table.txt. See experiments/studies.py and experiments/configs/imc_studies.py.
 """
 
 from __future__ import annotations
@@ -29,32 +29,17 @@ STUDY = flags.DEFINE_enum("study", None, ["backbone", "first_layer", "hierarchy"
 
 
 def run(config, workdir: str) -> dict:
-    from mantra_jax.eval.camera_probe import camera_by_pattern, camera_folders
+    from experiments import studies
     from mantra_jax.io.atomic import write_text_atomic
-    from mantra_jax.train import imc_studies as st
 
-    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    study = st.get_study(STUDY.value or cfg["study"])
-    cams = cfg["cameras"]
-    cameras = None
-    if cams["folder"]:
-        cameras = (camera_by_pattern(cams["folder"], cams["pattern"]) if cams["pattern"]
-                   else camera_folders(cams["folder"]))
-    else:
-        print("imc_studies: no --config.cameras.folder: the KCMI row stays empty")
-    t = cfg["train"]
-    budget = st.Budget(steps=int(t["steps"]), batch_size=int(t["batch_size"]), learning_rate=float(t["learning_rate"]),
-                       hierarchy_weight=float(t["hierarchy_weight"]), eval_every_steps=int(t["eval_every_steps"]),
-                       log_every_steps=int(t["log_every_steps"]), seed=int(t["seed"]), progress=bool(cfg["progress"]))
+    study = studies.get_study(STUDY.value or config.study)
     out = pathlib.Path(workdir) / study.name
     start = time.perf_counter()
-    results = st.run_study(study, workdir=out, budget=budget, width_divisor=int(cfg["width_divisor"]),
-                           data=cfg["data"], train_records=int(cfg["train_records"]), cameras=cameras,
-                           probe_crop=int(cams["crop"]), probe_k=int(cams["k"]), probe_seed=int(cams["seed"]),
-                           only=[s.strip() for s in cfg["only"].split(",") if s.strip()])
-    table = st.format_study(study, results)
-    note = (f"ours / paper (accuracies in %); widths / {cfg['width_divisor']}, {budget.steps} steps of "
-            f"{budget.batch_size} per column; {time.perf_counter() - start:.0f} s")
+    results = studies.run_study(study, config, out)
+    table = studies.format_study(study, results)
+    steps = "/".join(sorted({str(r["steps"]) for r in results.values()}, key=int))  # as trained
+    note = (f"ours / paper (accuracies in %); widths / {config.width_divisor}, {steps} steps of "
+            f"{config.train.batch_size} per column; {time.perf_counter() - start:.0f} s")
     print("\n" + table + "\n" + note)
     write_text_atomic(out / "table.txt", table + "\n" + note + "\n")
     return results

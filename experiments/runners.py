@@ -65,8 +65,8 @@ def _mesh_and_check(batch_size: int):
     return mesh
 
 
-def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
-    """IMC pre-training (see the module docstring). Returns the run summary."""
+def run_imc385(config: Any, workdir: str | pathlib.Path, name: str = "imc385") -> dict[str, Any]:
+    """IMC pre-training (see the module docstring). Returns the run summary. ``name``: the progress label."""
     from mantra_jax.distributed.runtime import primary_first
     from mantra_jax.models.config import check_config
     from mantra_jax.train.inputs import imc_inputs
@@ -91,7 +91,7 @@ def run_imc385(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:
                  task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
                  tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
                  workdir=workdir, config=LoopConfig.from_config(cfg["train"], cfg["progress"]), mesh=mesh,
-                 name="imc385")
+                 name=name)
 
 
 def pretrained_params(directory: str, variant: str) -> dict[str, Any]:

@@ -121,6 +121,14 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "loop-runs-actions-out-of-order": ("mantra_jax/train/loop.py",  # the loop ignores the actions' order
                                        "for action in self.actions:", "for action in reversed(self.actions):",
                                        ("tests/train/test_loop_actions.py",)),
+    "evaluate-variables-stats": ("mantra_jax/train/loop_actions.py",  # scoring drops the moving statistics
+                                 "create_train_state(dict(variables), optax.identity())",
+                                 "create_train_state({**variables, \"batch_stats\": jax.tree.map(lambda a: 0 * a, "
+                                 "variables[\"batch_stats\"])}, optax.identity())",
+                                 ("tests/train/test_loop_actions.py",)),
+    "study-column-level": ("experiments/studies.py",  # a column trained at the default level, not its own
+                           "hierarchy_level=column.level,", "hierarchy_level=None,",
+                           ("tests/experiments/test_studies.py",)),
     "loop-record-keys": ("mantra_jax/train/loop_record.py",  # a checkpoint's loop item gains a key
                          "if self.last_train_loss is not None:", "if True:", ("tests/train/test_loop_record.py",)),
     "loop-config-drops-field": ("mantra_jax/train/loop.py",  # from_config leaves keep at its default

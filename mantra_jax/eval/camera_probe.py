@@ -13,6 +13,7 @@ closest.
   with a feature extractor (``IMCClassifier``, ``ManTraNet``): only its ``Featex`` part runs.
 * ``camera_folders(root)`` / ``camera_by_pattern(root, regex)``: the photos of a folder grouped by camera.
 * ``knn_predict``, ``split_halves``, ``probe_accuracy``: the classifier and the protocol.
+* ``camera_probe_fn(cameras, crop=, k=, seed=)``: ``probe(model, variables)``, the whole probe of a model.
 """
 
 from __future__ import annotations
@@ -195,3 +196,14 @@ def camera_features(feature_fn: Callable[[np.ndarray], np.ndarray], paths: Seque
         if progress is not None:
             progress(i + 1)
     return np.stack(out)
+
+
+def camera_probe_fn(cameras: CameraSet, *, crop: int, k: int, seed: int) -> Callable[[Any, Any], dict[str, Any]]:
+    """``probe(model, variables)``: ``probe_accuracy`` of the model's features (``feature_extractor_fn``)
+    of the centre ``crop`` of every photo of ``cameras``."""
+
+    def probe(model: Any, variables: Any) -> dict[str, Any]:
+        feats = camera_features(feature_extractor_fn(model, variables), cameras.paths, crop)
+        return probe_accuracy(feats, cameras.labels, k=k, seed=seed, cameras=cameras.cameras)
+
+    return probe

@@ -24,7 +24,8 @@ widens the receptive field by 2 (``with_first_layer``).
 
 ``PAPER_PARAMS`` / ``PAPER_RECEPTIVE_FIELD`` hold the tables' figures; ``imc_parameter_count`` counts an
 IMC classifier's parameters from ``jax.eval_shape`` of its initialisation (nothing is computed) and
-``imc_receptive_field`` adds the decision block's 3x3 to the feature extractor's.
+``imc_receptive_field`` adds the decision block's 3x3 to the feature extractor's; ``imc_architecture``
+gathers the static rows of the tables.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 
 from mantra_jax.models.featex import FeatexConfig
-from mantra_jax.models.first_layer import plain_filters_for
+from mantra_jax.models.first_layer import first_layer_features, first_layer_kernel, plain_filters_for
 from mantra_jax.models.mantranet import DECISION_KERNEL
 
 
@@ -127,3 +128,12 @@ def imc_parameter_count(featex: FeatexConfig, num_classes: int) -> dict[str, int
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3), jnp.float32)))
     return {name: int(sum(np.prod(a.shape) for a in jax.tree.leaves(shapes.get(name, {}))))
             for name in ("params", "batch_stats")}
+
+
+def imc_architecture(featex: FeatexConfig, num_classes: int) -> dict[str, int | str]:
+    """The static rows of Tables 2-5 for an IMC classifier with this feature extractor: ``convs``
+    (``num_conv2d``), ``params`` (trainable scalars), ``filters`` / ``kernel`` of the first layer and
+    ``receptive_field`` (of the logits map)."""
+    return {"convs": num_conv2d(featex), "params": imc_parameter_count(featex, num_classes)["params"],
+            "filters": first_layer_features(featex.first_layer, featex.plain_filters),
+            "kernel": first_layer_kernel(featex.first_layer), "receptive_field": imc_receptive_field(featex)}

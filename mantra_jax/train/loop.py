@@ -49,12 +49,12 @@ from mantra_jax.models.compute import for_platform
 from mantra_jax.train import sharding
 from mantra_jax.train.checkpoints import TrainCheckpoints
 from mantra_jax.train.feeder import DeviceFeeder
-from mantra_jax.train.loop_actions import ACTIONS, Tick
+from mantra_jax.train.loop_actions import ACTIONS, Tick, loop_eval_step
 from mantra_jax.train.loop_record import LoopRecord, RunSummary, Timing
 from mantra_jax.train.plateau import PAPER_FACTOR, PAPER_PATIENCE, PlateauState, plateau_update
 from mantra_jax.train.preflight import fit_step
 from mantra_jax.train.state import TrainState, create_train_state, init_variables as fresh_variables
-from mantra_jax.train.step import make_eval_step, make_train_step
+from mantra_jax.train.step import make_train_step
 from mantra_jax.train.tasks import Task
 from mantra_jax.train.writers import MetricWriter, format_table
 
@@ -219,7 +219,7 @@ class TrainLoop:
         if self.init_plateau is not None:
             state = state.replace(plateau=self.init_plateau)
         self.state = sharding.replicate(state, self.mesh)
-        self.eval_step = sharding.jit_eval_step(make_eval_step(self.model, self.task), self.mesh)
+        self.eval_step = loop_eval_step(self.model, self.task, self.mesh)
         self.ckpt = (TrainCheckpoints(self.workdir, keep=config.keep, keep_best=config.keep_best)
                      if config.checkpoints else None)
         self.writer = MetricWriter(self.workdir, enabled=self.primary)

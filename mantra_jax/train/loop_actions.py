@@ -14,6 +14,10 @@ order is the loop's rules:
 6. ``progress``: the bar (or line) advanced by one step;
 7. ``budget``: the run ends when the budget is spent; last, as the step is then the run's last and its
    evaluation and checkpoint (due at a last step) have run.
+
+The validation is ``evaluate`` with ``loop_eval_step``; ``evaluate_variables`` runs the same on any
+variables (e.g. a best checkpoint scored after its run, experiments/studies.py), so a score outside a run
+is computed by the code of the run's validation metrics.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax
 import numpy as np
+import optax
 
 from mantra_jax.errors import TrainingDivergedError
+from mantra_jax.models.compute import for_platform
+from mantra_jax.train import sharding
 from mantra_jax.train.feeder import DeviceFeeder
-from mantra_jax.train.state import TrainState
+from mantra_jax.train.state import TrainState, create_train_state
+from mantra_jax.train.step import make_eval_step
 from mantra_jax.train.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -69,6 +77,23 @@ def evaluate(eval_step: Callable, state: TrainState, eval_data: Iterable[Mapping
             v = np.asarray(v, np.float64 if np.issubdtype(np.asarray(v).dtype, np.floating) else np.int64)
             totals[k] = totals[k] + v if k in totals else v
     return task.summarize(totals)
+
+
+def loop_eval_step(model: Any, task: Task, mesh: Any) -> Callable:
+    """The loop's eval step of ``model`` (already resolved for the mesh's platform): ``make_eval_step``
+    jitted over ``mesh`` (state replicated, batch split on "data")."""
+    return sharding.jit_eval_step(make_eval_step(model, task), mesh)
+
+
+def evaluate_variables(model: Any, variables: Mapping[str, Any], task: Task,
+                       eval_data: Iterable[Mapping[str, Any]], mesh: Any = None) -> dict[str, float]:
+    """The task's validation metrics of ``variables`` (``{"params", "batch_stats"}``, e.g. a checkpoint's)
+    over ``eval_data``, computed as a run's validation is: the model resolved for the platform, the loop's
+    eval step and ``evaluate``. ``mesh``: default all devices."""
+    mesh = sharding.make_mesh() if mesh is None else mesh
+    model = for_platform(model, mesh.devices.flat[0].platform)
+    state = sharding.replicate(create_train_state(dict(variables), optax.identity()), mesh)
+    return evaluate(loop_eval_step(model, task, mesh), state, eval_data, task, mesh)
 
 
 def stop_if_diverged(losses: Sequence[tuple[int, Any]], ckpt: Any) -> None:

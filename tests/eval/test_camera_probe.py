@@ -107,6 +107,16 @@ def test_probe_tells_blur_from_noise_end_to_end(tmp_path, tiny_checkpoint, capsy
         main(["--images", str(tmp_path / "photos"), "--checkpoint", str(tiny_checkpoint), "--out", str(out)])
 
 
+def test_probe_fn_of_a_camera_set_scores_a_model(tmp_path, tiny_checkpoint):
+    from mantra_jax.io.checkpoints import load_model
+
+    _synthetic_cameras(tmp_path / "photos", per_camera=4)
+    model, variables, _ = load_model(tiny_checkpoint)
+    result = cp.camera_probe_fn(cp.camera_folders(tmp_path / "photos"), crop=32, k=3, seed=0)(model, variables)
+    assert (result["fit"], result["test"], result["k"], result["accuracy"]) == (4, 4, 3, 1.0)
+    assert result["per_camera"] == {"blurry": 1.0, "noisy": 1.0}
+
+
 def test_features_are_the_mean_of_the_feature_extractor_output(tiny_checkpoint):
     from mantra_jax.io.checkpoints import load_model
     from mantra_jax.io.images import preprocess

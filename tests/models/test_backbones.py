@@ -154,3 +154,13 @@ def test_study_variant_names_parse_and_bad_ones_fail():
             get_variant(bad)
     with pytest.raises(ValueError, match="pairs"):
         FeatexConfig(trunk=((4, 4, 4),), units=("residual",))
+
+
+def test_architecture_rows_of_table3_first_layers():
+    rows = {v: backbones.imc_architecture(get_variant(f"imc-vgg+{v}").featex, 7)
+            for v in ("plain3", "plain5", "bayar", "srm", "combined")}
+    assert {v: (r["filters"], r["kernel"], r["receptive_field"], r["convs"]) for v, r in rows.items()} == {
+        "plain3": (16, 3, 23, 11), "plain5": (16, 5, 25, 11), "bayar": (3, 5, 25, 11), "srm": (9, 5, 25, 11),
+        "combined": (16, 5, 25, 11)}
+    featex = get_variant("imc-vgg+bayar").featex
+    assert rows["bayar"]["params"] == backbones.imc_parameter_count(featex, 7)["params"] == 484_008

@@ -7,11 +7,14 @@
 | ``hierarchy`` | 4     | IMC-VGG + combined at HL0 ... HL5                       | each level |
 | ``width_depth``| 5    | Baseline, Wider, Deeper, W&D (+ combined first layer)   | HL5 (385)  |
 
-``run_study`` trains each column for the same budget in ``workdir/<column>`` (the library's loop:
-checkpoints, resumable; a finished column is not retrained), then scores the best checkpoint: accuracy on
-the fixed validation set at the column's level and every coarser one (``hierarchy_levels``), accuracy on a
-fixed sample of training-split records ("Train Acc."), and the camera-model probe (the KCMI row) on a folder
-of photos grouped by camera (``mantra_jax.eval.camera_probe``). ``format_study`` prints the paper's layout,
+A study is a loop over IMC configs: ``run_study`` gives each column an imc385 config (``column_config``:
+the study config's data and train blocks, the column's variant and level) and trains it with
+``experiments.runners.run_imc385`` in ``workdir/<column>`` (the library's loop: checkpoints, resumable; a
+finished column is not retrained), then scores the best checkpoint with the loop's evaluation
+(``mantra_jax.train.loop_actions.evaluate_variables``): the metrics on the fixed validation set (shared by
+the columns) at the column's level and every coarser one (``hierarchy_levels``), the same on a fixed sample
+of training-split records ("Train Acc."), and the camera-model probe (the KCMI row) on a folder of photos
+grouped by camera (``mantra_jax.eval.camera_probe``). ``format_study`` prints the paper's layout,
 each cell ``ours / paper`` in percent (counts as numbers).
 
 Sizes are ours to choose: a ``width_divisor`` divides every width of the backbones (1: the paper's), so a
@@ -24,9 +27,7 @@ import dataclasses
 import json
 import pathlib
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
-
-import numpy as np
+from typing import Any, Callable, Mapping, Sequence
 
 from mantra_jax.io.atomic import write_text_atomic
 from mantra_jax.train.hierarchy_levels import level_classes
@@ -123,85 +124,49 @@ def variant_name(column: Column, width_divisor: int) -> str:
 
 
 def architecture(column: Column, width_divisor: int = 1) -> dict[str, Any]:
-    """The column's static rows: convs, params (its IMC classifier's, from eval_shape), filters / kernel of
-    the first layer, receptive field (of the logits map)."""
-    from mantra_jax.models import backbones
-    from mantra_jax.models.first_layer import first_layer_features, first_layer_kernel
+    """The column's static rows (``mantra_jax.models.backbones.imc_architecture`` of its variant)."""
+    from mantra_jax.models.backbones import imc_architecture
     from mantra_jax.models.variants import get_variant
 
-    featex = get_variant(variant_name(column, width_divisor)).featex
-    return {"convs": backbones.num_conv2d(featex),
-            "params": backbones.imc_parameter_count(featex, level_classes(column.level))["params"],
-            "filters": first_layer_features(featex.first_layer, featex.plain_filters),
-            "kernel": first_layer_kernel(featex.first_layer),
-            "receptive_field": backbones.imc_receptive_field(featex)}
+    return imc_architecture(get_variant(variant_name(column, width_divisor)).featex, level_classes(column.level))
 
 
-def score(model: Any, variables: Any, task: Any, batches: Iterable[Mapping[str, np.ndarray]]) -> dict[str, float]:
-    """The task's validation metrics of ``variables`` over ``batches`` (moving statistics)."""
-    import jax
+def column_config(config: Mapping[str, Any], column: Column, val_dir: pathlib.Path) -> dict[str, Any]:
+    """The imc385 config (experiments/configs/imc385.py's schema) training ``column``: the study config's
+    ``progress``, ``distributed``, ``data`` (the validation set read from ``val_dir``) and ``train`` blocks,
+    and a model block of the column's variant at the config's ``width_divisor`` and hierarchy level."""
+    from experiments.configs.blocks import model_block
 
-    from mantra_jax.train.step import device_inputs
-
-    @jax.jit
-    def sums(v: Any, batch: Mapping[str, Any]) -> dict[str, Any]:
-        batch = device_inputs(batch)  # uint8 batches become [-1, 1] floats on the device
-        return task.eval_sums(model.apply(v, batch["image"], train=False), batch)
-
-    totals: dict[str, float] = {}
-    for batch in batches:
-        out = jax.device_get(sums(variables, {k: batch[k] for k in task.batch_keys}))
-        for k, v in out.items():
-            totals[k] = totals.get(k, 0) + np.asarray(v, np.float64)
-    return task.summarize(totals)
+    model = model_block(variant_name(column, int(config["width_divisor"])), hierarchy_level=column.level,
+                        num_classes=level_classes(column.level))
+    return {"name": f"{config['name']}-{column_dir(column)}", "progress": config["progress"],
+            "distributed": dict(config["distributed"]), "model": model.to_dict(),
+            "data": {**config["data"], "val_dir": str(val_dir)}, "train": dict(config["train"])}
 
 
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    """Training of every column: steps, batch, learning rate, hierarchy weight (see ``imc_task``), and
-    evaluation / logging periods (in steps)."""
-
-    steps: int
-    batch_size: int
-    learning_rate: float = 1e-4
-    hierarchy_weight: float = 0.0
-    eval_every_steps: int = 0  # 0: only at the end
-    log_every_steps: int = 50
-    seed: int = 0
-    progress: bool = True
-
-
-def train_column(column: Column, *, workdir: pathlib.Path, budget: Budget, width_divisor: int,
-                 train_data: Any, val_data: Any, train_sample: Any, probe: Callable[[Any, Any], dict] | None,
-                 mesh: Any = None) -> dict[str, Any]:
-    """Trains one column (or resumes it; a finished one is only scored once) and returns its results:
-    ``architecture`` rows, ``val/...`` and ``train/...`` accuracies, ``kcmi`` (when ``probe``), seconds."""
-    from mantra_jax.io.checkpoints import check_config, load_model, model_from_config
+def train_column(column: Column, config: Mapping[str, Any], *, workdir: pathlib.Path, val_dir: pathlib.Path,
+                 val_data: Any, train_sample: Any, probe: Callable[[Any, Any], dict] | None) -> dict[str, Any]:
+    """Trains one column with ``run_imc385(column_config(...), workdir)`` (or resumes it; a finished one is
+    only read back) and scores its best checkpoint with the loop's evaluation (``evaluate_variables``);
+    returns ``architecture`` rows, ``val/...`` and ``train/...`` metrics, ``kcmi`` (when ``probe``), seconds."""
+    from experiments.runners import run_imc385
+    from mantra_jax.io.checkpoints import load_model
     from mantra_jax.train.hierarchy_levels import level_task
-    from mantra_jax.train.loop import LoopConfig, train
-    from mantra_jax.train.optimizer import adam
+    from mantra_jax.train.loop_actions import evaluate_variables
 
     done = workdir / ROW_RESULT
     if done.is_file():
         return json.loads(done.read_text())
     start = time.perf_counter()
-    model_config = check_config({"kind": "imc", "variant": variant_name(column, width_divisor),
-                                 "num_classes": level_classes(column.level)})
-    task = level_task(column.level, budget.hierarchy_weight)
-    period = budget.eval_every_steps or budget.steps
-    loop = LoopConfig.from_config({**LoopConfig.defaults(), "num_steps": budget.steps, "steps_per_epoch": period,
-                                   "checkpoint_every_steps": period,
-                                   "log_every_steps": min(budget.log_every_steps, budget.steps),
-                                   "seed": budget.seed}, progress=budget.progress)
-    summary = train(model=model_from_config(model_config), model_config=model_config, task=task,
-                    tx=adam(budget.learning_rate), train_data=train_data, eval_data=val_data, workdir=workdir,
-                    config=loop, mesh=mesh, name=column.label)
+    cfg = column_config(config, column, val_dir)
+    summary = run_imc385(cfg, workdir, name=column.label)
     trained = time.perf_counter()
     model, variables, _ = load_model(workdir)  # the best checkpoint (lowest validation loss)
-    result: dict[str, Any] = {"column": column.label, "variant": model_config["variant"], "level": column.level,
-                              "steps": summary["steps"], **architecture(column, width_divisor)}
-    result.update({f"val/{k}": v for k, v in score(model, variables, task, val_data).items()})
-    result.update({f"train/{k}": v for k, v in score(model, variables, task, train_sample).items()})
+    task = level_task(column.level, float(cfg["train"]["hierarchy_weight"]))  # run_imc385's task
+    result: dict[str, Any] = {"column": column.label, "variant": cfg["model"]["variant"], "level": column.level,
+                              "steps": summary["steps"], **architecture(column, int(config["width_divisor"]))}
+    for split, batches in (("val", val_data), ("train", train_sample)):
+        result.update({f"{split}/{k}": v for k, v in evaluate_variables(model, variables, task, batches).items()})
     if probe is not None:
         kcmi = probe(model, variables)
         result["kcmi"] = kcmi["accuracy"]
@@ -211,15 +176,30 @@ def train_column(column: Column, *, workdir: pathlib.Path, budget: Budget, width
     return result
 
 
-def camera_probe_fn(cameras: Any, *, crop: int, k: int, seed: int) -> Callable[[Any, Any], dict]:
-    """``probe(model, variables)``: the camera-model probe on ``cameras`` (a ``CameraSet``)."""
-    from mantra_jax.eval import camera_probe as cp
+def kcmi_probe(cameras: Mapping[str, Any]) -> Callable[[Any, Any], dict] | None:
+    """The KCMI probe (``camera_probe_fn``) of a config's ``cameras`` block: ``folder`` (one sub-folder per
+    camera, or a flat folder with ``pattern``), ``crop``, ``k``, ``seed``; None when it names no folder."""
+    from mantra_jax.eval.camera_probe import camera_by_pattern, camera_folders, camera_probe_fn
 
-    def probe(model: Any, variables: Any) -> dict:
-        feats = cp.camera_features(cp.feature_extractor_fn(model, variables), cameras.paths, crop)
-        return cp.probe_accuracy(feats, cameras.labels, k=k, seed=seed, cameras=cameras.cameras)
+    if not cameras["folder"]:
+        return None
+    photos = (camera_by_pattern(cameras["folder"], cameras["pattern"]) if cameras["pattern"]
+              else camera_folders(cameras["folder"]))
+    return camera_probe_fn(photos, crop=int(cameras["crop"]), k=int(cameras["k"]), seed=int(cameras["seed"]))
 
-    return probe
+
+def training_sample(data: Mapping[str, Any], batch_size: int, records: int) -> Any:
+    """The fixed sample of ``records`` training-split records scored as "Train Acc." (one pass, in order),
+    in batches of ``batch_size``; ``data``: a data block."""
+    from mantra_jax.data.imc_source import IMCSource
+    from mantra_jax.data.pipeline import make_loader
+
+    if records < batch_size:
+        raise ValueError(f"train_records ({records}) must be at least one batch ({batch_size})")
+    sample = IMCSource(data["photos"] or None, "train", seed=int(data["seed"]), num_records=records,
+                       crop_size=int(data["crop_size"]), patch_size=int(data["patch_size"]),
+                       min_deviation=float(data["min_deviation"]))
+    return make_loader(sample, batch_size=batch_size, seed=0, shuffle=False, num_epochs=1)
 
 
 def _cell(key: str, ours: Any, paper: Any) -> str:
@@ -235,38 +215,35 @@ def _cell(key: str, ours: Any, paper: Any) -> str:
     return f"{fmt(ours, 100.0)} / {fmt(paper, 1.0)}"  # ours are fractions, the paper's percentages
 
 
-def run_study(study: Study, *, workdir: str | pathlib.Path, budget: Budget, width_divisor: int,
-              data: Mapping[str, Any], train_records: int, cameras: Any = None, probe_crop: int = 512,
-              probe_k: int = 7, probe_seed: int = 0, only: Sequence[str] = (),
+def run_study(study: Study, config: Any, workdir: str | pathlib.Path,
               log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Trains and scores every column of ``study`` (or those labelled in ``only``) in
-    ``workdir/<column>``; returns ``{label: result}``. ``data``: the input settings of
-    ``mantra_jax.train.inputs.imc_inputs``; ``train_records``: size of the fixed training-split sample
-    scored as "Train Acc."; ``cameras``: a ``CameraSet`` for the KCMI row (None: no probe)."""
-    from mantra_jax.data.imc_source import IMCSource
-    from mantra_jax.data.pipeline import make_loader
+    """Trains and scores every column of ``study`` (or those labelled in ``config.only``) in
+    ``workdir/<column>``; returns ``{label: result}``. ``config``: a study config
+    (experiments/configs/imc_studies.py): its ``data`` and ``train`` blocks are imc385's, the validation
+    set (prepared once in ``workdir/<data.val_dir>``) is shared by the columns; ``train_records``: size of
+    the fixed training-split sample scored as "Train Acc."; ``cameras``: the KCMI row's photos (no folder:
+    no probe)."""
+    from mantra_jax.distributed.runtime import primary_first
     from mantra_jax.train.inputs import imc_inputs
 
+    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    only = [s.strip() for s in cfg["only"].split(",") if s.strip()]
     unknown = sorted(set(only) - {c.label for c in study.columns})
     if unknown:
         raise ValueError(f"{study.name}: no column(s) {unknown}; columns: {[c.label for c in study.columns]}")
-    if train_records < budget.batch_size:
-        raise ValueError(f"train_records ({train_records}) must be at least one batch ({budget.batch_size})")
+    data, batch_size = cfg["data"], int(cfg["train"]["batch_size"])
+    train_sample = training_sample(data, batch_size, int(cfg["train_records"]))
     workdir = pathlib.Path(workdir)
-    train_data, val_data = imc_inputs(data, budget.batch_size)
-    sample = IMCSource(data.get("photos") or None, "train", seed=int(data.get("seed", 0)),
-                       num_records=int(train_records), crop_size=int(data.get("crop_size", 128)),
-                       patch_size=int(data.get("patch_size", 256)),
-                       min_deviation=float(data.get("min_deviation", 32.0)))
-    train_sample = make_loader(sample, batch_size=budget.batch_size, seed=0, shuffle=False, num_epochs=1)
-    probe = (None if cameras is None else
-             camera_probe_fn(cameras, crop=probe_crop, k=probe_k, seed=probe_seed))
+    val_dir = (workdir / data["val_dir"]).absolute()  # an absolute val_dir stays as it is
+    _, val_data = primary_first("imc studies fixed sets", lambda: imc_inputs(data, batch_size, val_dir=val_dir))
+    probe = kcmi_probe(cfg["cameras"])
+    if probe is None:
+        log("imc_studies: no --config.cameras.folder: the KCMI row stays empty")
     results = {}
     for column in study.columns:
         if only and column.label not in only:
             continue
-        results[column.label] = train_column(column, workdir=workdir / column_dir(column), budget=budget,
-                                             width_divisor=width_divisor, train_data=train_data,
+        results[column.label] = train_column(column, cfg, workdir=workdir / column_dir(column), val_dir=val_dir,
                                              val_data=val_data, train_sample=train_sample, probe=probe)
         log(f"{study.name}: {column.label} done ({results[column.label]['seconds']})")
     return results

@@ -1,10 +1,12 @@
 """The Section 3 study runner: the paper's tables as data, the printed layout, and one column trained,
 scored (validation, training sample, camera probe) and read back, at a micro size."""
 
+import pathlib
+
 import numpy as np
 import pytest
 
-from mantra_jax.train import imc_studies as st
+from experiments import studies as st
 
 
 def test_studies_hold_the_papers_tables():
@@ -36,6 +38,18 @@ def test_table_prints_ours_beside_the_papers():
     row = next(x for x in lines if x.startswith("IMC-7 Valid Acc."))
     assert "25.0 / 92.1" in row and "- / 90.8" in row
     assert "486K / 487K" in next(x for x in lines if x.startswith("#Param."))
+
+
+def test_presets_train_every_column_as_the_budgets_did():
+    from experiments.configs.imc_studies import get_config
+    from mantra_jax.train.loop import LoopConfig
+
+    for preset, want in (("paper", (100_000, 1000, 1000, 50, 64, 1e-4, 0.0)), ("cpu", (60, 60, 60, 20, 8, 1e-3, 1.0))):
+        t = get_config(preset).train
+        loop = LoopConfig.from_config(t, progress=False)
+        assert (loop.num_steps, loop.eval_every_steps, loop.checkpoint_every_steps, loop.log_every_steps,
+                t.batch_size, t.learning_rate, t.hierarchy_weight) == want, preset
+        assert (loop.seed, loop.patience, loop.factor) == (0, 20, 0.5)
 
 
 def _cameras(root):
@@ -76,19 +90,48 @@ def _scores_by_hand(model, variables, records) -> dict[str, float]:
     return {"n": len(truth), "ce": float(ce), **{f"top{k}": int(np.sum(rank < k)) for k in range(1, 11)}}
 
 
+def _study_config(tmp_path):
+    """The cpu study config at a micro size: 2 steps of 2 at 1/8 widths, the plain cross-entropy, 4
+    validation and 4 training-sample records, the probe on 2 + 2 generated photos."""
+    from experiments.configs.blocks import data_block
+    from experiments.configs.imc_studies import get_config
+
+    config = get_config("cpu")
+    config.progress, config.width_divisor, config.train_records, config.only = False, 8, 4, "IMC-ResNet"
+    config.data = data_block(patch_size=32, crop_size=16, val_records=4)
+    config.data.val_dir = "fixed_sets"
+    config.train.update(batch_size=2, steps_per_epoch=2, checkpoint_every_steps=2, num_epochs=1,
+                        log_every_steps=1, hierarchy_weight=0.0)
+    _cameras(tmp_path / "cams")
+    config.cameras.update(folder=str(tmp_path / "cams"), pattern="", crop=16)
+    return config
+
+
+def test_a_column_config_is_an_imc385_config_of_its_variant_and_level(tmp_path):
+    from experiments.configs.imc385 import get_config as imc385_config
+
+    config = _study_config(tmp_path).to_dict()
+    column = st.get_study("hierarchy").columns[2]
+    cfg = st.column_config(config, column, tmp_path / "val")
+    imc = imc385_config("cpu").to_dict()
+    assert {k: sorted(v) if isinstance(v, dict) else None for k, v in cfg.items()} == {
+        k: sorted(v) if isinstance(v, dict) else None for k, v in imc.items()}  # the same schema, block by block
+    assert {k: cfg["model"][k] for k in ("variant", "hierarchy_level", "num_classes")} == {
+        "variant": "imc-vgg+combined/8", "hierarchy_level": "HL2", "num_classes": 50}
+    assert cfg["train"] == config["train"] and cfg["data"]["val_dir"] == str(tmp_path / "val")
+    assert cfg["data"]["crop_size"] == config["data"]["crop_size"] == 16
+
+
 @pytest.mark.slow
 def test_one_column_trains_scores_and_reads_back(tmp_path):
-    from experiments.configs.blocks import data_block
     from mantra_jax.data.imc_source import IMCSource
     from mantra_jax.io.checkpoints import load_model
     from mantra_jax.train.inputs import imc_inputs
 
-    data = data_block(patch_size=32, crop_size=16, val_records=4).to_dict()
-    budget = st.Budget(steps=2, batch_size=2, learning_rate=1e-3, log_every_steps=1, progress=False)
-    kwargs = dict(workdir=tmp_path / "run", budget=budget, width_divisor=8, data=data, train_records=4,
-                  cameras=_cameras(tmp_path / "cams"), probe_crop=16, only=["IMC-ResNet"])
+    config = _study_config(tmp_path)
+    data = config.data.to_dict()
     study = st.get_study("backbone")
-    results = st.run_study(study, **kwargs)
+    results = st.run_study(study, config, tmp_path / "run")
     r = results["IMC-ResNet"]
     assert (r["variant"], r["level"], r["steps"], r["convs"]) == ("imc-resnet/8", "HL0", 2, 14)
 
@@ -109,5 +152,35 @@ def test_one_column_trains_scores_and_reads_back(tmp_path):
         for key in ("ce", "loss"):  # hierarchy_weight 0: the loss is the cross-entropy
             assert r[f"{split}/{key}"] == pytest.approx(ref["ce"], rel=1e-5), (split, key)
     assert 0.0 <= r["kcmi"] <= 1.0 and r["kcmi_detail"]["test"] == 2  # the probe: tests/eval/test_camera_probe.py
-    assert st.run_study(study, **kwargs) == results  # a finished column is read back, not retrained
+    assert st.run_study(study, config, tmp_path / "run") == results  # a finished column is read back, not retrained
     assert f"{100 * r['val/HL0/top1']:.1f} / 90.8" in st.format_study(study, results)
+
+
+ROW_KEYS = ["column", "convs", "filters", "kcmi", "kcmi_detail", "kernel", "level", "params", "receptive_field",
+            "seconds", "steps", "train/HL0/top1", "train/HL0/top10", "train/HL0/top3", "train/HL0/top5", "train/ce",
+            "train/loss", "val/HL0/top1", "val/HL0/top10", "val/HL0/top3", "val/HL0/top5", "val/ce", "val/loss",
+            "variant"]
+
+
+@pytest.mark.slow  # ~25 s: one micro column through the script
+def test_the_script_trains_a_column_and_writes_the_table(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import subprocess_env
+
+    _cameras(tmp_path / "cams")
+    script = pathlib.Path(st.__file__).parent / "imc_studies.py"
+    args = ["--study=backbone", f"--workdir={tmp_path / 'run'}", "--config.only=IMC-ResNet", "--config.progress=False",
+            "--config.width_divisor=8", "--config.data.patch_size=32", "--config.data.crop_size=16",
+            "--config.data.val_records=4", "--config.train_records=4", "--config.train.batch_size=2",
+            "--config.train.steps_per_epoch=2", "--config.train.checkpoint_every_steps=2",
+            f"--config.cameras.folder={tmp_path / 'cams'}", "--config.cameras.pattern=", "--config.cameras.crop=16"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=subprocess_env(),
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads((tmp_path / "run" / "backbone" / "IMC-ResNet" / st.ROW_RESULT).read_text())
+    assert sorted(row) == ROW_KEYS and row["steps"] == 2
+    table = (tmp_path / "run" / "backbone" / "table.txt").read_text()
+    assert table.startswith("Table 2 (backbone)") and "2 steps of 2 per column" in table
