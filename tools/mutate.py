@@ -165,7 +165,8 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                               ("tests/experiments/test_sprint.py",)),  # --slow
     "sprint-export-weights": ("experiments/sprint.py",  # the export holds the weights from before HR
                               'whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})',
-                              "whole = jax.device_get(whole)", ("tests/experiments/test_sprint.py",)),  # --slow
+                              'whole = jax.device_get(hr["init_variables"])',
+                              ("tests/experiments/test_sprint.py",)),  # --slow
     "data-state-topology": ("mantra_jax/train/checkpoints.py",  # a 2-process state resumed as another's
                             "if any(s != states[0] for s in states[1:]):", "if False:",
                             ("tests/distributed/test_checkpoint_topology.py",)),
