@@ -322,99 +322,80 @@ def _phase_report(s: Mapping[str, Any], flops_per_sample: float, peak: float | N
             "stopped": s["stopped"], "memory": s["memory"]}
 
 
-def run(config: Any, out: str, *, budget_s: float, resume: str = "") -> dict[str, Any]:
-    """One window of the sprint of ``config`` (experiments/configs/sprint.py) in ``budget_s`` seconds,
-    exported to ``out``, continuing the export ``resume`` (empty: a fresh start); returns its summary."""
+def _record_phase(record: dict[str, Any], phase: str, state: Any, s: Mapping[str, Any]) -> None:
+    """Adds the window's ``phase`` (its fit's final ``state`` and summary ``s``) to the resume record."""
+    record["steps"][phase] += s["timing"]["steps_run"]
+    record["samples"][phase] += s["timing"]["samples"]
+    record["plateau"][phase] = _plateau_json(state.plateau)
+    record["data_state"][phase] = s["data_state"]
+
+
+def _imc_phase(cfg: Mapping[str, Any], dtype: str, record: dict[str, Any], whole: Any, head: Any, budget_s: float,
+               workdir: pathlib.Path, peak: float | None) -> tuple[Any, dict[str, Any]]:
+    """IMC pre-training for ``budget_s`` seconds, from the resumed model ``whole``'s feature extractor and the
+    IMC ``head`` where given; returns (the trained IMC params, the phase's report)."""
+    import jax
+
+    from experiments.runners import imc_model_config, imc_pieces
+    from mantra_jax.train.end_to_end import load_pretrained_featex
+    from mantra_jax.train.flops import train_flops_per_pixel
+    from mantra_jax.train.loop import fit
+    from mantra_jax.train.state import init_variables
+
+    imc = imc_pieces(_phase(cfg, "imc", dtype, record["data_seeds"]["imc"]))
+    params = dict(jax.device_get(init_variables(imc["model"], imc["config"].seed)["params"]))
+    if whole is not None:
+        params = load_pretrained_featex(params, whole["params"])
+    if head is not None:
+        params["IMCHead"] = head
+    imc["config"] = _budgeted(imc["config"], budget_s)
+    state, s = fit(**imc, workdir=workdir, init_variables={"params": params, "batch_stats": {}}, name="imc385",
+                   plateau=_plateau_state(record["plateau"]["imc"]), data_state=record["data_state"]["imc"])
+    _record_phase(record, "imc", state, s)
+    record["phase"] = "hr"
+    crop = cfg["imc"]["data"]["crop_size"]
+    rep = _phase_report(s, train_flops_per_pixel(cfg["model"]["variant"], "imc") * crop**2, peak)
+    level = imc_model_config(cfg["model"])[0]
+    rep["val"] = {f"top{k}": s["val"][f"{level}/top{k}"] for k in (1, 3, 5, 10)} | {"ce": s["val"]["ce"]}
+    return jax.device_get(state.params), rep
+
+
+def _hr_phase(cfg: Mapping[str, Any], dtype: str, record: dict[str, Any], whole: Any, imc_params: Any,
+              hr_opt: Any, end: float, workdir: pathlib.Path, peak: float | None) -> tuple[Any, Any, dict[str, Any]]:
+    """HR localisation until ``end`` (``time.perf_counter``), from the model ``whole`` where given (a resumed
+    one, handed over), else a fresh ManTra-Net with the feature extractor of ``imc_params`` (the hand-over),
+    and Adam's moments ``hr_opt`` where given; returns (its variables, its optimiser state, its report)."""
+    import jax
+
+    from experiments.runners import localisation_pieces
+    from mantra_jax.data.forgeries import FORGERY_KINDS
+    from mantra_jax.train.flops import train_flops_per_pixel
+    from mantra_jax.train.loop import fit
+
+    hr = localisation_pieces(_phase(cfg, "hr", dtype, record["data_seeds"]["hr"]), setting="HR",
+                             **_ladn(cfg["model"]), pretrained=imc_params, variables=whole)
+    hr["config"] = _budgeted(hr["config"], end - time.perf_counter())
+    state, s = fit(**hr, workdir=workdir, name="hr", plateau=_plateau_state(record["plateau"]["hr"]),
+                   data_state=record["data_state"]["hr"], init_opt_state=hr_opt)
+    whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+    _record_phase(record, "hr", state, s)
+    patch = cfg["hr"]["data"]["patch_size"]
+    rep = _phase_report(s, train_flops_per_pixel(cfg["model"]["variant"], "mantranet") * patch**2, peak)
+    rep["val"] = {k: {"f1": s["val"][f"f1/{k}"], "auc": s["val"][f"auc/{k}"]} for k in FORGERY_KINDS}
+    rep["val"]["overall"] = {"f1": s["val"]["f1/overall"], "auc": s["val"]["auc"]}
+    return whole, jax.device_get(state.opt_state), rep
+
+
+def _export(out: pathlib.Path, cfg: Mapping[str, Any], whole: Any, head: Any, hr_opt: Any, record: dict[str, Any],
+            summary: dict[str, Any], t0: float) -> None:
+    """Writes the export (the module docstring) and completes ``summary`` with its files' sizes."""
     import jax
     import numpy as np
     from flax import serialization
 
-    from experiments.runners import _cfg_dict, end_to_end, imc_model_config, imc_pieces, localisation_pieces
-    from mantra_jax.data.forgeries import FORGERY_KINDS
     from mantra_jax.io.atomic import write_bytes_atomic, write_text_atomic
     from mantra_jax.io.checkpoints import save_weights_file
     from mantra_jax.io.json_safe import json_safe as _json
-    from mantra_jax.train.end_to_end import load_pretrained_featex
-    from mantra_jax.train.flops import peak_flops, train_flops_per_pixel
-    from mantra_jax.train.loop import fit
-    from mantra_jax.train.state import init_variables
-
-    t0 = time.perf_counter()
-    print(versions_and_devices(), flush=True)
-    cfg = _cfg_dict(config)
-    if not (0 <= cfg["imc_share"] <= 1 and 0 <= cfg["export_reserve"] < 1):
-        raise ValueError(f"imc_share must be in [0, 1] and export_reserve in [0, 1), got {cfg['imc_share']} and "
-                         f"{cfg['export_reserve']}")
-    variant = cfg["model"]["variant"]
-    device = jax.devices()[0]
-    dtype = "float32" if device.platform == "cpu" else cfg["model"]["dtype"]
-    peak = peak_flops(device.device_kind)
-    out = pathlib.Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / RESUME_FILE).exists():
-        raise SprintError(f"--out {out} exists and holds files that are not a sprint export; use another folder")
-    record, whole, head = _load_resume(pathlib.Path(resume)) if resume else (_fresh_record(cfg), None, None)
-    if record["phase"] == "done":
-        record["phase"] = "hr"  # a finished export trains on in HR
-    record["windows"] += 1
-    end = t0 + budget_s * (1 - cfg["export_reserve"])
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="sprint_"))
-    summary: dict[str, Any] = {"variant": variant, "device": device.device_kind, "dtype": dtype,
-                               "peak_bf16_flops": peak, "budget_s": budget_s, "config": cfg, "phases": {}}
-    whole = None if whole is None else jax.device_get(whole)  # the resumed model's variables
-    hr_opt = None  # fresh Adam moments unless the resumed export continues HR with its own
-    if resume and record["phase"] == "hr":
-        if record.get("optimizer") is None:
-            print(f"sprint: --resume {resume} has no optimiser state (an export made before it was shipped): "
-                  "HR goes on with fresh Adam moments", flush=True)
-        else:
-            hr_opt = load_optimizer(pathlib.Path(resume), record["optimizer"], "hr",
-                                    jax.eval_shape(end_to_end(cfg["hr"]["train"], "HR").tx.init, whole["params"]))
-    imc_params = None
-    try:
-        if record["phase"] == "imc":
-            imc = imc_pieces(_phase(cfg, "imc", dtype, record["data_seeds"]["imc"]))
-            params = dict(jax.device_get(init_variables(imc["model"], imc["config"].seed)["params"]))
-            if whole is not None:
-                params = load_pretrained_featex(params, whole["params"])
-            if head is not None:
-                params["IMCHead"] = head
-            imc["config"] = _budgeted(imc["config"], (end - time.perf_counter()) * cfg["imc_share"])
-            state, s = fit(**imc, workdir=scratch / "imc", init_variables={"params": params, "batch_stats": {}},
-                           name="imc385", plateau=_plateau_state(record["plateau"]["imc"]),
-                           data_state=record["data_state"]["imc"])
-            imc_params = jax.device_get(state.params)
-            head = imc_params["IMCHead"]
-            if whole is not None:  # the hand-over; a fresh ManTra-Net gets it in localisation_pieces
-                whole = {**whole, "params": load_pretrained_featex(whole["params"], imc_params)}
-            record["steps"]["imc"] += s["timing"]["steps_run"]
-            record["samples"]["imc"] += s["timing"]["samples"]
-            record["plateau"]["imc"] = _plateau_json(state.plateau)
-            record["data_state"]["imc"] = s["data_state"]
-            record["phase"] = "hr"
-            rep = _phase_report(s, train_flops_per_pixel(variant, "imc") * cfg["imc"]["data"]["crop_size"] ** 2,
-                                peak)
-            level = imc_model_config(cfg["model"])[0]
-            rep["val"] = {f"top{k}": s["val"][f"{level}/top{k}"] for k in (1, 3, 5, 10)} | {"ce": s["val"]["ce"]}
-            summary["phases"]["imc"] = rep
-        # the hand-over: a fresh ManTra-Net (LADN) with the trained feature extractor, or the resumed model
-        hr = localisation_pieces(_phase(cfg, "hr", dtype, record["data_seeds"]["hr"]), setting="HR",
-                                 **_ladn(cfg["model"]), pretrained=imc_params, variables=whole)
-        hr["config"] = _budgeted(hr["config"], end - time.perf_counter())
-        state, s = fit(**hr, workdir=scratch / "hr", name="hr", plateau=_plateau_state(record["plateau"]["hr"]),
-                       data_state=record["data_state"]["hr"], init_opt_state=hr_opt)
-        whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
-        hr_opt = jax.device_get(state.opt_state)
-        record["steps"]["hr"] += s["timing"]["steps_run"]
-        record["samples"]["hr"] += s["timing"]["samples"]
-        record["plateau"]["hr"] = _plateau_json(state.plateau)
-        record["data_state"]["hr"] = s["data_state"]
-        rep = _phase_report(s, train_flops_per_pixel(variant, "mantranet") * cfg["hr"]["data"]["patch_size"] ** 2,
-                            peak)
-        rep["val"] = {k: {"f1": s["val"][f"f1/{k}"], "auc": s["val"][f"auc/{k}"]} for k in FORGERY_KINDS}
-        rep["val"]["overall"] = {"f1": s["val"]["f1/overall"], "auc": s["val"]["auc"]}
-        summary["phases"]["hr"] = rep
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     out.mkdir(parents=True, exist_ok=True)
     save_weights_file(out / MODEL_FILE, _export_config(cfg), {"params": whole["params"],
@@ -432,6 +413,59 @@ def run(config: Any, out: str, *, budget_s: float, resume: str = "") -> dict[str
     too_big = {k: v for k, v in summary["files"].items() if v >= FILE_LIMIT}
     if too_big:
         raise SprintError(f"exported files over 16 MiB: {too_big}")
+
+
+def run(config: Any, out: str, *, budget_s: float, resume: str = "") -> dict[str, Any]:
+    """One window of the sprint of ``config`` (experiments/configs/sprint.py) in ``budget_s`` seconds,
+    exported to ``out``, continuing the export ``resume`` (empty: a fresh start); returns its summary."""
+    import jax
+
+    from experiments.runners import _cfg_dict, end_to_end
+    from mantra_jax.train.end_to_end import load_pretrained_featex
+    from mantra_jax.train.flops import peak_flops
+
+    t0 = time.perf_counter()
+    print(versions_and_devices(), flush=True)
+    cfg = _cfg_dict(config)
+    if not (0 <= cfg["imc_share"] <= 1 and 0 <= cfg["export_reserve"] < 1):
+        raise ValueError(f"imc_share must be in [0, 1] and export_reserve in [0, 1), got {cfg['imc_share']} and "
+                         f"{cfg['export_reserve']}")
+    device = jax.devices()[0]
+    dtype = "float32" if device.platform == "cpu" else cfg["model"]["dtype"]
+    peak = peak_flops(device.device_kind)
+    out = pathlib.Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / RESUME_FILE).exists():
+        raise SprintError(f"--out {out} exists and holds files that are not a sprint export; use another folder")
+    record, whole, head = _load_resume(pathlib.Path(resume)) if resume else (_fresh_record(cfg), None, None)
+    if record["phase"] == "done":
+        record["phase"] = "hr"  # a finished export trains on in HR
+    record["windows"] += 1
+    end = t0 + budget_s * (1 - cfg["export_reserve"])
+    summary: dict[str, Any] = {"variant": cfg["model"]["variant"], "device": device.device_kind, "dtype": dtype,
+                               "peak_bf16_flops": peak, "budget_s": budget_s, "config": cfg, "phases": {}}
+    whole = None if whole is None else jax.device_get(whole)  # the resumed model's variables
+    hr_opt = None  # fresh Adam moments unless the resumed export continues HR with its own
+    if resume and record["phase"] == "hr":
+        if record.get("optimizer") is None:
+            print(f"sprint: --resume {resume} has no optimiser state (an export made before it was shipped): "
+                  "HR goes on with fresh Adam moments", flush=True)
+        else:
+            hr_opt = load_optimizer(pathlib.Path(resume), record["optimizer"], "hr",
+                                    jax.eval_shape(end_to_end(cfg["hr"]["train"], "HR").tx.init, whole["params"]))
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="sprint_"))
+    imc_params = None
+    try:
+        if record["phase"] == "imc":
+            imc_params, summary["phases"]["imc"] = _imc_phase(
+                cfg, dtype, record, whole, head, (end - time.perf_counter()) * cfg["imc_share"], scratch / "imc", peak)
+            head = imc_params["IMCHead"]
+            if whole is not None:  # the hand-over into a resumed model (a fresh one gets it in _hr_phase)
+                whole = {**whole, "params": load_pretrained_featex(whole["params"], imc_params)}
+        whole, hr_opt, summary["phases"]["hr"] = _hr_phase(cfg, dtype, record, whole, imc_params, hr_opt, end,
+                                                           scratch / "hr", peak)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _export(out, cfg, whole, head, hr_opt, record, summary, t0)
     print(f"sprint: {summary['wall_s']:.0f} s, samples/s {summary['samples_per_s']}, export in {out}", flush=True)
     return summary
 
