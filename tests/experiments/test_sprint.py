@@ -243,6 +243,16 @@ def test_corrupt_or_missing_optimizer_part_is_one_line_naming_the_file(exports, 
     (["--variant=tiny"], "bad flag"),  # the old command line's flag: now --config=...:tiny
 ])
 def test_a_bad_flag_or_override_is_one_line_and_status_2(tmp_path, args, match):
+    _cli_refuses(tmp_path, args, 2, match)
+
+
+def test_a_bad_setting_is_one_line_and_status_1(tmp_path):
+    _cli_refuses(tmp_path, ["--config.imc_share=1.5"], 1, "imc_share must be in [0, 1]")
+
+
+def _cli_refuses(tmp_path, args, code, match):
+    """experiments/sprint.py with ``args`` ends with status ``code`` and one line on stderr holding ``match``,
+    without a traceback or an export."""
     import pathlib
     import subprocess
     import sys
@@ -252,5 +262,5 @@ def test_a_bad_flag_or_override_is_one_line_and_status_2(tmp_path, args, match):
                            "--budget_s=60", *args], capture_output=True, text=True, env=subprocess_env(), cwd=root,
                           timeout=300)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and match in lines[0], proc.stderr[-2000:]
+    assert proc.returncode == code and len(lines) == 1 and match in lines[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()

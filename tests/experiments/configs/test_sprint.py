@@ -46,3 +46,14 @@ def test_photos_is_one_setting_for_both_phases():
     c = get_config("tiny")
     c.photos = "/photos"
     assert c.imc.data.photos == c.hr.data.photos == "/photos"
+
+
+@pytest.mark.parametrize("phase", ["imc", "hr"])
+def test_each_phase_train_block_is_read_by_the_loop_config(phase):
+    from mantra_jax.train.loop import LoopConfig
+
+    train = getattr(get_config("tiny"), phase).train
+    assert set(LoopConfig.defaults()) | {"steps_per_epoch"} <= set(train)  # a new loop field arrives here too
+    train.patience = 3  # any loop field, set by --config.<phase>.train.<field>
+    loop = LoopConfig.from_config(train, progress=False)
+    assert (loop.patience, loop.num_steps, loop.checkpoints) == (3, 10**9, False)
