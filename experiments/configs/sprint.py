@@ -6,7 +6,8 @@ ladn.py), and per phase a ``data`` and a ``train`` block: ``imc`` (IMC-385 pre-t
 losses) and ``hr`` (end-to-end localisation in the HR setting). Each phase's ``train.num_steps`` caps its
 steps per window (checks; the budget ends a real sprint first), its ``train.steps_per_epoch`` is the
 evaluation period, and its ``train.budget_s`` is set by the sprint from ``--budget_s``. ``photos``: the
-pristine photo folder of both phases (one field: ``--config.photos=DIR`` sets both data blocks').
+pristine photo folder of both phases (one field shared by both data blocks: ``--config.photos=DIR``
+sets both, and so does setting either block's).
 ``imc_share``: the share of the training time spent in IMC; ``export_reserve``: the share of ``--budget_s``
 kept for the final evaluations and the export. ``model.dtype``: the trunk convolutions' dtype on
 accelerators (a CPU sprint computes float32).
