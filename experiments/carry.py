@@ -16,7 +16,7 @@ under ``TRAVEL_LIMIT`` (64 MiB); the sizes are printed and checked.
 
 ``--check``: a fresh Python 3.12 venv that sees this machine's packages as the GPU's preinstalled ones (a
 ``.pth`` file) installs ``CARRY_PACKAGES`` from ``carry/wheels`` with ``--no-index --ignore-installed``
-(each must then import from the venv), and runs the sprint with the ``tiny`` variant for two steps per phase
+(each must then import from the venv), and runs the sprint with the ``tiny`` preset for two steps per phase
 on ``carry/photos`` into a temporary --out, then resumes from that export: every exported file under
 16 MiB, the release-size weights under 16 MiB (from ``jax.eval_shape``), the resumed run continuing the
 first one's steps and data, each phase's train step compiled once.
@@ -112,10 +112,11 @@ def check(dest: pathlib.Path) -> None:
         print("wheels: all of", ", ".join(CARRY_PACKAGES), "installed with --no-index")
         env = {**os.environ, "JAX_PLATFORMS": "cpu"}
         env.pop("PYTHONPATH", None)
-        base = [str(py), str(ROOT / "experiments" / "sprint.py"), "--variant", "tiny", "--steps", "2", "--budget_s",
-                "900", "--photos", str(dest / "photos"), "--quiet"]
-        subprocess.run(base + ["--out", str(tmp / "w1")], check=True, env=env)
-        subprocess.run(base + ["--out", str(tmp / "w2"), "--resume", str(tmp / "w1")], check=True, env=env)
+        base = [str(py), str(ROOT / "experiments" / "sprint.py"), f"--config={sprint.CONFIG}:tiny", "--budget_s=900",
+                "--config.imc.train.num_steps=2", "--config.hr.train.num_steps=2",
+                f"--config.photos={dest / 'photos'}", "--config.progress=false"]
+        subprocess.run(base + [f"--out={tmp / 'w1'}"], check=True, env=env)
+        subprocess.run(base + [f"--out={tmp / 'w2'}", f"--resume={tmp / 'w1'}"], check=True, env=env)
         r1, r2 = (json.loads((tmp / w / sprint.RESUME_FILE).read_text()) for w in ("w1", "w2"))
         s1, s2 = (json.loads((tmp / w / sprint.SUMMARY_FILE).read_text()) for w in ("w1", "w2"))
         problems = []

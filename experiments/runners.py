@@ -8,7 +8,9 @@
 
 These runners are the readers of the configs' schema (``experiments/configs/blocks.py``), so they live beside
 it, with the command line (``experiments/launch``): they read every setting from the config given (no defaults
-of their own) and call the library's pieces (``mantra_jax.train``) with explicit arguments.
+of their own) and call the library's pieces (``mantra_jax.train``) with explicit arguments. What a run trains
+(``fit``'s arguments: model, task, optimiser, inputs, loop settings) comes from ``imc_pieces`` and
+``localisation_pieces``, which the sprint's phases (``experiments/sprint.py``) are built from too.
 
 Everything a run writes is in its work directory (checkpoints, metrics, TensorBoard files, ``config.json``,
 ``summary.json``); running the same command again resumes it (or, when finished, prints its summary).
@@ -65,33 +67,49 @@ def _mesh_and_check(batch_size: int):
     return mesh
 
 
+def imc_model_config(model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(level, checked model config)`` of the IMC classifier of a config's ``model`` block: its level
+    (HL0..HL5) and its class count follow each other (Table 4; neither set: HL5, 385 classes)."""
+    from mantra_jax.models.config import check_config
+    from mantra_jax.train.hierarchy_levels import resolve_level
+
+    level, num_classes = resolve_level(model["hierarchy_level"], model["num_classes"])
+    return level, check_config({"kind": "imc", "variant": model["variant"], "num_classes": num_classes,
+                                "dtype": model["dtype"]})
+
+
+def imc_pieces(cfg: Mapping[str, Any], val_dir: pathlib.Path | None = None) -> dict[str, Any]:
+    """``fit``'s arguments of an IMC pre-training run of ``cfg`` (its ``model``, ``data``, ``train`` blocks
+    and ``progress``): ``model``, ``model_config``, ``task``, ``tx``, ``train_data``, ``eval_data``,
+    ``config`` (the LoopConfig) and ``mesh``. ``val_dir``: the prepared fixed validation set's folder (None:
+    synthesised; ``mantra_jax.train.inputs.imc_inputs``)."""
+    from mantra_jax.distributed.runtime import primary_first
+    from mantra_jax.train.hierarchy_levels import level_task
+    from mantra_jax.train.inputs import imc_inputs
+    from mantra_jax.train.loop import LoopConfig
+    from mantra_jax.train.optimizer import adam
+
+    level, model_config = imc_model_config(cfg["model"])
+    mesh = _mesh_and_check(cfg["train"]["batch_size"])
+    # the fixed validation set is prepared (written once) by process 0 before the others read it
+    train_data, val_data = primary_first("imc385 fixed sets", lambda: imc_inputs(
+        cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir))
+    return {"model": _built(model_config, cfg["model"]), "model_config": model_config,
+            "task": level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
+            "tx": adam(float(cfg["train"]["learning_rate"])), "train_data": train_data, "eval_data": val_data,
+            "config": LoopConfig.from_config(cfg["train"], cfg["progress"]), "mesh": mesh}
+
+
 def run_imc385(config: Any, workdir: str | pathlib.Path, name: str = "imc385") -> dict[str, Any]:
     """IMC pre-training (see the module docstring). Returns the run summary. ``name``: the progress label."""
-    from mantra_jax.distributed.runtime import primary_first
-    from mantra_jax.models.config import check_config
-    from mantra_jax.train.inputs import imc_inputs
-    from mantra_jax.train.loop import LoopConfig, train
-    from mantra_jax.train.optimizer import adam
-    from mantra_jax.train.hierarchy_levels import level_task, resolve_level
+    from mantra_jax.train.loop import train
 
     cfg = _cfg_dict(config)
     setup_distributed(cfg["distributed"])
     workdir = pathlib.Path(workdir)
     _write_config(workdir, cfg)
-    # the classifier's level (HL0..HL5) and its class count follow each other (Table 4)
-    level, num_classes = resolve_level(cfg["model"]["hierarchy_level"], cfg["model"]["num_classes"])
-    model_config = check_config({"kind": "imc", "variant": cfg["model"]["variant"], "num_classes": num_classes,
-                                 "dtype": cfg["model"]["dtype"]})
-    mesh = _mesh_and_check(cfg["train"]["batch_size"])
-    val_dir = workdir / cfg["data"]["val_dir"]  # an absolute val_dir stays as it is
-    # the fixed validation set is prepared (written once) by process 0 before the others read it
-    train_data, val_data = primary_first("imc385 fixed sets", lambda: imc_inputs(
-        cfg["data"], int(cfg["train"]["batch_size"]), val_dir=val_dir))
-    return train(model=_built(model_config, cfg["model"]), model_config=model_config,
-                 task=level_task(level, hierarchy_weight=float(cfg["train"]["hierarchy_weight"])),
-                 tx=adam(float(cfg["train"]["learning_rate"])), train_data=train_data, eval_data=val_data,
-                 workdir=workdir, config=LoopConfig.from_config(cfg["train"], cfg["progress"]), mesh=mesh,
-                 name=name)
+    # an absolute val_dir stays as it is
+    return train(**imc_pieces(cfg, val_dir=workdir / cfg["data"]["val_dir"]), workdir=workdir, name=name)
 
 
 def pretrained_params(directory: str, variant: str) -> dict[str, Any]:
@@ -107,35 +125,66 @@ def pretrained_params(directory: str, variant: str) -> dict[str, Any]:
     return variables["params"]
 
 
-def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting: str, anomaly_feature: str,
-                      windows: list[int] | None, name: str, pretrained: Mapping[str, Any] | None) -> dict[str, Any]:
+def localisation_model_config(model: Mapping[str, Any], anomaly_feature: str | None,
+                              windows: list[int] | None) -> dict[str, Any]:
+    """The checked ManTra-Net config of a config's ``model`` block (variant, dtype) with ``anomaly_feature``
+    and ``windows`` (None: the model's defaults)."""
     from mantra_jax.models.config import check_config
-    from mantra_jax.train.end_to_end import end_to_end_setting, load_pretrained_featex
+
+    model_cfg = {"kind": "mantranet", "variant": model["variant"], "anomaly_feature": anomaly_feature,
+                 "dtype": model["dtype"]}
+    if windows:
+        model_cfg["windows"] = [int(w) for w in windows]
+    return check_config(model_cfg)
+
+
+def end_to_end(train_cfg: Mapping[str, Any], setting: str):
+    """The end-to-end setting ``setting`` (FR / HF / HR: optimiser, frozen groups; ``mantra_jax.train.end_to_end``)
+    at a ``train`` block's learning rates."""
+    from mantra_jax.train.end_to_end import end_to_end_setting
+
+    return end_to_end_setting(setting, float(train_cfg["learning_rate"]), float(train_cfg["featex_learning_rate"]),
+                              learning_rates=dict(train_cfg.get("learning_rates") or {}))
+
+
+def localisation_pieces(cfg: Mapping[str, Any], *, setting: str, anomaly_feature: str | None,
+                        windows: list[int] | None, pretrained: Mapping[str, Any] | None = None,
+                        variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``fit``'s arguments of a localisation run of ``cfg`` (``model``, ``data``, ``train`` blocks,
+    ``progress``, and ``imc_checkpoint`` where the setting loads a feature extractor and ``pretrained`` is
+    None) in ``setting``: ``model``, ``model_config``, ``task``, ``tx``, ``frozen``, ``train_data``,
+    ``eval_data``, ``config``, ``mesh`` and ``init_variables``: ``variables`` when given (e.g. a resumed
+    run's), else a fresh init whose ``Featex`` is ``pretrained``'s where the setting loads one."""
+    from mantra_jax.train.end_to_end import load_pretrained_featex
     from mantra_jax.train.inputs import forgery_inputs
-    from mantra_jax.train.loop import LoopConfig, train
+    from mantra_jax.train.loop import LoopConfig
     from mantra_jax.train.state import init_variables
     from mantra_jax.train.tasks import localisation_task
 
-    model_cfg = {"kind": "mantranet", "variant": cfg["model"]["variant"], "anomaly_feature": anomaly_feature,
-                 "dtype": cfg["model"]["dtype"]}
-    if windows:
-        model_cfg["windows"] = [int(w) for w in windows]
-    model_config = check_config(model_cfg)
+    model_config = localisation_model_config(cfg["model"], anomaly_feature, windows)
     model = _built(model_config, cfg["model"])
     tr = cfg["train"]
-    e2e = end_to_end_setting(setting, float(tr["learning_rate"]), float(tr["featex_learning_rate"]),
-                             learning_rates=dict(tr.get("learning_rates") or {}))
+    e2e = end_to_end(tr, setting)
     loop_cfg = LoopConfig.from_config(tr, cfg["progress"])
-    if e2e.pretrained and pretrained is None:  # a missing checkpoint is reported before any compile
-        pretrained = pretrained_params(cfg["imc_checkpoint"], model_config["variant"])
-    variables = init_variables(model, loop_cfg.seed)
-    if e2e.pretrained:
-        variables = {**variables, "params": load_pretrained_featex(variables["params"], pretrained)}
+    if variables is None:
+        if e2e.pretrained and pretrained is None:  # a missing checkpoint is reported before any compile
+            pretrained = pretrained_params(cfg["imc_checkpoint"], model_config["variant"])
+        variables = init_variables(model, loop_cfg.seed)
+        if e2e.pretrained:
+            variables = {**variables, "params": load_pretrained_featex(variables["params"], pretrained)}
     mesh = _mesh_and_check(tr["batch_size"])
     train_data, val_data = forgery_inputs(cfg["data"], int(tr["batch_size"]))
-    return train(model=model, model_config=model_config, task=localisation_task(), tx=e2e.tx,
-                 train_data=train_data, eval_data=val_data, workdir=workdir, config=loop_cfg,
-                 init_variables=variables, frozen=e2e.frozen, mesh=mesh, name=name)
+    return {"model": model, "model_config": model_config, "task": localisation_task(), "tx": e2e.tx,
+            "frozen": e2e.frozen, "train_data": train_data, "eval_data": val_data, "config": loop_cfg, "mesh": mesh,
+            "init_variables": variables}
+
+
+def _localisation_run(cfg: Mapping[str, Any], workdir: pathlib.Path, *, setting: str, anomaly_feature: str,
+                      windows: list[int] | None, name: str, pretrained: Mapping[str, Any] | None) -> dict[str, Any]:
+    from mantra_jax.train.loop import train
+
+    return train(**localisation_pieces(cfg, setting=setting, anomaly_feature=anomaly_feature, windows=windows,
+                                       pretrained=pretrained), workdir=workdir, name=name)
 
 
 def run_ladn(config: Any, workdir: str | pathlib.Path) -> dict[str, Any]:

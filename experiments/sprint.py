@@ -1,11 +1,21 @@
 """A training sprint against a deadline: IMC-385 pre-training, hand-over, end-to-end HR localisation, export.
 
-    python experiments/sprint.py --out DIR --budget_s S [--resume DIR] [--photos DIR] [--variant NAME]
+    python experiments/sprint.py --out DIR --budget_s S [--resume DIR] [--config.photos=DIR]
+    python experiments/sprint.py --out DIR --budget_s S --config=experiments/configs/sprint.py:tiny  # CPU smoke
+
+Flags: ``--out`` (the export folder), ``--budget_s`` (wall-clock seconds for everything, compiles included;
+> 0), ``--resume`` (a previous export to continue), and ``--config`` (experiments/configs/sprint.py, preset
+``ptrain4`` by default, or ``tiny``) with its overrides ``--config.<field>=...``, e.g. ``photos`` (a folder
+of pristine photos; default scikit-image's), ``progress=false`` (no progress lines), ``imc.train.num_steps``
+/ ``hr.train.num_steps`` (checks: at most this many steps of the phase per window), ``imc_share``,
+``export_reserve``, the phases' batch sizes and learning rates. A bad flag or override, an ``--out`` that
+holds other files or an unusable ``--resume`` export: one line on stderr, status 2; a bad setting: one
+line, status 1 (experiments/launch.py).
 
 Prints the versions and devices first, then (all inside ``--budget_s`` seconds of wall clock, compiles
-included):
+included, less ``export_reserve`` of it kept for the end):
 
-1. IMC-385 pre-training of the feature extractor (``IMCClassifier``) for ``IMC_SHARE`` of the time;
+1. IMC-385 pre-training of the feature extractor (``IMCClassifier``) for ``imc_share`` of the time;
 2. hand-over: the trained ``Featex`` goes into a ``ManTraNet`` (fresh LADN);
 3. end-to-end localisation in the HR setting (feature extractor trained at a tenth of the rate) on the
    four synthetic forgery types (splice, copy-move, removal, enhancement) for the rest of the time;
@@ -28,15 +38,15 @@ where they stopped, so that windows of 2 + 2 HR steps end with the parameters, b
 optimiser state of 4 uninterrupted steps (bit-identical on one CPU: the same programs on the same
 numbers; tests/experiments/test_sprint.py). A missing or corrupt part is a one-line error naming the file.
 An export made before the optimiser state was shipped (no ``optimizer`` entry in its resume.json) still
-resumes, with fresh Adam moments, and says so in one line. The loop counts its ``eval_every`` steps per
-window, so with windows longer than ``eval_every`` steps the plateau's evaluations fall at other steps than
-an uninterrupted run's. A later window skips the IMC phase once the hand-over happened (the first window
-always reaches it, so no export stops in IMC and none ships IMC moments): windows add up to one IMC run
-followed by one long HR run.
+resumes, with fresh Adam moments, and says so in one line. The loop counts its evaluation period
+(``train.steps_per_epoch`` steps) per window, so with windows longer than that the plateau's evaluations
+fall at other steps than an uninterrupted run's. A later window skips the IMC phase once the hand-over
+happened (the first window always reaches it, so no export stops in IMC and none ships IMC moments):
+windows add up to one IMC run followed by one long HR run.
 
 Plan and its evidence:
 
-* Split: ``IMC_SHARE`` = 35 % IMC, the rest HR. The localisation is what is shipped and evaluated; the
+* Split: ``imc_share`` = 35 % IMC, the rest HR. The localisation is what is shipped and evaluated; the
   paper pre-trains for far longer, but a feature extractor that has learnt the manipulation families (not
   yet the 385 leaves) already carries the traces the LADN needs, and the HR setting keeps improving it.
 * IMC loss: the leaf cross-entropy plus the coarse hierarchy levels' (``hierarchy_weight`` 1). With the
@@ -49,16 +59,17 @@ Plan and its evidence:
   (halving after ``PAPER_PATIENCE`` evaluations without improvement) carries over between windows.
 * Precision: bf16 trunk convolutions on accelerators (float32 first layer, batch norm, LADN, losses and
   parameters); float32 on CPU.
-* Evaluation only at phase ends and every ``eval_every`` steps on small fixed sets, so evaluation and
+* Evaluation only at phase ends and every ``train.steps_per_epoch`` steps on small fixed sets, so evaluation and
   metric writing stay under 3 % of the run (reported as ``eval_and_write_share``).
 
-Variants: ``ptrain4`` (default; the release model, batch 64, 128^2 IMC crops and 256^2 HR patches, bf16
-on GPU) and ``tiny`` (2-core CPU smoke run: the tiny model, 32^2 crops / 64^2 patches).
+Presets (experiments/configs/sprint.py): ``ptrain4`` (default; the release model, batch 64, 128^2 IMC crops
+and 256^2 HR patches, bf16 on GPU) and ``tiny`` (2-core CPU smoke run: the tiny model, 32^2 crops / 64^2
+patches). Both phases are built by the experiment runners' pieces (experiments/runners.py: ``imc_pieces``
+as ``run_imc385`` does, ``localisation_pieces`` as ``run_ladn`` does in HR) from the config's blocks.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import pathlib
@@ -71,44 +82,20 @@ from typing import Any, Mapping
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
 
-IMC_SHARE = 0.35
-EXPORT_RESERVE = 0.08  # share of the budget kept for the final evaluations and the export
+from experiments.launch import UsageError  # noqa: E402
+
+CONFIG = pathlib.Path(__file__).resolve().parent / "configs" / "sprint.py"
 MODEL_FILE, HEAD_FILE, RESUME_FILE, SUMMARY_FILE = "mantranet.msgpack", "imc_head.msgpack", "resume.json", "summary.json"
 OPT_FILE = "optimizer.{}.msgpack"  # the optimiser state's numbered parts: optimizer.0.msgpack, ...
 OPT_FORMAT, OPT_VERSION = "mantra_jax.sprint.optimizer", 1
 FILE_LIMIT = 16 * 2**20
 PART_BYTES = FILE_LIMIT - 2**20  # array bytes per optimiser part; the rest: room for leaf names, msgpack framing
 PHASES = ("imc", "hr", "done")
+SEEDS = ("seed", "val_seed", "shuffle_seed")  # a phase's data seeds, kept in resume.json
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    model: str
-    imc_crop: int
-    imc_batch: int
-    imc_val: int
-    hr_patch: int
-    hr_batch: int
-    hr_val: int
-    learning_rate: float = 1e-3
-    featex_learning_rate: float = 1e-4
-    hierarchy_weight: float = 1.0
-    log_every: int = 50
-    eval_every: int = 1000
-    accelerator_dtype: str = "bfloat16"
-    workers: int = 0
-
-
-VARIANTS = {
-    "ptrain4": Plan("ptrain4", imc_crop=128, imc_batch=64, imc_val=640, hr_patch=256, hr_batch=64, hr_val=128,
-                    workers=12),
-    "tiny": Plan("tiny", imc_crop=32, imc_batch=8, imc_val=32, hr_patch=64, hr_batch=4, hr_val=8, log_every=5,
-                 eval_every=10**9),
-}
-
-
-class SprintError(Exception):
-    """A bad argument or an unusable resume directory (one line, exit status 2)."""
+class SprintError(UsageError):
+    """An unusable ``--out`` folder or ``--resume`` export (one line, exit status 2)."""
 
 
 def versions_and_devices() -> str:
@@ -124,26 +111,16 @@ def versions_and_devices() -> str:
     return "\n".join(lines)
 
 
-def _data(plan: Plan, photos: str, patch: int, val: int, crop: int | None, seeds: Mapping[str, int]) -> dict:
-    from experiments.configs.blocks import data_block
-
-    d = data_block(patch_size=patch, val_records=val, crop_size=crop).to_dict()
-    d.update(photos=photos, worker_count=plan.workers, seed=seeds["seed"], val_seed=seeds["val_seed"],
-             shuffle_seed=seeds["shuffle_seed"])
-    return d
+def _ladn(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The ManTra-Net choices of a model block (None: the model's defaults)."""
+    return {"anomaly_feature": model["anomaly_feature"], "windows": model["windows"] or None}
 
 
-def mantranet_config(plan: Plan) -> dict[str, Any]:
-    from mantra_jax.io.checkpoints import check_config
+def _export_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The exported ManTra-Net's config: float32 weights, computing at the model's default dtype."""
+    from experiments.runners import localisation_model_config
 
-    return check_config({"kind": "mantranet", "variant": plan.model})
-
-
-def imc_config(plan: Plan, dtype: str) -> dict[str, Any]:
-    from mantra_jax.io.checkpoints import check_config
-    from mantra_jax.manipulations.catalogue import CATALOGUE
-
-    return check_config({"kind": "imc", "variant": plan.model, "num_classes": len(CATALOGUE), "dtype": dtype})
+    return localisation_model_config({**cfg["model"], "dtype": None}, **_ladn(cfg["model"]))
 
 
 def _nbytes(a: Any) -> int:
@@ -153,26 +130,23 @@ def _nbytes(a: Any) -> int:
 
 
 def export_bytes(variant: str) -> dict[str, int]:
-    """Array bytes of each exported weights and optimiser file of ``variant`` (from ``jax.eval_shape``; no
-    computation): the float32 weights, the IMC head, and the HR optimiser state's parts."""
+    """Array bytes of each exported weights and optimiser file of the preset ``variant`` (from
+    ``jax.eval_shape``; no computation): the float32 weights, the IMC head, and the HR optimiser state's parts."""
     import jax
 
+    from experiments.configs.sprint import get_config
+    from experiments.runners import _cfg_dict, end_to_end, imc_model_config
     from mantra_jax.io.checkpoints import model_from_config, variable_shapes
 
-    plan = VARIANTS[variant]
+    cfg = _cfg_dict(get_config(variant))
     count = lambda tree: sum(_nbytes(a) for a in jax.tree.leaves(tree))  # noqa: E731
-    shapes = variable_shapes(model_from_config(mantranet_config(plan)))
+    shapes = variable_shapes(model_from_config(_export_config(cfg)))
     whole = count(shapes)
-    head = count(variable_shapes(model_from_config(imc_config(plan, "float32")))["params"]["IMCHead"])
-    opt = jax.eval_shape(_hr_setting(plan).tx.init, shapes["params"])
+    imc = model_from_config(imc_model_config({**cfg["model"], "dtype": None})[1])
+    head = count(variable_shapes(imc)["params"]["IMCHead"])
+    opt = jax.eval_shape(end_to_end(cfg["hr"]["train"], "HR").tx.init, shapes["params"])
     parts = _opt_parts(_opt_leaves(opt))
     return {MODEL_FILE: whole, HEAD_FILE: head} | {OPT_FILE.format(i): count(p) for i, p in enumerate(parts)}
-
-
-def _hr_setting(plan: Plan):
-    from mantra_jax.train.end_to_end import end_to_end_setting
-
-    return end_to_end_setting("HR", plan.learning_rate, plan.featex_learning_rate)
 
 
 def _opt_leaves(opt_state: Any) -> dict[str, Any]:
@@ -278,11 +252,10 @@ def load_optimizer(directory: pathlib.Path, entry: Mapping[str, Any], phase: str
     return jax.tree.unflatten(jax.tree.structure(target), [leaves[k] for k in want])
 
 
-def _fresh_record(seed: int = 0) -> dict[str, Any]:
+def _fresh_record(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {"phase": "imc", "windows": 0, "steps": {"imc": 0, "hr": 0}, "samples": {"imc": 0, "hr": 0},
             "plateau": {"imc": None, "hr": None}, "data_state": {"imc": None, "hr": None},
-            "data_seeds": {"imc": {"seed": seed, "val_seed": 1, "shuffle_seed": seed},
-                           "hr": {"seed": seed + 1, "val_seed": 2, "shuffle_seed": seed + 1}}}
+            "data_seeds": {p: {k: int(cfg[p]["data"][k]) for k in SEEDS} for p in ("imc", "hr")}}
 
 
 def _plateau_json(p: Any) -> dict[str, float]:
@@ -324,13 +297,17 @@ def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
     return record, variables, head
 
 
-def _loop_config(plan: Plan, budget_s: float, steps: int | None, progress: bool):
-    from mantra_jax.train.loop import LoopConfig
+def _phase(cfg: Mapping[str, Any], phase: str, dtype: str, seeds: Mapping[str, int]) -> dict[str, Any]:
+    """The config of ``phase`` as the runners' pieces read it: the model block computing in ``dtype``, the
+    phase's data block with the data ``seeds`` (resume.json's), its train block, ``progress``."""
+    return {"model": {**cfg["model"], "dtype": dtype}, "data": {**cfg[phase]["data"], **seeds},
+            "train": cfg[phase]["train"], "progress": cfg["progress"]}
 
-    return LoopConfig.from_config({**LoopConfig.defaults(), "num_steps": steps or 10**9,
-                                   "steps_per_epoch": plan.eval_every, "checkpoint_every_steps": 10**9,
-                                   "log_every_steps": min(plan.log_every, steps or plan.log_every),
-                                   "budget_s": max(budget_s, 1.0), "checkpoints": False}, progress=progress)
+
+def _budgeted(loop: Any, budget_s: float) -> Any:
+    """``loop`` (a LoopConfig) stopping after ``budget_s`` seconds (at least 1), logging at least at its end."""
+    return dataclasses.replace(loop, budget_s=max(budget_s, 1.0), log_every_steps=min(loop.log_every_steps,
+                                                                                      loop.num_steps))
 
 
 def _phase_report(s: Mapping[str, Any], flops_per_sample: float, peak: float | None) -> dict[str, Any]:
@@ -345,108 +322,84 @@ def _phase_report(s: Mapping[str, Any], flops_per_sample: float, peak: float | N
             "stopped": s["stopped"], "memory": s["memory"]}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _record_phase(record: dict[str, Any], phase: str, state: Any, s: Mapping[str, Any]) -> None:
+    """Adds the window's ``phase`` (its fit's final ``state`` and summary ``s``) to the resume record."""
+    record["steps"][phase] += s["timing"]["steps_run"]
+    record["samples"][phase] += s["timing"]["samples"]
+    record["plateau"][phase] = _plateau_json(state.plateau)
+    record["data_state"][phase] = s["data_state"]
+
+
+def _imc_phase(cfg: Mapping[str, Any], dtype: str, record: dict[str, Any], whole: Any, head: Any, budget_s: float,
+               workdir: pathlib.Path, peak: float | None) -> tuple[Any, dict[str, Any]]:
+    """IMC pre-training for ``budget_s`` seconds, from the resumed model ``whole``'s feature extractor and the
+    IMC ``head`` where given; returns (the trained IMC params, the phase's report)."""
+    import jax
+
+    from experiments.runners import imc_model_config, imc_pieces
+    from mantra_jax.train.end_to_end import load_pretrained_featex
+    from mantra_jax.train.flops import train_flops_per_pixel
+    from mantra_jax.train.loop import fit
+    from mantra_jax.train.state import init_variables
+
+    imc = imc_pieces(_phase(cfg, "imc", dtype, record["data_seeds"]["imc"]))
+    params = dict(jax.device_get(init_variables(imc["model"], imc["config"].seed)["params"]))
+    if whole is not None:
+        params = load_pretrained_featex(params, whole["params"])
+    if head is not None:
+        params["IMCHead"] = head
+    imc["config"] = _budgeted(imc["config"], budget_s)
+    state, s = fit(**imc, workdir=workdir, init_variables={"params": params, "batch_stats": {}}, name="imc385",
+                   plateau=_plateau_state(record["plateau"]["imc"]), data_state=record["data_state"]["imc"])
+    _record_phase(record, "imc", state, s)
+    record["phase"] = "hr"
+    crop = cfg["imc"]["data"]["crop_size"]
+    rep = _phase_report(s, train_flops_per_pixel(cfg["model"]["variant"], "imc") * crop**2, peak)
+    level = imc_model_config(cfg["model"])[0]
+    rep["val"] = {f"top{k}": s["val"][f"{level}/top{k}"] for k in (1, 3, 5, 10)} | {"ce": s["val"]["ce"]}
+    return jax.device_get(state.params), rep
+
+
+def _hr_phase(cfg: Mapping[str, Any], dtype: str, record: dict[str, Any], whole: Any, imc_params: Any,
+              hr_opt: Any, end: float, workdir: pathlib.Path, peak: float | None) -> tuple[Any, Any, dict[str, Any]]:
+    """HR localisation until ``end`` (``time.perf_counter``), from the model ``whole`` where given (a resumed
+    one, handed over), else a fresh ManTra-Net with the feature extractor of ``imc_params`` (the hand-over),
+    and Adam's moments ``hr_opt`` where given; returns (its variables, its optimiser state, its report)."""
+    import jax
+
+    from experiments.runners import localisation_pieces
+    from mantra_jax.data.forgeries import FORGERY_KINDS
+    from mantra_jax.train.flops import train_flops_per_pixel
+    from mantra_jax.train.loop import fit
+
+    hr = localisation_pieces(_phase(cfg, "hr", dtype, record["data_seeds"]["hr"]), setting="HR",
+                             **_ladn(cfg["model"]), pretrained=imc_params, variables=whole)
+    hr["config"] = _budgeted(hr["config"], end - time.perf_counter())
+    state, s = fit(**hr, workdir=workdir, name="hr", plateau=_plateau_state(record["plateau"]["hr"]),
+                   data_state=record["data_state"]["hr"], init_opt_state=hr_opt)
+    whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+    _record_phase(record, "hr", state, s)
+    patch = cfg["hr"]["data"]["patch_size"]
+    rep = _phase_report(s, train_flops_per_pixel(cfg["model"]["variant"], "mantranet") * patch**2, peak)
+    rep["val"] = {k: {"f1": s["val"][f"f1/{k}"], "auc": s["val"][f"auc/{k}"]} for k in FORGERY_KINDS}
+    rep["val"]["overall"] = {"f1": s["val"]["f1/overall"], "auc": s["val"]["auc"]}
+    return whole, jax.device_get(state.opt_state), rep
+
+
+def _export(out: pathlib.Path, cfg: Mapping[str, Any], whole: Any, head: Any, hr_opt: Any, record: dict[str, Any],
+            summary: dict[str, Any], t0: float) -> None:
+    """Writes the export (the module docstring) and completes ``summary`` with its files' sizes."""
     import jax
     import numpy as np
     from flax import serialization
 
     from mantra_jax.io.atomic import write_bytes_atomic, write_text_atomic
-    from mantra_jax.io.checkpoints import model_from_config, save_weights_file
-    from mantra_jax.train.end_to_end import load_pretrained_featex
-    from mantra_jax.train.flops import peak_flops, train_flops_per_pixel
-    from mantra_jax.train.inputs import forgery_inputs, imc_inputs
+    from mantra_jax.io.checkpoints import save_weights_file
     from mantra_jax.io.json_safe import json_safe as _json
-    from mantra_jax.train.loop import fit
-    from mantra_jax.train.optimizer import adam
-    from mantra_jax.train.state import init_variables
-    from mantra_jax.train.tasks import imc_task, localisation_task
-
-    t0 = time.perf_counter()
-    print(versions_and_devices(), flush=True)
-    plan = VARIANTS[args.variant]
-    device = jax.devices()[0]
-    dtype = "float32" if device.platform == "cpu" else plan.accelerator_dtype
-    peak = peak_flops(device.device_kind)
-    out = pathlib.Path(args.out)
-    if out.exists() and any(out.iterdir()) and not (out / RESUME_FILE).exists():
-        raise SprintError(f"--out {out} exists and holds files that are not a sprint export; use another folder")
-    record, variables, head = (_load_resume(pathlib.Path(args.resume)) if args.resume else (_fresh_record(), None, None))
-    if record["phase"] == "done":
-        record["phase"] = "hr"  # a finished export trains on in HR
-    record["windows"] += 1
-    end = t0 + args.budget_s * (1 - EXPORT_RESERVE)
-    scratch = pathlib.Path(tempfile.mkdtemp(prefix="sprint_"))
-    progress = not args.quiet
-    summary: dict[str, Any] = {"variant": args.variant, "device": device.device_kind, "dtype": dtype,
-                               "peak_bf16_flops": peak, "budget_s": args.budget_s, "phases": {}}
-    mantranet_cfg = mantranet_config(plan)
-    mantranet = model_from_config({**mantranet_cfg, "dtype": dtype})
-    whole = variables if variables is not None else init_variables(mantranet, 0)
-    whole = jax.device_get(whole)
-    e2e = _hr_setting(plan)
-    hr_opt = None  # fresh Adam moments unless the resumed export continues HR with its own
-    if args.resume and record["phase"] == "hr":
-        if record.get("optimizer") is None:
-            print(f"sprint: --resume {args.resume} has no optimiser state (an export made before it was shipped): "
-                  "HR goes on with fresh Adam moments", flush=True)
-        else:
-            hr_opt = load_optimizer(pathlib.Path(args.resume), record["optimizer"], "hr",
-                                    jax.eval_shape(e2e.tx.init, whole["params"]))
-    try:
-        if record["phase"] == "imc":
-            cfg = imc_config(plan, dtype)
-            model = model_from_config(cfg)
-            imc_vars = init_variables(model, 0)
-            params = dict(jax.device_get(imc_vars["params"]))
-            if variables is not None:
-                params = load_pretrained_featex(params, whole["params"])
-            if head is not None:
-                params["IMCHead"] = head
-            data = _data(plan, args.photos, 256, plan.imc_val, plan.imc_crop, record["data_seeds"]["imc"])
-            train_data, val_data = imc_inputs(data, plan.imc_batch)
-            budget = (end - time.perf_counter()) * IMC_SHARE
-            state, s = fit(model=model, model_config=cfg, task=imc_task(num_classes=cfg["num_classes"],
-                                                                        hierarchy_weight=plan.hierarchy_weight),
-                           tx=adam(plan.learning_rate), train_data=train_data, eval_data=val_data,
-                           workdir=scratch / "imc", config=_loop_config(plan, budget, args.steps, progress),
-                           init_variables={"params": params, "batch_stats": {}}, name="imc385",
-                           plateau=_plateau_state(record["plateau"]["imc"]), data_state=record["data_state"]["imc"])
-            imc_params = jax.device_get(state.params)
-            head = imc_params["IMCHead"]
-            whole = {**whole, "params": load_pretrained_featex(whole["params"], imc_params)}  # the hand-over
-            record["steps"]["imc"] += s["timing"]["steps_run"]
-            record["samples"]["imc"] += s["timing"]["samples"]
-            record["plateau"]["imc"] = _plateau_json(state.plateau)
-            record["data_state"]["imc"] = s["data_state"]
-            record["phase"] = "hr"
-            rep = _phase_report(s, train_flops_per_pixel(plan.model, "imc") * plan.imc_crop ** 2, peak)
-            rep["val"] = {f"top{k}": s["val"][f"HL5/top{k}"] for k in (1, 3, 5, 10)} | {"ce": s["val"]["ce"]}
-            summary["phases"]["imc"] = rep
-        data = _data(plan, args.photos, plan.hr_patch, plan.hr_val, None, record["data_seeds"]["hr"])
-        train_data, val_data = forgery_inputs(data, plan.hr_batch)
-        state, s = fit(model=mantranet, model_config={**mantranet_cfg, "dtype": dtype}, task=localisation_task(),
-                       tx=e2e.tx, train_data=train_data, eval_data=val_data, workdir=scratch / "hr",
-                       config=_loop_config(plan, end - time.perf_counter(), args.hr_steps or args.steps, progress),
-                       init_variables=whole, frozen=e2e.frozen, name="hr",
-                       plateau=_plateau_state(record["plateau"]["hr"]), data_state=record["data_state"]["hr"],
-                       init_opt_state=hr_opt)
-        whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
-        hr_opt = jax.device_get(state.opt_state)
-        record["steps"]["hr"] += s["timing"]["steps_run"]
-        record["samples"]["hr"] += s["timing"]["samples"]
-        record["plateau"]["hr"] = _plateau_json(state.plateau)
-        record["data_state"]["hr"] = s["data_state"]
-        rep = _phase_report(s, train_flops_per_pixel(plan.model, "mantranet") * plan.hr_patch ** 2, peak)
-        from mantra_jax.data.forgeries import FORGERY_KINDS
-
-        rep["val"] = {k: {"f1": s["val"][f"f1/{k}"], "auc": s["val"][f"auc/{k}"]} for k in FORGERY_KINDS}
-        rep["val"]["overall"] = {"f1": s["val"]["f1/overall"], "auc": s["val"]["auc"]}
-        summary["phases"]["hr"] = rep
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     out.mkdir(parents=True, exist_ok=True)
-    save_weights_file(out / MODEL_FILE, mantranet_cfg, {"params": whole["params"], "batch_stats": whole["batch_stats"]})
+    save_weights_file(out / MODEL_FILE, _export_config(cfg), {"params": whole["params"],
+                                                              "batch_stats": whole["batch_stats"]})
     if head is not None:
         write_bytes_atomic(out / HEAD_FILE, serialization.msgpack_serialize(jax.tree.map(np.asarray, head)))
     record["optimizer"] = save_optimizer(out, "hr", hr_opt)  # before resume.json lists it
@@ -460,35 +413,76 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     too_big = {k: v for k, v in summary["files"].items() if v >= FILE_LIMIT}
     if too_big:
         raise SprintError(f"exported files over 16 MiB: {too_big}")
+
+
+def run(config: Any, out: str, *, budget_s: float, resume: str = "") -> dict[str, Any]:
+    """One window of the sprint of ``config`` (experiments/configs/sprint.py) in ``budget_s`` seconds,
+    exported to ``out``, continuing the export ``resume`` (empty: a fresh start); returns its summary."""
+    import jax
+
+    from experiments.runners import _cfg_dict, end_to_end
+    from mantra_jax.train.end_to_end import load_pretrained_featex
+    from mantra_jax.train.flops import peak_flops
+
+    t0 = time.perf_counter()
+    print(versions_and_devices(), flush=True)
+    cfg = _cfg_dict(config)
+    if not (0 <= cfg["imc_share"] <= 1 and 0 <= cfg["export_reserve"] < 1):
+        raise ValueError(f"imc_share must be in [0, 1] and export_reserve in [0, 1), got {cfg['imc_share']} and "
+                         f"{cfg['export_reserve']}")
+    device = jax.devices()[0]
+    dtype = "float32" if device.platform == "cpu" else cfg["model"]["dtype"]
+    peak = peak_flops(device.device_kind)
+    out = pathlib.Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / RESUME_FILE).exists():
+        raise SprintError(f"--out {out} exists and holds files that are not a sprint export; use another folder")
+    record, whole, head = _load_resume(pathlib.Path(resume)) if resume else (_fresh_record(cfg), None, None)
+    if record["phase"] == "done":
+        record["phase"] = "hr"  # a finished export trains on in HR
+    record["windows"] += 1
+    end = t0 + budget_s * (1 - cfg["export_reserve"])
+    summary: dict[str, Any] = {"variant": cfg["model"]["variant"], "device": device.device_kind, "dtype": dtype,
+                               "peak_bf16_flops": peak, "budget_s": budget_s, "config": cfg, "phases": {}}
+    whole = None if whole is None else jax.device_get(whole)  # the resumed model's variables
+    hr_opt = None  # fresh Adam moments unless the resumed export continues HR with its own
+    if resume and record["phase"] == "hr":
+        if record.get("optimizer") is None:
+            print(f"sprint: --resume {resume} has no optimiser state (an export made before it was shipped): "
+                  "HR goes on with fresh Adam moments", flush=True)
+        else:
+            hr_opt = load_optimizer(pathlib.Path(resume), record["optimizer"], "hr",
+                                    jax.eval_shape(end_to_end(cfg["hr"]["train"], "HR").tx.init, whole["params"]))
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="sprint_"))
+    imc_params = None
+    try:
+        if record["phase"] == "imc":
+            imc_params, summary["phases"]["imc"] = _imc_phase(
+                cfg, dtype, record, whole, head, (end - time.perf_counter()) * cfg["imc_share"], scratch / "imc", peak)
+            head = imc_params["IMCHead"]
+            if whole is not None:  # the hand-over into a resumed model (a fresh one gets it in _hr_phase)
+                whole = {**whole, "params": load_pretrained_featex(whole["params"], imc_params)}
+        whole, hr_opt, summary["phases"]["hr"] = _hr_phase(cfg, dtype, record, whole, imc_params, hr_opt, end,
+                                                           scratch / "hr", peak)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _export(out, cfg, whole, head, hr_opt, record, summary, t0)
     print(f"sprint: {summary['wall_s']:.0f} s, samples/s {summary['samples_per_s']}, export in {out}", flush=True)
     return summary
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="sprint.py", description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True, help="export folder (created; a previous export is updated)")
-    p.add_argument("--budget_s", type=float, required=True, help="wall-clock seconds for the whole sprint")
-    p.add_argument("--resume", default="", help="a previous export to continue from")
-    p.add_argument("--photos", default="", help="folder of pristine photos (default: scikit-image's)")
-    p.add_argument("--variant", default="ptrain4", choices=sorted(VARIANTS))
-    p.add_argument("--steps", type=int, default=0, help="(checks) at most this many steps per phase")
-    p.add_argument("--hr_steps", type=int, default=0, help="(checks) at most this many HR steps (default --steps)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = p.parse_args(argv)
-    if not args.budget_s > 0:
-        p.error("--budget_s must be positive")
-    return args
+def main() -> None:
+    """The command line (the module docstring)."""
+    from absl import flags
 
+    from experiments.launch import experiment_main
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        run(args)
-    except (SprintError, ValueError, OSError) as e:
-        print(f"sprint.py: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2 if isinstance(e, SprintError) else 1
-    return 0
+    flags.DEFINE_float("budget_s", None, "Wall-clock seconds for the whole sprint, compiles included (> 0).",
+                       required=True)
+    flags.register_validator("budget_s", lambda v: v is None or v > 0, "--budget_s must be positive")
+    flags.DEFINE_string("resume", "", "A previous export to continue from (empty: a fresh start).")
+    experiment_main(run, str(CONFIG), preset="ptrain4", keywords=("budget_s", "resume"),
+                    workdir=("out", "Export folder (created; a previous export is updated)."))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -177,7 +177,12 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
                               ("tests/experiments/test_sprint.py",)),  # --slow
     "sprint-export-weights": ("experiments/sprint.py",  # the export holds the weights from before HR
                               'whole = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})',
-                              "whole = jax.device_get(whole)", ("tests/experiments/test_sprint.py",)),  # --slow
+                              'whole = jax.device_get(hr["init_variables"])',
+                              ("tests/experiments/test_sprint.py",)),  # --slow
+    "sprint-preset-share": ("experiments/configs/sprint.py",  # the IMC phase's share of the time changes
+                            "c.imc_share = 0.35", "c.imc_share = 0.4", ("tests/experiments/configs/test_sprint.py",)),
+    "sprint-budget-flag": ("experiments/sprint.py",  # --budget_s 0 is accepted (and a sprint of 1 s a phase runs)
+                           "lambda v: v is None or v > 0", "lambda v: True", ("tests/experiments/test_sprint.py",)),
     "data-state-topology": ("mantra_jax/train/checkpoints.py",  # a 2-process state resumed as another's
                             "if any(s != states[0] for s in states[1:]):", "if False:",
                             ("tests/distributed/test_checkpoint_topology.py",)),

@@ -29,18 +29,20 @@ def data_block(*, patch_size: int, val_records: int, crop_size: int | None = Non
     return d
 
 
-def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int, learning_rate: float = 1e-4,
+def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int | None, learning_rate: float = 1e-4,
                 checkpoint_every_steps: int | None = None, log_every_steps: int = 50) -> ml_collections.ConfigDict:
     """Loop and optimiser settings; the paper's defaults. The loop fields are those of
     mantra_jax.train.loop.LoopConfig (read by ``LoopConfig.from_config``), at its defaults
-    (``LoopConfig.defaults``) but for the ones set here."""
+    (``LoopConfig.defaults``) but for the ones set here. ``num_epochs`` None: a block without epochs (its
+    ``num_steps`` must then be set)."""
     from mantra_jax.train.loop import LoopConfig
 
     t = ml_collections.ConfigDict()
     t.batch_size = batch_size  # global batch, split over all devices
     t.learning_rate = learning_rate
     t.steps_per_epoch = steps_per_epoch
-    t.num_epochs = num_epochs
+    if num_epochs is not None:
+        t.num_epochs = num_epochs
     # num_steps: total train steps (0: num_epochs * steps_per_epoch); patience: evaluations without
     # validation improvement before the learning rate is halved (factor); budget_s: wall-clock budget of the
     # run in seconds (0: none), checkpoint and stop when spent; memory_limit_bytes: device memory the
@@ -75,12 +77,14 @@ def distributed_block() -> ml_collections.ConfigDict:
 PRESETS = ("cpu", "paper")
 
 
-def base_config(experiment: str, arg: str | None) -> tuple[ml_collections.ConfigDict, str]:
+def base_config(experiment: str, arg: str | None,
+                presets: tuple[str, ...] = PRESETS) -> tuple[ml_collections.ConfigDict, str]:
     """``(config, preset)``: a config holding ``name`` (``<experiment>-<preset>``), ``progress`` and
-    ``distributed``, for the preset ``arg`` (``cpu`` when empty; ``cpu`` or ``paper``)."""
-    preset = arg or "cpu"
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r} of the {experiment} config; use one of {PRESETS}")
+    ``distributed``, for the preset ``arg`` (one of ``presets``; the first when empty: ``cpu`` of
+    ``cpu`` and ``paper``)."""
+    preset = arg or presets[0]
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r} of the {experiment} config; use one of {presets}")
     c = ml_collections.ConfigDict()
     c.name = f"{experiment}-{preset}"
     c.progress = True

@@ -1,5 +1,6 @@
-"""experiments/sprint.py end to end with the tiny variant: two steps per phase, export, resume (exact: the
-resumed window equals an uninterrupted sprint), an old export without optimiser state, a corrupt part."""
+"""experiments/sprint.py end to end with the tiny preset: two steps per phase, export, resume (exact: the
+resumed window equals an uninterrupted sprint), an old export without optimiser state, a corrupt part; its
+command line."""
 
 import contextlib
 import io
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 
 from experiments import sprint
+from experiments.configs.sprint import get_config
+from experiments.launch import exit_status
 from mantra_jax.io.checkpoints import load_model
+from tests.conftest import subprocess_env
 from tests.train.tiny import fast_compile, fast_compile_models
 
-pytestmark = pytest.mark.slow  # four sprints of the tiny model (4 step compiles; the others' are cache loads)
+slow = pytest.mark.slow  # four sprints of the tiny model (4 step compiles; the others' are cache loads)
 
 _CACHE_OPTIONS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
                   "jax_persistent_cache_min_entry_size_bytes")
@@ -51,15 +55,24 @@ def exports(tmp_path_factory):
     # the sprint's orchestration is under test, not the CPU convolution speed-ups (see tests/train/tiny.py)
     with compile_cache(root / "xla"), fast_compile_models():
         runs["w1"] = _sprint(root / "w1")
-        runs["w2"] = _sprint(root / "w2", "--resume", str(root / "w1"))
-        runs["whole"] = _sprint(root / "whole", "--hr_steps", "4")
+        runs["w2"] = _sprint(root / "w2", resume=root / "w1")
+        runs["whole"] = _sprint(root / "whole", hr_steps=4)
         old = _old_style(root / "w1", root / "w1_old")
-        runs["old"] = _sprint(root / "old", "--resume", str(old), "--hr_steps", "1")
+        runs["old"] = _sprint(root / "old", resume=old, hr_steps=1)
     return root, runs
 
 
-def _sprint(out, *extra):
-    """(summary, (model, HR state) that fit returned, stdout) of a tiny sprint of 2 steps a phase into ``out``."""
+def _tiny(hr_steps=2):
+    """The tiny preset for 2 IMC and ``hr_steps`` HR steps, no progress lines."""
+    c = get_config("tiny")
+    c.progress = False
+    c.imc.train.num_steps, c.hr.train.num_steps = 2, hr_steps
+    return c
+
+
+def _sprint(out, resume="", hr_steps=2):
+    """(summary, (model, HR state) that fit returned, stdout) of a tiny sprint of 2 steps a phase (HR:
+    ``hr_steps``) into ``out``, continuing ``resume``."""
     from mantra_jax.train import loop
 
     fit, trained = loop.fit, []
@@ -73,8 +86,7 @@ def _sprint(out, *extra):
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setattr(loop, "fit", recording)  # sprint.run imports fit from the module when it runs
-        s = sprint.run(sprint.parse_args(["--out", str(out), "--budget_s", "900", "--variant", "tiny", "--steps", "2",
-                                          "--quiet", *extra]))
+        s = sprint.run(_tiny(hr_steps), str(out), budget_s=900, resume=str(resume or ""))
     (hr,) = trained
     return s, hr, printed.getvalue()
 
@@ -108,6 +120,7 @@ def _adam_counts(leaves):
     return {k: int(v) for k, v in leaves.items() if k.endswith(".count")}
 
 
+@slow
 def test_export_holds_at_most_eight_files_each_under_16_mib(exports):
     root, _ = exports
     files = sorted(p.name for p in (root / "w1").iterdir())
@@ -116,6 +129,7 @@ def test_export_holds_at_most_eight_files_each_under_16_mib(exports):
     assert all((root / "w1" / f).stat().st_size < sprint.FILE_LIMIT for f in files)
 
 
+@slow
 def test_release_size_export_fits_eight_files_under_the_limit():
     sizes = sprint.export_bytes("ptrain4")  # array bytes from jax.eval_shape; msgpack adds names only
     assert 14e6 < sizes[sprint.MODEL_FILE] < sprint.FILE_LIMIT - 2**20
@@ -128,6 +142,7 @@ def test_release_size_export_fits_eight_files_under_the_limit():
     assert len(sizes) + 2 <= 8  # with resume.json and summary.json
 
 
+@slow
 def test_summary_reports_each_phase(exports):
     root, _ = exports
     summary = json.loads((root / "w1" / sprint.SUMMARY_FILE).read_text())
@@ -141,6 +156,7 @@ def test_summary_reports_each_phase(exports):
         assert len(phase["memory"]["attempts"]) == 1  # the train step compiled once (and then only run)
 
 
+@slow
 def test_weights_load_as_the_model_the_sprint_trained(exports):
     root, runs = exports
     model, variables, config = load_model(root / "w1" / sprint.MODEL_FILE)
@@ -157,6 +173,7 @@ def test_weights_load_as_the_model_the_sprint_trained(exports):
     assert np.ptp(want) > 0  # a heat map, not a constant
 
 
+@slow
 def test_resume_equals_an_uninterrupted_sprint(exports):
     root, runs = exports
     r1, r2, rw = (_record(root / n) for n in ("w1", "w2", "whole"))
@@ -182,6 +199,7 @@ def test_resume_equals_an_uninterrupted_sprint(exports):
     assert jax.tree.structure(v2) == jax.tree.structure(vw)
 
 
+@slow
 def test_old_export_resumes_with_fresh_moments_and_says_so(exports):
     root, runs = exports
     _, _, printed = runs["old"]
@@ -193,6 +211,7 @@ def test_old_export_resumes_with_fresh_moments_and_says_so(exports):
     assert "optimiser state" not in runs["w2"][2]  # an export with the state resumes without a note
 
 
+@slow
 @pytest.mark.parametrize("damage", ["flip", "missing", "another_export"])
 def test_corrupt_or_missing_optimizer_part_is_one_line_naming_the_file(exports, tmp_path, capsys, damage):
     root, _ = exports
@@ -208,10 +227,40 @@ def test_corrupt_or_missing_optimizer_part_is_one_line_naming_the_file(exports, 
     else:  # whole and valid, but the uninterrupted sprint's (an export updated in place and stopped half-way)
         shutil.copy(root / "whole" / part.name, part)
     out = tmp_path / "out"
-    rc = sprint.main(["--out", str(out), "--budget_s", "900", "--variant", "tiny", "--steps", "2", "--quiet",
-                      "--resume", str(export)])
+    rc = exit_status(lambda: sprint.run(_tiny(), str(out), budget_s=900, resume=str(export)))
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and str(part) in err, err
     assert {"flip": "checksum mismatch", "missing": "cannot read sprint optimiser state part",
             "another_export": "a part of another export"}[damage] in err
     assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--config.bogus=1"], "bad flag"),
+    (["--config.imc.train.batch_size=many"], "bad flag"),
+    (["--config=experiments/configs/sprint.py:gpu"], "unknown preset"),
+    (["--budget_s=0"], "--budget_s must be positive"),
+    (["--variant=tiny"], "bad flag"),  # the old command line's flag: now --config=...:tiny
+])
+def test_a_bad_flag_or_override_is_one_line_and_status_2(tmp_path, args, match):
+    _cli_refuses(tmp_path, args, 2, match)
+
+
+def test_a_bad_setting_is_one_line_and_status_1(tmp_path):
+    _cli_refuses(tmp_path, ["--config.imc_share=1.5"], 1, "imc_share must be in [0, 1]")
+
+
+def _cli_refuses(tmp_path, args, code, match):
+    """experiments/sprint.py with ``args`` ends with status ``code`` and one line on stderr holding ``match``,
+    without a traceback or an export."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(sprint.__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "experiments" / "sprint.py"), f"--out={tmp_path / 'out'}",
+                           "--budget_s=60", *args], capture_output=True, text=True, env=subprocess_env(), cwd=root,
+                          timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == code and len(lines) == 1 and match in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
