@@ -9,7 +9,7 @@ Conventions (also returned, in words, by :func:`evaluate` under ``conventions``)
   positive, the negatives below it and tied with it; the integer sum of ``2 * below + tied`` over the
   positives is ``2 * P * N * AUC`` (Mann-Whitney with ties counted one half, equal to the trapezoidal
   ROC area of ``sklearn.metrics.roc_auc_score``). It is NaN when only one class is present. Two sorts
-  of the class subsets replace an arg-sort and gathers of the whole map (about 4x faster at 21 MP).
+  of the class subsets replace an arg-sort and gathers of the whole map (faster; measured: README, Benchmarks).
 * Paper protocol (ManTra-Net, CVPR 2019, Sec. 5, after [28]): the predicted map is negated when more
   than 50 % of the ground-truth pixels are forged (exactly 50 % is not negated). Negating the scores maps
   an AUC ``a`` to exactly ``1 - a`` (ties included), which is how it is computed here.
