@@ -29,7 +29,8 @@ from mantra_jax.infer.halo import receptive_halo
 from mantra_jax.infer.plan import plan
 from mantra_jax.infer.tiled import compile_count, predict_tiled, tiled_flops
 from mantra_jax.infer.whole import predict
-from mantra_jax.io.checkpoints import load_model, model_from_config
+from mantra_jax.io.checkpoints import load_model
+from mantra_jax.models.config import model_from_config
 from mantra_jax.perf import synthetic_photo
 
 _VARIANT = flags.DEFINE_string("variant", "ptrain4", "Model preset (random initialisation).")

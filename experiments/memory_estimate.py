@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     import jax
     import jax.numpy as jnp
 
-    from mantra_jax.io.checkpoints import model_from_config
+    from mantra_jax.models.config import model_from_config
     from mantra_jax.models.compute import for_platform
     from mantra_jax.train.optimizer import adam
     from mantra_jax.train.preflight import HEADROOM, scaled_estimate

@@ -63,7 +63,7 @@ def main(argv: list[str]) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from mantra_jax.cli import load_detector, make_predictor
+    from mantra_jax.cli.common import load_detector, make_predictor
     from mantra_jax.data.patches import PatchBank
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.eval.sensitivity import SUMMARY, plot_study, study

@@ -14,7 +14,7 @@ def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256)
     import jax
     import jax.numpy as jnp
 
-    from mantra_jax.io.checkpoints import parameter_count
+    from mantra_jax.io.variables import parameter_count
     from mantra_jax.models.compute import with_choices
 
     info: dict[str, Any] = {"config": cfg, "parameters": parameter_count(variables)}

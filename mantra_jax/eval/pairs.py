@@ -27,9 +27,8 @@ from typing import Literal
 
 import numpy as np
 from mantra_jax.io import images as _images
-from mantra_jax.io.images import IMAGE_EXTENSIONS, read_image  # noqa: F401 - re-exported
-from mantra_jax.io.masks import (LOSSY_EXTENSIONS, LoadedMask, MaskError, MaskRule, OnMismatch,  # noqa: F401
-                                 load_mask, read_mask, resize_nearest)
+from mantra_jax.io.images import read_image
+from mantra_jax.io.masks import MaskRule, OnMismatch, load_mask
 
 # Suffixes a mask's stem may add to its image's stem (compared case-insensitively).
 MASK_STEM_SUFFIXES = ("_gt", "-gt", "_mask", "-mask", "_groundtruth", "_edgemask")

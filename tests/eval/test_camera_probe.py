@@ -78,9 +78,10 @@ def _synthetic_cameras(root: pathlib.Path, per_camera: int = 8, size: int = 40) 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from mantra_jax.io.checkpoints import model_from_config, save_weights_file
+    from mantra_jax.io.msgpack_weights import save_weights_file
+    from mantra_jax.models.config import model_from_config
 
-    from mantra_jax.io.checkpoints import variable_shapes
+    from mantra_jax.models.config import variable_shapes
 
     cfg = {"kind": "imc", "variant": "tiny", "num_classes": 7}
     rng = np.random.default_rng(0)  # random weights of glorot scale, without compiling an initialiser
