@@ -35,7 +35,7 @@ from mantra_jax.cli.common import (CliError, _add_inference_options, _add_pairs_
 from mantra_jax.cli.convert_keras import cmd_convert_keras
 from mantra_jax.cli.detect import cmd_detect
 from mantra_jax.cli.eval import cmd_eval
-from mantra_jax.cli.info import cmd_info
+from mantra_jax.cli.info import FLOPS_SIZE, cmd_info
 from mantra_jax.cli.report import add_report_option, cmd_report
 from mantra_jax.cli.robustness import cmd_robustness
 from mantra_jax.cli.weights import add_weights_parser
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="variant, parameters and FLOPs of a checkpoint")
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--size", type=_positive_int, default=256, help="side of the square used to count FLOPs")
+    p.add_argument("--size", type=_positive_int, default=FLOPS_SIZE, help="side of the square used to count FLOPs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
