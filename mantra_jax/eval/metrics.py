@@ -174,24 +174,6 @@ def _check_map(prob: Any, mask: Any | None) -> tuple[np.ndarray, np.ndarray | No
     return p, m
 
 
-def f1_at(prob: Any, mask: Any, threshold: float = FIXED_THRESHOLD) -> float:
-    """F1 of ``prob >= threshold`` against ``mask``. prob (H, W) in [0, 1]; mask bool (H, W)."""
-    p, m = _check_map(prob, mask)
-    return _f1(*_binary_counts(p >= threshold, m))
-
-
-def iou_at(prob: Any, mask: Any, threshold: float = FIXED_THRESHOLD) -> float:
-    """Intersection over union of ``prob >= threshold`` and ``mask``. Shapes (H, W)."""
-    p, m = _check_map(prob, mask)
-    return _iou(*_binary_counts(p >= threshold, m))
-
-
-def best_f1(prob: Any, mask: Any) -> float:
-    """Best F1 over all thresholds ``prob >= t`` (t over the distinct values of prob). Shapes (H, W)."""
-    p, m = _check_map(prob, mask)
-    return _best_f1(_rank(p.ravel(), m.ravel()))
-
-
 def pixel_auc(prob: Any, mask: Any, paper_protocol: bool = False) -> float:
     """Pixel AUC of one map against its mask. prob (H, W) in [0, 1]; mask bool (H, W).
 

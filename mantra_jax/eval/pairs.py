@@ -235,19 +235,6 @@ def pairs_from_folders(root: str | os.PathLike, *, tampered_dir: str = "Tp", mas
     return pairs
 
 
-def read_pairs(source: str | os.PathLike) -> list[Pair]:
-    """Dispatches on the source: a folder (Tp/Gt/Au), a ``.csv`` or a ``.json`` file."""
-    source = Path(source)
-    if source.is_dir():
-        return pairs_from_folders(source)
-    suffix = source.suffix.lower()
-    if suffix == ".csv":
-        return read_pairs_csv(source)
-    if suffix == ".json":
-        return read_pairs_json(source)
-    raise PairsError(f"{source}: expected a folder with Tp/ and Gt/, a .csv or a .json pairs list")
-
-
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """uint8 RGB (H, W, 3) of an image, by ``mantra_jax.io.images.read_image`` (EXIF orientation applied;
     raises its ``ImageReadError``, a ValueError, with a one-line message)."""

@@ -32,10 +32,6 @@ from mantra_jax.io.images import DEFAULT_MIN_SIZE, scan_images, write_png_atomic
 _GLOB_CHARS = frozenset("*?[")
 
 
-class InputError(ValueError):
-    """A command-line input that names no usable file."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Roi:
     """A region of interest: x, y (top-left column and row), w, h, in pixels."""

@@ -103,12 +103,6 @@ def _means_1d(x: jnp.ndarray, ns: Sequence[int], axis: int, method: str = "doubl
     return [s / _in_image_count_1d(x.shape[axis], n, x.dtype).reshape(shape) for n, s in zip(ns, sums)]
 
 
-def window_mean_1d(x: jnp.ndarray, n: int, axis: int) -> jnp.ndarray:
-    """Mean over the centred n-window along ``axis``, counting in-range samples only."""
-    _check_window(n)
-    return _means_1d(x, (n,), axis)[0]
-
-
 def window_means(x: jnp.ndarray, ns: Sequence[int], method: str = "doubling") -> list[jnp.ndarray]:
     """Means over the n x n windows centred on each pixel for every n in ``ns``, counting only in-image
     pixels; the windows share the H pass.
