@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 
 import jax
 import jax.numpy as jnp
@@ -181,4 +183,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

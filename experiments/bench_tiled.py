@@ -22,7 +22,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from mantra_jax.compile_cache import STATS
 from mantra_jax.infer.halo import receptive_halo
@@ -97,4 +97,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)
