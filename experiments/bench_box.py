@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import json
+import pathlib
+import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 import jax
 import jax.numpy as jnp
@@ -56,4 +58,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

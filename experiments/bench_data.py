@@ -19,12 +19,13 @@ import json
 import os
 import pathlib
 import platform
+import sys
 import tempfile
 import time
 from typing import Any
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from mantra_jax.data.forgeries import FORGERY_KINDS
 from mantra_jax.data.forgery_source import ForgerySource
@@ -117,4 +118,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

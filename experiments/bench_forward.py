@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 
 import jax
 import jax.numpy as jnp
@@ -85,34 +87,35 @@ def layer_rows(variant, size, algorithm, repeats, peak):
 
 def ladn_rows(variant, size, repeats):
     """Every LADN op alone at batch 1 (the anomaly feature on the release's ``time_z`` path) and the whole
-    LADN (``AnomalyDetector`` on a featex map); only APIs that older trees have too, so that the same rows
-    can be timed on a checkout before a change (``PYTHONPATH=<old tree> python <this file> --parts=ladn``)."""
+    LADN (``AnomalyDetector`` on a featex map), its convolutions' sizes read from the model's layers
+    (``mantra_jax.models.structure.ladn_layers``)."""
     m = make_mantranet(variant)
-    c, f, win = m.transform_features, 8, tuple(m.windows)
-    t_steps = len(win) + 1
-    feat, x = _rand((1, size, size, c), 3), _rand((1, size, size, 64), 4)
-    z = jnp.abs(_rand((1, t_steps, size, size, 64), 11))
+    win = tuple(m.windows)
+    outlier, lstm_in, lstm_rec, pred = in_parts(m.layers(), ("ladn",))  # the order of ladn_layers
+    c, a, f4, f, t_steps = outlier.in_ch, outlier.out_ch, lstm_in.out_ch, lstm_rec.in_ch, lstm_in.steps
+    kl, kp = lstm_in.kernel, pred.kernel
+    feat, x = _rand((1, size, size, c), 3), _rand((1, size, size, a), 4)
+    z = jnp.abs(_rand((1, t_steps, size, size, a), 11))
     mu, sigma = jnp.mean(x, axis=(1, 2), keepdims=True), jnp.std(x, axis=(1, 2), keepdims=True)
-    kx, kh, b = _rand((7, 7, 64, 4 * f), 6) * 0.05, _rand((7, 7, f, 4 * f), 7) * 0.05, _rand((4 * f,), 8)
+    kx, kh, b = _rand((kl, kl, a, f4), 6) * 0.05, _rand((kl, kl, f, f4), 7) * 0.05, _rand((f4,), 8)
     h = _rand((1, size, size, f), 9)
     rows = [
-        {"layer": "outlierTrans", "shape": f"1x1 {c}->64", "flops": conv_flops(size, size, 1, c, 64),
-         "s": _time(conv2d, feat, _rand((1, 1, c, 64), 5), repeats=repeats)},
-        {"layer": "window_means", "shape": f"{win} x 64, minus x", "flops": 0,
-         "s": _time(lambda a, m_: deviations(a, win, m_), x, mu, repeats=repeats)},
-        {"layer": "z_scores", "shape": f"time_z {win} + global x 64", "flops": 0,
-         "s": _time(lambda a, m_, s_: time_z(a, m_, s_, win)["features"], x, mu, sigma, repeats=repeats)},
-        {"layer": "cLSTM_input", "shape": f"7x7 64->{4 * f} x{t_steps} (one batched conv)",
-         "flops": t_steps * conv_flops(size, size, 7, 64, 4 * f),
-         "s": _time(lambda a, k, bb: conv2d_same(a.reshape(-1, size, size, 64), k, bb), z, kx, b, repeats=repeats)},
-        {"layer": "cLSTM_recurrent", "shape": f"7x7 {f}->{4 * f} (one of {t_steps - 1})",
-         "flops": conv_flops(size, size, 7, f, 4 * f), "s": _time(conv2d_same, h, kh, repeats=repeats)},
-        {"layer": "cLSTM", "shape": f"7x7 64->32 x{t_steps} + 7x7 8->32 x{t_steps - 1} + gates",
-         "flops": t_steps * conv_flops(size, size, 7, 64, 4 * f)
-         + (t_steps - 1) * conv_flops(size, size, 7, f, 4 * f),
+        {"layer": "outlierTrans", "shape": f"1x1 {c}->{a}", "flops": conv_flops(size, size, 1, c, a),
+         "s": _time(conv2d, feat, _rand((1, 1, c, a), 5), repeats=repeats)},
+        {"layer": "window_means", "shape": f"{win} x {a}, minus x", "flops": 0,
+         "s": _time(lambda x_, m_: deviations(x_, win, m_), x, mu, repeats=repeats)},
+        {"layer": "z_scores", "shape": f"time_z {win} + global x {a}", "flops": 0,
+         "s": _time(lambda x_, m_, s_: time_z(x_, m_, s_, win)["features"], x, mu, sigma, repeats=repeats)},
+        {"layer": "cLSTM_input", "shape": f"{kl}x{kl} {a}->{f4} x{t_steps} (one batched conv)",
+         "flops": t_steps * conv_flops(size, size, kl, a, f4),
+         "s": _time(lambda x_, k, bb: conv2d_same(x_.reshape(-1, size, size, a), k, bb), z, kx, b, repeats=repeats)},
+        {"layer": "cLSTM_recurrent", "shape": f"{kl}x{kl} {f}->{f4} (one of {t_steps - 1})",
+         "flops": conv_flops(size, size, kl, f, f4), "s": _time(conv2d_same, h, kh, repeats=repeats)},
+        {"layer": "cLSTM", "shape": f"{kl}x{kl} {a}->{f4} x{t_steps} + {kl}x{kl} {f}->{f4} x{t_steps - 1} + gates",
+         "flops": t_steps * conv_flops(size, size, kl, a, f4) + (t_steps - 1) * conv_flops(size, size, kl, f, f4),
          "s": _time(convlstm, z, kx, kh, b, repeats=repeats)},
-        {"layer": "pred", "shape": "7x7 8->1", "flops": conv_flops(size, size, 7, f, 1),
-         "s": _time(conv2d_same, h, _rand((7, 7, f, 1), 10), repeats=repeats)},
+        {"layer": "pred", "shape": f"{kp}x{kp} {f}->1", "flops": conv_flops(size, size, kp, f, 1),
+         "s": _time(conv2d_same, h, _rand((kp, kp, f, 1), 10), repeats=repeats)},
     ]
     ladn = AnomalyDetector(windows=win)
     lv = ladn.init(jax.random.key(0), jnp.zeros((1, 32, 32, c)))
@@ -180,4 +183,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

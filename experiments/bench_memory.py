@@ -21,7 +21,6 @@ estimate (``mantra_jax.infer.memory``) exceeds ``--max_memory`` and says so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -29,10 +28,16 @@ import subprocess
 import sys
 import time
 
+from absl import flags
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the repository root (see __init__.py)
 
+from experiments.script_main import script_main  # noqa: E402
+from mantra_jax.infer.memory import DEFAULT_BUDGET_BYTES, format_bytes, parse_bytes  # noqa: E402
+
 MODES = ("whole", "tiled", "pass1", "pass2", "host")
+CALIBRATED = ("pass1", "pass2", "whole", "host")  # the modes --calibrate fits, in its order
 
 
 def _default_checkpoint() -> str:
@@ -111,18 +116,19 @@ def child(mode: str, height: int, width: int, tile: int, checkpoint: str, conv_a
     return record
 
 
-def run_child(mode: str, height: int, width: int, tile: int, args: argparse.Namespace, store: str = "file",
-              bounded: bool = False) -> dict:
-    """``child`` in a fresh interpreter (compile cache off); a failed or killed child is reported, not raised."""
-    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--child", mode, "--sizes", f"{width}x{height}",
-           "--tile", str(tile), "--checkpoint", args.checkpoint, "--conv_algorithm", args.conv_algorithm,
-           "--child_store", store, "--child_bounded" if bounded else "--no-child_bounded"]
+def run_child(mode: str, height: int, width: int, tile: int, store: str = "file", bounded: bool = False) -> dict:
+    """``child`` in a fresh interpreter (compile cache off) with this run's --checkpoint, --conv_algorithm and
+    --timeout; a failed or killed child is reported, not raised."""
+    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), f"--child={mode}", f"--sizes={width}x{height}",
+           f"--tile={tile}", f"--checkpoint={_CHECKPOINT.value}", f"--conv_algorithm={_CONV_ALGORITHM.value}",
+           f"--child_store={store}", "--child_bounded" if bounded else "--nochild_bounded"]
     env = {**os.environ, "MANTRA_COMPILE_CACHE": "off", "PYTHONPATH": os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    timeout = _TIMEOUT.value
     try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"mode": mode, "height": height, "width": width, "error": f"timed out after {args.timeout} s"}
+        return {"mode": mode, "height": height, "width": width, "error": f"timed out after {timeout} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -138,8 +144,44 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         try:
             sizes.append((int(h), int(w)))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"sizes are WIDTHxHEIGHT, comma-separated; got {item!r}") from None
+            raise ValueError(f"sizes are WIDTHxHEIGHT, comma-separated; got {item!r}") from None
     return sizes
+
+
+def _checked(parse):
+    """An absl validator from a parser that raises ValueError (its message becomes the flag's error)."""
+    def check(value) -> bool:
+        try:
+            parse(value)
+        except ValueError as e:
+            raise flags.ValidationError(str(e)) from None
+        return True
+    return check
+
+
+def _modes(modes: list[str]) -> None:
+    if not modes or not set(modes) <= set(CALIBRATED):
+        raise ValueError(f"expected some of {','.join(CALIBRATED)}, got {','.join(modes)!r}")
+
+
+_SIZES = flags.DEFINE_string("sizes", "256x256,512x512,1024x768", "WIDTHxHEIGHT,... of the table's images.")
+_TILE = flags.DEFINE_integer("tile", 0, "Core tile of the tiled runs (0: the plan for --memory).", lower_bound=0)
+_MEMORY = flags.DEFINE_string("memory", format_bytes(DEFAULT_BUDGET_BYTES),
+                              "Budget whose plan the tiled runs follow (mantra detect's default).")
+_MAX_MEMORY = flags.DEFINE_string("max_memory", "8G", "Skip whole-image runs estimated above this (e.g. 8G).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", _default_checkpoint(), "Weights of every run.")
+_CONV_ALGORITHM = flags.DEFINE_string("conv_algorithm", "auto", "Convolution algorithm of the model.")
+_TIMEOUT = flags.DEFINE_integer("timeout", 1800, "Seconds per child process.", lower_bound=1)
+_CALIBRATE = flags.DEFINE_bool("calibrate", False, "Measure the per-pixel costs (module docstring).")
+_CALIBRATE_MODES = flags.DEFINE_list("calibrate_modes", list(CALIBRATED),
+                                     "With --calibrate: which of " + ",".join(CALIBRATED) + ".")
+_CHILD = flags.DEFINE_enum("child", None, MODES, "Internal: one measurement in this process (run_child).")
+_CHILD_STORE = flags.DEFINE_string("child_store", "file", "Internal: the child's feature store.")
+_CHILD_BOUNDED = flags.DEFINE_bool("child_bounded", False, "Internal: the child's bounded shapes.")
+flags.register_validator("sizes", _checked(parse_sizes))
+flags.register_validator("memory", _checked(parse_bytes))
+flags.register_validator("max_memory", _checked(parse_bytes))
+flags.register_validator("calibrate_modes", _checked(_modes))
 
 
 def _row(record: dict) -> str:
@@ -148,33 +190,34 @@ def _row(record: dict) -> str:
     return f"{record['peak_mib']:.0f} MiB | {record['seconds']:.1f} s ({record['compile_seconds']:.1f} s compiling)"
 
 
-def table(args: argparse.Namespace) -> int:
-    from mantra_jax.infer.memory import cost_for, estimate_whole_bytes, format_bytes, model_plan, parse_bytes
+def table() -> int:
+    from mantra_jax.infer.memory import cost_for, estimate_whole_bytes, model_plan
     from mantra_jax.io.checkpoints import load_model
 
-    limit, budget = parse_bytes(args.max_memory), parse_bytes(args.memory)
-    model, variables, cfg = load_model(args.checkpoint)
-    cost = cost_for(cfg.get("variant"), args.conv_algorithm)
-    how = f"tile {args.tile}, features in a file" if args.tile else f"detect's default plan for --memory {args.memory}"
+    limit, budget = parse_bytes(_MAX_MEMORY.value), parse_bytes(_MEMORY.value)
+    model, variables, cfg = load_model(_CHECKPOINT.value)
+    cost = cost_for(cfg.get("variant"), _CONV_ALGORITHM.value)
+    how = (f"tile {_TILE.value}, features in a file" if _TILE.value else
+           f"detect's default plan for --memory {_MEMORY.value}")
     print(f"| size | whole: peak RSS | whole: seconds | tiled ({how}): tile, store | peak RSS | seconds |")
     print("|---|---|---|---|---|---|")
-    for h, w in args.sizes:
+    for h, w in parse_sizes(_SIZES.value):
         est = estimate_whole_bytes(cost, h, w)
         if est > limit:
             whole = f"skipped: estimated {format_bytes(est)} > --max_memory {format_bytes(limit)} | |"
         else:
-            whole = _row(run_child("whole", h, w, 0, args))
-        if args.tile:
-            tile, store, bounded = args.tile, "file", False
+            whole = _row(run_child("whole", h, w, 0))
+        if _TILE.value:
+            tile, store, bounded = _TILE.value, "file", False
         else:
             mp = model_plan(model, variables, cfg.get("variant"), (h, w), budget, bounded=True)
             tile, store, bounded = mp.tile, mp.store, True
-        tiled = _row(run_child("tiled", h, w, tile, args, store, bounded))
+        tiled = _row(run_child("tiled", h, w, tile, store, bounded))
         print(f"| {w} x {h} | {whole} | {tile}, {store} | {tiled} |", flush=True)
     return 0
 
 
-def calibrate(args: argparse.Namespace) -> int:
+def calibrate() -> int:
     """Peak RSS of each pass alone at a few region sizes, whole-image inference at a few image sizes and the
     host work at one large size; a least-squares line through each gives the per-pixel costs."""
     import numpy as np
@@ -182,9 +225,9 @@ def calibrate(args: argparse.Namespace) -> int:
     plan = {"pass1": [(160, 160), (288, 288), (416, 416)], "pass2": [(176, 176), (304, 304), (432, 432)],
             "whole": [(192, 192), (320, 320), (448, 448)], "host": [(1500, 2000), (3000, 4000)]}
     for mode, sizes in plan.items():
-        if mode not in args.calibrate_modes:
+        if mode not in _CALIBRATE_MODES.value:
             continue
-        recs = [run_child(mode, h, w, 0, args) for h, w in sizes]
+        recs = [run_child(mode, h, w, 0) for h, w in sizes]
         for r in recs:
             print(json.dumps(r), flush=True)
         ok = [r for r in recs if "error" not in r]
@@ -198,30 +241,15 @@ def calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench_memory.py", description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=parse_sizes, default=parse_sizes("256x256,512x512,1024x768"),
-                   help="WIDTHxHEIGHT,... (default %(default)s)")
-    p.add_argument("--tile", type=int, default=0, help="core tile of the tiled runs (default: the plan for --memory)")
-    p.add_argument("--memory", default="2G", help="budget whose plan the tiled runs follow (default %(default)s)")
-    p.add_argument("--max_memory", default="8G", help="skip whole-image runs estimated above this (e.g. 8G)")
-    p.add_argument("--checkpoint", default=_default_checkpoint())
-    p.add_argument("--conv_algorithm", default="auto")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds per child process")
-    p.add_argument("--calibrate", action="store_true", help="measure the per-pixel costs (module docstring)")
-    p.add_argument("--calibrate_modes", type=lambda t: t.split(","), default=["pass1", "pass2", "whole", "host"],
-                   help="with --calibrate: which of pass1,pass2,whole,host")
-    p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
-    p.add_argument("--child_store", default="file", help=argparse.SUPPRESS)
-    p.add_argument("--child_bounded", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.child:
-        (h, w), = args.sizes
-        print(json.dumps(child(args.child, h, w, args.tile, args.checkpoint, args.conv_algorithm, args.child_store,
-                               args.child_bounded)), flush=True)
+def main(argv: list[str]) -> int:
+    del argv
+    if _CHILD.value:
+        (h, w), = parse_sizes(_SIZES.value)
+        print(json.dumps(child(_CHILD.value, h, w, _TILE.value, _CHECKPOINT.value, _CONV_ALGORITHM.value,
+                               _CHILD_STORE.value, _CHILD_BOUNDED.value)), flush=True)
         return 0
-    return calibrate(args) if args.calibrate else table(args)
+    return calibrate() if _CALIBRATE.value else table()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("images", 5000, "images in the fake run")
@@ -97,4 +97,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

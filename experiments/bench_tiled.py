@@ -22,14 +22,15 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from mantra_jax.compile_cache import STATS
 from mantra_jax.infer.halo import receptive_halo
 from mantra_jax.infer.plan import plan
 from mantra_jax.infer.tiled import compile_count, predict_tiled, tiled_flops
 from mantra_jax.infer.whole import predict
-from mantra_jax.io.checkpoints import load_model, model_from_config
+from mantra_jax.io.checkpoints import load_model
+from mantra_jax.models.config import model_from_config
 from mantra_jax.perf import synthetic_photo
 
 _VARIANT = flags.DEFINE_string("variant", "ptrain4", "Model preset (random initialisation).")
@@ -96,4 +97,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

@@ -18,12 +18,14 @@ pipeline (see experiments/bench_data.py). Prints one JSON document (and writes i
 from __future__ import annotations
 
 import json
+import pathlib
 import platform
+import sys
 import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from mantra_jax.io.atomic import write_text_atomic
 from mantra_jax.models.compute import Compute
@@ -129,4 +131,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

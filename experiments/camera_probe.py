@@ -2,9 +2,9 @@
 
     python experiments/camera_probe.py --images=DIR --checkpoint=CKPT [--k=7] [--seed=0] [--crop=512]
     python experiments/camera_probe.py --images=../shared/data/pristine/dresden_nat \
-        --camera-pattern='^(.+?)_\\d+_\\d+\\.' --checkpoint=/tmp/imc385_cpu
+        --camera_pattern='^(.+?)_\\d+_\\d+\\.' --checkpoint=/tmp/imc385_cpu
 
-DIR holds one sub-folder per camera model, or (with --camera-pattern) the photos themselves, the camera
+DIR holds one sub-folder per camera model, or (with --camera_pattern) the photos themselves, the camera
 being the first group of the pattern matched on the file name. CKPT is any checkpoint ``mantra detect``
 reads (an IMC or ManTra-Net work directory, .msgpack or release .h5). Each photo's feature is the mean of
 the feature extractor's output over its centre 512 x 512; half of each camera's photos (fixed by --seed)
@@ -14,37 +14,36 @@ JSON (never over an existing file).
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
 import time
 
+from absl import flags
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="camera_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--images", required=True, help="folder of photos grouped by camera")
-    p.add_argument("--checkpoint", required=True, help="model checkpoint (work dir, .msgpack or .h5)")
-    p.add_argument("--camera-pattern", default="", help="regex whose first group is the camera (flat folder)")
-    p.add_argument("--k", type=int, default=7, help="neighbours (default 7, the paper's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fit / test split")
-    p.add_argument("--crop", type=int, default=512, help="centre crop side (default 512, the paper's)")
-    p.add_argument("--out", default="", help="write the result as JSON here (must not exist)")
-    args = p.parse_args(argv)
-    if args.k < 1 or args.crop < 1:
-        p.error("--k and --crop must be >= 1")
-    if args.out and pathlib.Path(args.out).exists():
-        p.error(f"--out {args.out} exists; not overwriting it")
-    return args
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+
+from experiments.script_main import fail, script_main  # noqa: E402
+from mantra_jax.eval.camera_probe import CENTRE, K  # noqa: E402
+
+_IMAGES = flags.DEFINE_string("images", None, "Folder of photos grouped by camera.", required=True)
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model checkpoint (work dir, .msgpack or .h5).", required=True)
+_CAMERA_PATTERN = flags.DEFINE_string("camera_pattern", "", "Regex whose first group is the camera (flat folder).")
+_K = flags.DEFINE_integer("k", K, "Neighbours (the paper's).", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the fit / test split.")
+_CROP = flags.DEFINE_integer("crop", CENTRE, "Centre crop side (the paper's).", lower_bound=1)
+_OUT = flags.DEFINE_string("out", "", "Write the result as JSON here (must not exist).")
+flags.register_validator("out", lambda out: not (out and pathlib.Path(out).exists()),
+                         "exists; not overwriting it")
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(images: str, checkpoint: str, camera_pattern: str, k: int, seed: int, crop: int) -> dict:
+    """The probe's result (``mantra_jax.eval.camera_probe.probe_accuracy``) with what it ran on."""
     from mantra_jax.eval import camera_probe as cp
     from mantra_jax.io.checkpoints import load_model
 
-    cams = (cp.camera_by_pattern(args.images, args.camera_pattern) if args.camera_pattern
-            else cp.camera_folders(args.images))
-    model, variables, cfg = load_model(args.checkpoint)
+    cams = cp.camera_by_pattern(images, camera_pattern) if camera_pattern else cp.camera_folders(images)
+    model, variables, cfg = load_model(checkpoint)
     start = time.perf_counter()
     n = len(cams.paths)
 
@@ -52,32 +51,31 @@ def run(args: argparse.Namespace) -> dict:
         if i % 25 == 0 or i == n:
             print(f"features: {i}/{n} photos, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
-    feats = cp.camera_features(cp.feature_extractor_fn(model, variables), cams.paths, args.crop, progress)
-    result = cp.probe_accuracy(feats, cams.labels, k=args.k, seed=args.seed, cameras=cams.cameras)
-    result.update(images=str(args.images), checkpoint=str(args.checkpoint), model=cfg, crop=args.crop,
+    feats = cp.camera_features(cp.feature_extractor_fn(model, variables), cams.paths, crop, progress)
+    result = cp.probe_accuracy(feats, cams.labels, k=k, seed=seed, cameras=cams.cameras)
+    result.update(images=str(images), checkpoint=str(checkpoint), model=cfg, crop=crop,
                   photos={c: int((cams.labels == i).sum()) for i, c in enumerate(cams.cameras)},
                   feature_seconds=round(time.perf_counter() - start, 1))
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str]) -> int:
+    del argv
     try:
-        result = run(args)
+        result = run(_IMAGES.value, _CHECKPOINT.value, _CAMERA_PATTERN.value, _K.value, _SEED.value, _CROP.value)
     except (ValueError, OSError) as e:  # bad folder, unreadable photo, unusable checkpoint
-        print(f"camera_probe.py: error: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 1
+        fail(1, str(e))
     print(f"{result['k']}-NN camera accuracy {result['accuracy']:.3f} (chance {result['chance']:.3f}) on "
           f"{result['test']} test / {result['fit']} fit photos of {len(result['photos'])} cameras, seed "
           f"{result['seed']}")
     for name, acc in result["per_camera"].items():
         print(f"  {name:<24} {acc:.3f}  ({result['photos'][name]} photos)")
-    if args.out:
+    if _OUT.value:
         from mantra_jax.io.atomic import write_text_atomic
 
-        write_text_atomic(args.out, json.dumps(result, indent=1, sort_keys=True) + "\n")
+        write_text_atomic(_OUT.value, json.dumps(result, indent=1, sort_keys=True) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -1,6 +1,6 @@
 """What travels to a GPU machine for a sprint (experiments/sprint.py), and a dry run of it on the CPU.
 
-    python experiments/carry.py [--dest carry] [--photos DIR ...]      # make carry/wheels, carry/photos
+    python experiments/carry.py [--dest carry] [--photos DIR,DIR]      # make carry/wheels, carry/photos
     python experiments/carry.py --check [--dest carry]                  # dry run (slow: a venv + 2 sprints)
 
 The GPU machine's Python 3.12 has jax (CUDA), flax, optax, orbax-checkpoint, chex, opencv-headless, numpy
@@ -24,7 +24,6 @@ first one's steps and data, each phase's train step compiled once.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -34,13 +33,21 @@ import sys
 import tempfile
 from importlib import metadata
 
+from absl import flags
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from experiments.script_main import script_main  # noqa: E402
 
 CARRY_PACKAGES = ("grain", "array-record", "cloudpickle", "portpicker", "ml-collections", "tqdm", "h5py")
 PLATFORM_TAGS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 DEFAULT_PHOTOS = ("../shared/data/pristine/dresden_nat", "../shared/data/pristine/polyu_crops")
 TRAVEL_LIMIT = 64 * 2**20
+
+_DEST = flags.DEFINE_string("dest", str(ROOT / "carry"), "Folder made (git-ignored): wheels/, photos/.")
+_PHOTOS = flags.DEFINE_list("photos", list(DEFAULT_PHOTOS), "Photo folders to carry (comma-separated).")
+_CHECK = flags.DEFINE_bool("check", False, "Dry run from an existing --dest (slow).")
 
 
 def _size(path: pathlib.Path) -> int:
@@ -142,21 +149,17 @@ def check(dest: pathlib.Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="carry.py", description=__doc__.splitlines()[0])
-    p.add_argument("--dest", default=str(ROOT / "carry"), help="folder made (git-ignored): wheels/, photos/")
-    p.add_argument("--photos", nargs="*", default=list(DEFAULT_PHOTOS), help="photo folders to carry")
-    p.add_argument("--check", action="store_true", help="dry run from an existing --dest (slow)")
-    args = p.parse_args(argv)
-    dest = pathlib.Path(args.dest)
-    if args.check:
+def main(argv: list[str]) -> int:
+    del argv
+    dest = pathlib.Path(_DEST.value)
+    if _CHECK.value:
         check(dest)
     else:
         download_wheels(dest / "wheels")
-        copy_photos(args.photos, dest / "photos")
+        copy_photos(_PHOTOS.value, dest / "photos")
     report(dest)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -10,9 +10,12 @@ Without --image the patch is cut from scikit-image's astronaut photo (shipped of
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 import cv2
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from mantra_jax.io.images import write_png_atomic
 from mantra_jax.manipulations import contact_sheet
@@ -54,4 +57,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pathlib
 import shutil
+import sys
 
-from absl import app, flags
+from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "docs", "folder of the PNGs (report_detect.png, report_eval.png, report_robustness.png)")
@@ -55,4 +56,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

@@ -18,7 +18,7 @@ import pathlib
 import re
 import sys
 
-from absl import app, flags
+from absl import flags
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Detection checkpoint (.msgpack, .h5 or Orbax dir).",
                                   required=True)
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from mantra_jax.cli import load_detector, make_predictor
+    from mantra_jax.cli.common import load_detector, make_predictor
     from mantra_jax.data.patches import PatchBank
     from mantra_jax.eval.runner import json_safe, rows_csv
     from mantra_jax.eval.sensitivity import SUMMARY, plot_study, study
@@ -100,4 +100,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root (see __init__.py)
+    from experiments.script_main import script_main
+
+    script_main(main)

@@ -100,7 +100,8 @@ def shared_data():
 
 def tiny_checkpoint(folder: pathlib.Path, seed: int) -> pathlib.Path:
     """Writes ``folder/tiny.msgpack``: a single-file checkpoint of the ``tiny`` variant at random weights."""
-    from mantra_jax.io.checkpoints import model_from_config, save_weights_file
+    from mantra_jax.io.msgpack_weights import save_weights_file
+    from mantra_jax.models.config import model_from_config
     from tests.infer.conftest import init
 
     config = {"kind": "mantranet", "variant": "tiny"}

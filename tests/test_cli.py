@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from mantra_jax import cli
+from mantra_jax.cli.common import NO_CHECKPOINT
 from tests.conftest import tiny_checkpoint
 
 H, W = 24, 32
@@ -213,4 +214,4 @@ def test_console_script_reports_a_missing_checkpoint_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mantra_jax.cli", "detect", "x.png", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == cli.EXIT_USAGE
-    assert proc.stderr.strip().splitlines() == [f"mantra detect: error: {cli.NO_CHECKPOINT}"]
+    assert proc.stderr.strip().splitlines() == [f"mantra detect: error: {NO_CHECKPOINT}"]

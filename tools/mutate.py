@@ -204,6 +204,12 @@ BREAKS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "op-auto": ("mantra_jax/ops/conv.py",  # the op takes "auto" (and fails later, unclearly)
                 "    if algorithm not in ALGORITHMS:\n", '    if algorithm not in ALGORITHMS + ("auto",):\n',
                 ("tests/ops/test_conv.py",)),
+    "script-stray-args": ("experiments/script_main.py",  # a stray positional argument is ignored
+                          "    if len(rest) > 1:\n", "    if False:\n",
+                          ("tests/experiments/test_script_main.py",)),
+    "bench-memory-child-flags": ("experiments/bench_memory.py",  # children measure the default weights
+                                 'f"--checkpoint={_CHECKPOINT.value}", ', "",
+                                 ("tests/experiments/test_bench_memory.py",)),
 }
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from mantra_jax.data.patches import MIN_DEVIATION
 from mantra_jax.models.compute import CHOICES, Compute
+from mantra_jax.train.optimizer import PAPER_LEARNING_RATE
 
 
 def data_block(*, patch_size: int, val_records: int, crop_size: int | None = None) -> ml_collections.ConfigDict:
@@ -18,7 +20,7 @@ def data_block(*, patch_size: int, val_records: int, crop_size: int | None = Non
     d.patch_size = patch_size
     if crop_size is not None:
         d.crop_size = crop_size
-    d.min_deviation = 32.0
+    d.min_deviation = MIN_DEVIATION
     d.seed = 0  # record seed of the training samples
     d.val_seed = 1  # record seed of the fixed validation set
     d.val_records = val_records
@@ -29,7 +31,8 @@ def data_block(*, patch_size: int, val_records: int, crop_size: int | None = Non
     return d
 
 
-def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int | None, learning_rate: float = 1e-4,
+def train_block(*, batch_size: int, steps_per_epoch: int, num_epochs: int | None,
+                learning_rate: float = PAPER_LEARNING_RATE,
                 checkpoint_every_steps: int | None = None, log_every_steps: int = 50) -> ml_collections.ConfigDict:
     """Loop and optimiser settings; the paper's defaults. The loop fields are those of
     mantra_jax.train.loop.LoopConfig (read by ``LoopConfig.from_config``), at its defaults

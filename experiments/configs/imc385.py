@@ -23,6 +23,8 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.configs.blocks import base_config, data_block, model_block, train_block
+from mantra_jax.data.imc_source import CROP_SIZE
+from mantra_jax.data.patches import PATCH_SIZE
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -32,13 +34,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     placeholder = ml_collections.config_dict.placeholder
     c.model = model_block("ptrain4", num_classes=placeholder(int), hierarchy_level=placeholder(str))
     if arg == "paper":
-        c.data = data_block(patch_size=256, crop_size=128, val_records=6400)
+        c.data = data_block(patch_size=PATCH_SIZE, crop_size=CROP_SIZE, val_records=6400)
         c.data.worker_count = 8
         c.train = train_block(batch_size=64, steps_per_epoch=1000, num_epochs=200)
         c.train.hierarchy_weight = 0.0  # the paper's plain 385-way cross-entropy
     else:
         c.model.variant = "tiny"
-        c.data = data_block(patch_size=256, crop_size=32, val_records=128)
+        c.data = data_block(patch_size=PATCH_SIZE, crop_size=32, val_records=128)
         c.train = train_block(batch_size=16, steps_per_epoch=50, num_epochs=10, learning_rate=1e-3,
                               log_every_steps=10)
         c.train.hierarchy_weight = 1.0

@@ -16,18 +16,21 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.configs.blocks import base_config, data_block, model_block, train_block
+from mantra_jax.data.patches import PATCH_SIZE
+from mantra_jax.models.ladn import RELEASE_WINDOWS
+from mantra_jax.train.end_to_end import PAPER_FEATEX_LEARNING_RATE
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("ladn", arg)
     c.setting = "FR"
     c.imc_checkpoint = ""
-    c.model = model_block("ptrain4", anomaly_feature="time_z", windows=(7, 15, 31))  # a tuple: settable by flag
+    c.model = model_block("ptrain4", anomaly_feature="time_z", windows=RELEASE_WINDOWS)  # a tuple: settable by flag
     if arg == "paper":
-        c.data = data_block(patch_size=256, val_records=3200)
+        c.data = data_block(patch_size=PATCH_SIZE, val_records=3200)
         c.data.worker_count = 8
         c.train = train_block(batch_size=64, steps_per_epoch=1000, num_epochs=200)
-        c.train.featex_learning_rate = 5e-5
+        c.train.featex_learning_rate = PAPER_FEATEX_LEARNING_RATE
     else:
         c.model.variant = "tiny"
         c.data = data_block(patch_size=64, val_records=16)

@@ -27,17 +27,18 @@ import os
 import sys
 from typing import Any, Sequence
 
-from mantra_jax.cli.common import (DEFAULT_AUTO_TILE_PIXELS, EXIT_INPUTS_FAILED, EXIT_INTERNAL,  # noqa: F401
-    EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, NO_CHECKPOINT, CliError, _add_inference_options,
-    _add_pairs_options, _Parser, _positive_int, _windows, compile_report, enable_compile_cache,
-    load_detector, make_predictor)
-from mantra_jax.cli.detect import cmd_detect, DETECT_SUMMARY, DETECT_COLUMNS  # noqa: F401
-from mantra_jax.cli.eval import weights_digest, cmd_eval, EVAL_OUTPUTS, EVAL_PROGRESS  # noqa: F401
-from mantra_jax.cli.robustness import cmd_robustness, ROBUSTNESS_OUTPUTS  # noqa: F401
-from mantra_jax.cli.info import model_info, cmd_info  # noqa: F401
-from mantra_jax.cli.convert_keras import cmd_convert_keras  # noqa: F401
-from mantra_jax.cli.weights import add_weights_parser, cmd_weights  # noqa: F401
-from mantra_jax.cli.report import add_report_option, cmd_report  # noqa: F401
+# The exit statuses of the module docstring, for the command's callers (``cli.main(...) == cli.EXIT_OK``).
+from mantra_jax.cli.common import (EXIT_INPUTS_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
+                                   EXIT_USAGE)
+from mantra_jax.cli.common import (CliError, _add_inference_options, _add_pairs_options, _Parser, _positive_int,
+                                   _windows, enable_compile_cache)
+from mantra_jax.cli.convert_keras import cmd_convert_keras
+from mantra_jax.cli.detect import cmd_detect
+from mantra_jax.cli.eval import cmd_eval
+from mantra_jax.cli.info import FLOPS_SIZE, cmd_info
+from mantra_jax.cli.report import add_report_option, cmd_report
+from mantra_jax.cli.robustness import cmd_robustness
+from mantra_jax.cli.weights import add_weights_parser
 
 
 # ---- parser and entry point ----------------------------------------------------------------------------
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="variant, parameters and FLOPs of a checkpoint")
     p.add_argument("checkpoint", metavar="CKPT")
-    p.add_argument("--size", type=_positive_int, default=256, help="side of the square used to count FLOPs")
+    p.add_argument("--size", type=_positive_int, default=FLOPS_SIZE, help="side of the square used to count FLOPs")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 

@@ -11,7 +11,8 @@ from mantra_jax.cli.common import EXIT_OK, CliError
 
 
 def cmd_convert_keras(args: argparse.Namespace) -> int:
-    from mantra_jax.io.checkpoints import _is_hdf5, load_model, save_weights_file
+    from mantra_jax.io.checkpoints import _is_hdf5, load_model
+    from mantra_jax.io.msgpack_weights import save_weights_file
 
     src, dst = pathlib.Path(args.input), pathlib.Path(args.output)
     if not src.is_file():

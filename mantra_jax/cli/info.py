@@ -8,13 +8,15 @@ from typing import Any
 
 from mantra_jax.cli.common import EXIT_OK
 
+FLOPS_SIZE = 256  # side of the square the FLOPs are counted at (``mantra info --size``'s default)
 
-def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = 256) -> dict[str, Any]:
+
+def model_info(model: Any, variables: Any, cfg: dict[str, Any], size: int = FLOPS_SIZE) -> dict[str, Any]:
     """Config, parameter counts, FLOPs per megapixel (XLA cost analysis at size x size) and the halo."""
     import jax
     import jax.numpy as jnp
 
-    from mantra_jax.io.checkpoints import parameter_count
+    from mantra_jax.io.variables import parameter_count
     from mantra_jax.models.compute import with_choices
 
     info: dict[str, Any] = {"config": cfg, "parameters": parameter_count(variables)}

@@ -6,7 +6,8 @@ and returns the forged image Z (H, W, 3) uint8 with ``Z == P`` exactly wherever 
 * enhancement (paper): ``Z = P (1 - M) + y(P) M`` with y a manipulation (the caller draws it from the
   385-type catalogue);
 * removal (paper: OpenCV inpainting): ``cv2.inpaint`` with TELEA or Navier-Stokes (chosen at random) and a
-  radius drawn from ``radius`` (2..5 px by default: larger radii cost 10x more for little change);
+  radius drawn from ``radius`` (2..5 px by default: larger radii cost far more for little change; measured:
+  README, Benchmarks);
 * splicing: the mask's bounding box is filled from a random window of another photo's patch rescaled by
   ``s ~ U(scale)`` (raised when needed so the window fits);
 * copy-move: the masked region receives content of the same patch moved by an integer shift of at least a

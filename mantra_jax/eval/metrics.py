@@ -9,7 +9,7 @@ Conventions (also returned, in words, by :func:`evaluate` under ``conventions``)
   positive, the negatives below it and tied with it; the integer sum of ``2 * below + tied`` over the
   positives is ``2 * P * N * AUC`` (Mann-Whitney with ties counted one half, equal to the trapezoidal
   ROC area of ``sklearn.metrics.roc_auc_score``). It is NaN when only one class is present. Two sorts
-  of the class subsets replace an arg-sort and gathers of the whole map (about 4x faster at 21 MP).
+  of the class subsets replace an arg-sort and gathers of the whole map (faster; measured: README, Benchmarks).
 * Paper protocol (ManTra-Net, CVPR 2019, Sec. 5, after [28]): the predicted map is negated when more
   than 50 % of the ground-truth pixels are forged (exactly 50 % is not negated). Negating the scores maps
   an AUC ``a`` to exactly ``1 - a`` (ties included), which is how it is computed here.
@@ -172,24 +172,6 @@ def _check_map(prob: Any, mask: Any | None) -> tuple[np.ndarray, np.ndarray | No
     if m.dtype != np.bool_:
         raise ValueError(f"mask must be a bool (H, W) array, got dtype {m.dtype}; binarise it first")
     return p, m
-
-
-def f1_at(prob: Any, mask: Any, threshold: float = FIXED_THRESHOLD) -> float:
-    """F1 of ``prob >= threshold`` against ``mask``. prob (H, W) in [0, 1]; mask bool (H, W)."""
-    p, m = _check_map(prob, mask)
-    return _f1(*_binary_counts(p >= threshold, m))
-
-
-def iou_at(prob: Any, mask: Any, threshold: float = FIXED_THRESHOLD) -> float:
-    """Intersection over union of ``prob >= threshold`` and ``mask``. Shapes (H, W)."""
-    p, m = _check_map(prob, mask)
-    return _iou(*_binary_counts(p >= threshold, m))
-
-
-def best_f1(prob: Any, mask: Any) -> float:
-    """Best F1 over all thresholds ``prob >= t`` (t over the distinct values of prob). Shapes (H, W)."""
-    p, m = _check_map(prob, mask)
-    return _best_f1(_rank(p.ravel(), m.ravel()))
 
 
 def pixel_auc(prob: Any, mask: Any, paper_protocol: bool = False) -> float:

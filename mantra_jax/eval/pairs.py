@@ -27,9 +27,8 @@ from typing import Literal
 
 import numpy as np
 from mantra_jax.io import images as _images
-from mantra_jax.io.images import IMAGE_EXTENSIONS, read_image  # noqa: F401 - re-exported
-from mantra_jax.io.masks import (LOSSY_EXTENSIONS, LoadedMask, MaskError, MaskRule, OnMismatch,  # noqa: F401
-                                 load_mask, read_mask, resize_nearest)
+from mantra_jax.io.images import read_image
+from mantra_jax.io.masks import MaskRule, OnMismatch, load_mask
 
 # Suffixes a mask's stem may add to its image's stem (compared case-insensitively).
 MASK_STEM_SUFFIXES = ("_gt", "-gt", "_mask", "-mask", "_groundtruth", "_edgemask")
@@ -234,19 +233,6 @@ def pairs_from_folders(root: str | os.PathLike, *, tampered_dir: str = "Tp", mas
     if not pairs:
         raise PairsError(f"no images found under {root}")
     return pairs
-
-
-def read_pairs(source: str | os.PathLike) -> list[Pair]:
-    """Dispatches on the source: a folder (Tp/Gt/Au), a ``.csv`` or a ``.json`` file."""
-    source = Path(source)
-    if source.is_dir():
-        return pairs_from_folders(source)
-    suffix = source.suffix.lower()
-    if suffix == ".csv":
-        return read_pairs_csv(source)
-    if suffix == ".json":
-        return read_pairs_json(source)
-    raise PairsError(f"{source}: expected a folder with Tp/ and Gt/, a .csv or a .json pairs list")
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

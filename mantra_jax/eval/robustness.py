@@ -30,7 +30,8 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from mantra_jax.eval.pairs import Pair, resize_nearest
+from mantra_jax.eval.pairs import Pair
+from mantra_jax.io.masks import resize_nearest
 
 Attack = Callable[[np.ndarray, "np.ndarray | None", float, np.random.Generator],
                   tuple[np.ndarray, "np.ndarray | None"]]

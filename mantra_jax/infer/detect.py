@@ -27,14 +27,9 @@ import cv2
 import numpy as np
 
 from mantra_jax.io.atomic import save_npy_atomic
-from mantra_jax.io.images import (DEFAULT_MIN_SIZE, IMAGE_EXTENSIONS, list_images,  # noqa: F401
-                                  scan_images, write_png_atomic)
+from mantra_jax.io.images import DEFAULT_MIN_SIZE, scan_images, write_png_atomic
 
 _GLOB_CHARS = frozenset("*?[")
-
-
-class InputError(ValueError):
-    """A command-line input that names no usable file."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 from mantra_jax.errors import WeightFileError
 from mantra_jax.io.atomic import atomic_path
 from mantra_jax.models.featex import FeatureExtractor
+from mantra_jax.models.first_layer import FirstLayer
 from mantra_jax.models.ladn import AnomalyDetector
 from mantra_jax.ops.srm import srm_kernel
 
@@ -235,18 +236,21 @@ def weights_to_variables(weights: Mapping[str, np.ndarray], *, trunk=None, trans
         if not np.all(np.isfinite(weights[key])):
             raise WeightFileError(f"{path}: dataset {key} holds NaN or infinite values")
 
+    # The file's groups are our scopes (``_weight_items``): the feature extractor's, and the LADN's
+    # layers (each its own group) with its batch norm's statistics; the LADN itself has no group.
+    featex_scope, ladn_scope, bnorm = FeatureExtractor.SCOPE, AnomalyDetector.SCOPE, AnomalyDetector.BNORM
     featex: dict[str, dict[str, np.ndarray]] = {}
     ladn: dict[str, dict[str, np.ndarray]] = {}
     stats: dict[str, dict[str, np.ndarray]] = {}
     for key, value in weights.items():
         group, layer, var = key.split("/")
-        if group == "Featex":
+        if group == featex_scope:
             featex.setdefault(layer, {})[var] = value
-        elif group == "bnorm":
-            stats.setdefault("bnorm", {})[var] = value
+        elif group == bnorm:
+            stats.setdefault(bnorm, {})[var] = value
         else:
             ladn.setdefault(group, {})[var] = value
-    return {"params": {"Featex": featex, "LADN": ladn}, "batch_stats": {"LADN": stats}}
+    return {"params": {featex_scope: featex, ladn_scope: ladn}, "batch_stats": {ladn_scope: stats}}
 
 
 def _weight_items(variables: Mapping[str, Any]):
@@ -276,7 +280,7 @@ def save_keras_h5(path: str | os.PathLike, weights: Mapping[str, np.ndarray], in
         group, layer, var = key.split("/")
         groups.setdefault(group, []).append((f"{layer}/{var}:0", value))
     if include_srm:
-        groups.setdefault("Featex", []).insert(1, ("b1c1/srm:0", srm_kernel()))
+        groups.setdefault(FeatureExtractor.SCOPE, []).insert(1, (f"{FirstLayer.SCOPE}/srm:0", srm_kernel()))
     path = os.fspath(path)
     with atomic_path(path, suffix=".h5.tmp") as tmp:  # the one atomic writer (mode follows the umask)
         with h5py.File(tmp, "w") as f:

@@ -30,7 +30,6 @@ import numpy as np
 
 from mantra_jax.manipulations._common import Builder, check_image, ignore_rng, parse_number, to_uint8
 
-KERNEL_SIZES: tuple[int, ...] = tuple(range(3, 34, 2))
 WAVELET_KERNEL_SIZES: tuple[int, ...] = (3, 5, 7, 9)
 
 

@@ -21,10 +21,6 @@ import numpy as np
 
 from mantra_jax.manipulations._common import Builder, check_image, from_bgr, ignore_rng, parse_number, to_bgr
 
-QUALITIES: tuple[int, ...] = (36, 40, 44, 48, 53, 57, 61, 65, 70, 74, 78, 82, 87, 91, 95, 100)
-DOUBLE_Q1: tuple[int, ...] = (36, 44, 53, 61, 70, 78, 87, 95)
-DOUBLE_Q2: tuple[int, ...] = (40, 48, 57, 65, 74, 82, 91, 100)
-
 
 def _check_quality(q: int, name: str) -> None:
     if not isinstance(q, (int, np.integer)) or not 1 <= q <= 100:

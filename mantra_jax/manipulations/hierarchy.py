@@ -38,7 +38,6 @@ PAPER_LEVEL_NAMES: tuple[str, ...] = ("HL0", "HL1", "HL2", "HL3", "HL4", "HL5")
 # Names of the level-1 nodes (csv ids 1..7).
 GROUP_NAMES: tuple[str, ...] = ("blur", "resize", "compression", "morphology", "noise", "quantization",
                                 "contrast")
-CSV_HEADER: tuple[str, ...] = ("leaf_id", "name", "family", "parameter", "L1", "L2", "L3", "L4", "L5")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,14 +96,6 @@ def additions() -> tuple[Leaf, ...]:
 
 
 ADDITIONS: tuple[Leaf, ...] = additions()
-
-
-def hierarchy_csv_text() -> str:
-    """The figure's leaves as csv text (``CSV_HEADER`` columns), the official csv's format."""
-    rows = [",".join(CSV_HEADER)]
-    rows += [",".join([str(leaf.leaf_id), leaf.name, leaf.family, leaf.parameter, *map(str, leaf.path)])
-             for leaf in figure_leaves()]
-    return "\n".join(rows) + "\n"
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,7 @@ Parameter meanings:
 - Quantization-C: colour quantization to an adaptive palette of at most C colours (Pillow's fast octree
   quantizer, Image.quantize(C, method=FASTOCTREE), no dithering): every pixel becomes the nearest palette
   colour, so flat colour regions and false contours appear; smaller C is coarser. (Median cut gives similar
-  palettes but costs about 150 ms on a 256 x 256 patch against about 1 ms for the octree.)
+  palettes but is far slower than the octree; measured: README, Benchmarks.)
 - Dithering: Floyd-Steinberg error diffusion to the fixed 216-colour web-safe palette (levels 0, 51, ..., 255
   per channel; Pillow's Image.convert("P", palette=WEB, dither=FLOYDSTEINBERG)), which adds the
   characteristic high-frequency dither pattern.

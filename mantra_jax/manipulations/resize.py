@@ -17,9 +17,6 @@ import numpy as np
 
 from mantra_jax.manipulations._common import Builder, check_image, ignore_rng, parse_number
 
-SCALES: tuple[float, ...] = (0.15, 0.20, 0.25, 0.31, 0.36, 0.41, 0.47, 0.52, 0.57, 0.63, 0.68, 0.73, 0.79,
-                             0.84, 0.89, 0.95)
-
 INTERPOLATIONS: dict[str, int] = {
     "AREA": cv2.INTER_AREA,
     "CUBIC": cv2.INTER_CUBIC,

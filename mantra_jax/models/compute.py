@@ -34,11 +34,10 @@ AUTO = "auto"  # the choice that ``resolve`` makes per layer and platform
 KERNEL_GRAD_CHOICES = (AUTO,) + KERNEL_GRADS
 CONV_ALGORITHM_CHOICES = (AUTO,) + ALGORITHMS
 
-# Where "auto" computes a CPU layer's kernel gradient as per-tap matmuls (measured with jax 0.12 on 2 cores,
-# see experiments/bench_train.py): XLA's own kernel gradient runs at about 50 GFLOP/s for batch x height x
-# width = 16384 output pixels but drops to about 20 GFLOP/s at 65536, while the per-tap matmuls run at
-# 80-135 GFLOP/s from 64 input channels up. Below 64 input channels, or at 64 with few pixels, XLA's is as
-# fast or faster.
+# Where "auto" computes a CPU layer's kernel gradient as per-tap matmuls: XLA's own kernel gradient slows
+# down as the output pixels grow, the per-tap matmuls run near the matmul peak from 64 input channels up;
+# below 64 input channels, or at 64 with few pixels, XLA's is as fast or faster (measured with
+# experiments/bench_train.py: README, Benchmarks).
 MATMUL_GRAD_MIN_CHANNELS = 128
 MATMUL_GRAD_MIN_CHANNELS_LARGE = 64
 MATMUL_GRAD_LARGE_PIXELS = 32768

@@ -201,8 +201,8 @@ def variable_shapes(model: Any) -> Any:
     """``model``'s variables as a tree of ``jax.ShapeDtypeStruct`` (no computation).
 
     Traced with direct convolutions: the compute policy changes how the network computes, not its variables,
-    and the Winograd path has 10x more operations to trace (1.8 s against 0.1 s for Ptrain4 on CPU, which
-    every weight loading pays before the first image)."""
+    and the Winograd path has many more operations to trace, which every weight loading would pay before the
+    first image (measured: README, Benchmarks)."""
     import jax
     import jax.numpy as jnp
 

@@ -31,6 +31,8 @@ from mantra_jax.ops.constraints import non_negative_project, unit_norm_project
 from mantra_jax.ops.conv import conv2d, conv2d_same
 from mantra_jax.ops.convlstm import convlstm
 
+RELEASE_WINDOWS = (7, 15, 31)  # the release's (Ptrain4's) window sizes: every model's default
+
 SIGMA_FLOOR = 1e-6
 BNORM_STATISTICS = ("moving", "image")  # what bnorm normalises by in inference (see the module docstring)
 
@@ -59,7 +61,7 @@ class AnomalyDetector(nn.Module):
     ``pred`` (B, H, W, 1) probabilities.
     """
 
-    windows: tuple[int, ...] = (7, 15, 31)
+    windows: tuple[int, ...] = RELEASE_WINDOWS
     adapted_features: int = 64
     lstm_features: int = 8
     lstm_kernel: int = 7

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 
 from mantra_jax.models.compute import Compute
 from mantra_jax.models.featex import FeatexConfig, FeatureExtractor
-from mantra_jax.models.ladn import AnomalyDetector
+from mantra_jax.models.ladn import RELEASE_WINDOWS, AnomalyDetector
 from mantra_jax.models.structure import Layer, ladn_layers
 from mantra_jax.ops.anomaly import AnomalyFeature
 from mantra_jax.ops.conv import conv2d_symmetric, conv2d_symmetric_mean
@@ -76,7 +76,7 @@ class ManTraNet(_ComposesFeatex, nn.Module):
     (each image normalised by its own statistics, as the PyTorch port does; see ``models/ladn.py``)."""
 
     featex: FeatexConfig = FeatexConfig()
-    windows: tuple[int, ...] = (7, 15, 31)
+    windows: tuple[int, ...] = RELEASE_WINDOWS
     anomaly_feature: str | AnomalyFeature = "time_z"
     compute: Compute = Compute()
     bnorm_statistics: str = "moving"

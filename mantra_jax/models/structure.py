@@ -28,7 +28,6 @@ from typing import Any, Iterable
 from mantra_jax.models.first_layer import FirstLayer, first_layer_features, first_layer_kernel
 
 PARTS: tuple[str, ...] = ("first", "trunk", "shortcut", "transform", "ladn", "head")
-FEATEX_PARTS: tuple[str, ...] = ("first", "trunk", "shortcut", "transform")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ import dataclasses
 
 from mantra_jax.models.compute import Compute
 from mantra_jax.models.featex import FeatexConfig
+from mantra_jax.models.ladn import RELEASE_WINDOWS
 from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
 from mantra_jax.ops.anomaly import AnomalyFeature
 
@@ -35,7 +36,7 @@ class Variant:
 
     name: str
     featex: FeatexConfig
-    windows: tuple[int, ...] = (7, 15, 31)
+    windows: tuple[int, ...] = RELEASE_WINDOWS
 
     plain_filters = property(lambda self: self.featex.plain_filters)
     trunk = property(lambda self: self.featex.trunk)
@@ -50,8 +51,8 @@ VARIANTS: dict[str, Variant] = {
     "ptrain1": Variant("ptrain1", FeatexConfig(20), (7, 15, 31, 63)),
     "ptrain2": Variant("ptrain2", FeatexConfig(4), (7, 15, 31, 63)),
     "ptrain3": Variant("ptrain3", FeatexConfig(4), (7, 15, 31, 63)),
-    "ptrain4": Variant("ptrain4", FeatexConfig(4), (7, 15, 31)),
-    "tiny": Variant("tiny", FeatexConfig(4, TINY_TRUNK, 64), (7, 15, 31)),
+    "ptrain4": Variant("ptrain4", FeatexConfig(4), RELEASE_WINDOWS),
+    "tiny": Variant("tiny", FeatexConfig(4, TINY_TRUNK, 64), RELEASE_WINDOWS),
 }
 
 

@@ -22,8 +22,8 @@ samples are cut into blocks of n, and a window starting at i is the within-block
 ``i // n`` plus the within-block prefix sum of the next block, both from ``lax.associative_scan`` over
 only n samples (O(1) work per sample whatever n, rounding again at the size of one window's sum). It
 gives the same means within float32 rounding. It is kept as the reference formulation, but it is not the
-default: on a 2-core AMD EPYC it ran the release's three windows 2.3x slower at 256 x 256, and XLA
-compiled its gradient about 4x slower (64 x 64 x 32, windows 7/15/31: 13.3 s against 3.5 s).
+default: it runs the release's three windows slower and XLA compiles its gradient slower (measured:
+README, Benchmarks).
 """
 
 from __future__ import annotations
@@ -101,12 +101,6 @@ def _means_1d(x: jnp.ndarray, ns: Sequence[int], axis: int, method: str = "doubl
     sums = (_window_sums_1d(x, ns, axis) if method == "doubling"
             else [_window_sum_1d_cumsum(x, n, axis) for n in ns])
     return [s / _in_image_count_1d(x.shape[axis], n, x.dtype).reshape(shape) for n, s in zip(ns, sums)]
-
-
-def window_mean_1d(x: jnp.ndarray, n: int, axis: int) -> jnp.ndarray:
-    """Mean over the centred n-window along ``axis``, counting in-range samples only."""
-    _check_window(n)
-    return _means_1d(x, (n,), axis)[0]
 
 
 def window_means(x: jnp.ndarray, ns: Sequence[int], method: str = "doubling") -> list[jnp.ndarray]:

@@ -1,6 +1,7 @@
 """A VALID convolution whose kernel gradient is computed as per-tap matrix products.
 
-XLA on CPU computes convolution kernel gradients about ten times slower than the forward pass. The
+XLA on CPU computes convolution kernel gradients far slower than the forward pass (measured: README,
+Benchmarks). The
 kernel gradient of a stride-1 VALID convolution is, for every tap (i, j),
 
     dK[i, j] = X[:, i:i+H', j:j+W', :]^T  @  dY        ((B*H'*W', I)^T x (B*H'*W', O) -> (I, O))

@@ -79,6 +79,6 @@ def convlstm(x: jnp.ndarray, kernel: jnp.ndarray, recurrent_kernel: jnp.ndarray,
         return new, None
 
     # Fully unrolled (T is the number of window scales, at most a handful): inside a rolled loop XLA on CPU
-    # computes the recurrent kernel gradient about 10x slower (4.5 s against 0.47 s for a tiny-model batch).
+    # computes the recurrent kernel gradient several times slower (measured: README, Benchmarks).
     (h_last, _), _ = jax.lax.scan(step, first, x_proj[1:], unroll=True)
     return h_last

@@ -42,8 +42,7 @@ import orbax.checkpoint as ocp
 
 from mantra_jax.errors import CheckpointCorruptError, CheckpointError, CheckpointMismatchError
 from mantra_jax.io.orbax_layout import (BEST_DIR, DATA, LAYOUT, LOOP, MODEL_CONFIG, PERIODIC_DIR, STATE,
-                                        first_line as _first_line, quiet_orbax, resolve_step_dir,
-                                        restore_inference_variables)
+                                        first_line as _first_line, quiet_orbax)
 from mantra_jax.train.plateau import PlateauState
 from mantra_jax.train.state import TrainState
 
@@ -51,9 +50,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "mantra_jax.train_state"
 VERSION = 1
-__all__ = ["BEST_DIR", "PERIODIC_DIR", "CheckpointCorruptError", "CheckpointError", "CheckpointMismatchError",
-           "TrainCheckpoints", "compare_layouts", "resolve_step_dir", "restore_inference_variables",
-           "state_layout", "state_to_tree", "tree_to_state"]
+__all__ = ["TrainCheckpoints", "compare_layouts", "state_layout", "state_to_tree", "tree_to_state"]
 
 # ---- the state as a tree of arrays ------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ kernel is not exactly the identity (it divides by ``1 + 1e-7``).
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import jax
 import optax
@@ -72,11 +72,3 @@ def constrain(table: ConstraintTable = RELEASE_CONSTRAINTS, frozen: Sequence[str
     return optax.GradientTransformation(init, update)
 
 
-def project_params(params: Mapping[str, Any], table: ConstraintTable = RELEASE_CONSTRAINTS,
-                   skip: Sequence[str] = ()) -> Any:
-    """``params`` with every weight ``table`` constrains projected, except under the top-level names in
-    ``skip`` (for a model's initial weights or a loaded file; training uses ``constrain``)."""
-    matched = match_constraints(params, table)
-    return jax.tree_util.tree_map_with_path(
-        lambda path, p: matched[_name(path)](p) if _name(path) in matched and _name(path).split("/")[0] not in skip
-        else p, params)

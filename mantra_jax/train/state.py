@@ -5,10 +5,10 @@ and the learning-rate plateau state (no PRNG key: no layer of the models is stoc
 optimiser are passed to the step builders (``mantra_jax.train.step``), so the state is plain data that
 Orbax saves and restores.
 
-Initialisation uses an ``rbg`` key: with the default threefry key XLA takes about 7x longer to compile the
-initialisers on CPU (30 s against 4 s for the tiny model), and the initial weights need no particular
-generator. Only the shapes of ``example_shape`` matter beyond its channel count (no layer depends on the
-image size), so a small one keeps initialisation cheap.
+Initialisation uses an ``rbg`` key: with the default threefry key XLA takes much longer to compile the
+initialisers on CPU (measured: README, Benchmarks), and the initial weights need no particular generator.
+Only the shapes of ``example_shape`` matter beyond its channel count (no layer depends on the image size),
+so a small one keeps initialisation cheap.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ import pytest
 from PIL import Image
 
 from mantra_jax import cli
-from mantra_jax.io.checkpoints import model_from_config, save_weights_file
+from mantra_jax.io.msgpack_weights import save_weights_file
+from mantra_jax.models.config import model_from_config
 from tests.infer.conftest import init
 
 S = 8  # side of every test image: the smallest accepted (mantra_jax.io.images.DEFAULT_MIN_SIZE)

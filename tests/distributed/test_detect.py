@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mantra_jax import cli
-from mantra_jax.io.checkpoints import save_weights_file
+from mantra_jax.io.msgpack_weights import save_weights_file
 from mantra_jax.io.outputs import MANIFEST, read_manifest
 from tests.cli.test_hostile_inputs import CFG, _png, _variables
 from tests.distributed.helpers import run

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from mantra_jax import cli
-from mantra_jax.io.checkpoints import save_weights_file
+from mantra_jax.io.msgpack_weights import save_weights_file
 from tests.cli.test_hostile_inputs import CFG, _mask, _pairs_csv, _png, _variables
 from tests.distributed.helpers import assert_none_left, leftovers, run, start
 

@@ -3,7 +3,8 @@ synthetic folder whose two "cameras" differ by a known processing (blur against 
 
 import json
 import pathlib
-import runpy
+import subprocess
+import sys
 
 import cv2
 import jax
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from mantra_jax.eval import camera_probe as cp
+from tests.conftest import subprocess_env
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "camera_probe.py"
 
@@ -76,9 +78,10 @@ def _synthetic_cameras(root: pathlib.Path, per_camera: int = 8, size: int = 40) 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from mantra_jax.io.checkpoints import model_from_config, save_weights_file
+    from mantra_jax.io.msgpack_weights import save_weights_file
+    from mantra_jax.models.config import model_from_config
 
-    from mantra_jax.io.checkpoints import variable_shapes
+    from mantra_jax.models.config import variable_shapes
 
     cfg = {"kind": "imc", "variant": "tiny", "num_classes": 7}
     rng = np.random.default_rng(0)  # random weights of glorot scale, without compiling an initialiser
@@ -93,18 +96,25 @@ def tiny_checkpoint(tmp_path_factory):
     return path
 
 
-def test_probe_tells_blur_from_noise_end_to_end(tmp_path, tiny_checkpoint, capsys):
+def _probe(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
+
+
+def test_probe_tells_blur_from_noise_end_to_end(tmp_path, tiny_checkpoint):
     _synthetic_cameras(tmp_path / "photos")
     out = tmp_path / "probe.json"
-    main = runpy.run_path(str(SCRIPT), run_name="camera_probe")["main"]
-    assert main(["--images", str(tmp_path / "photos"), "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    args = ("--images", str(tmp_path / "photos"), "--checkpoint", str(tiny_checkpoint), "--out", str(out))
+    proc = _probe(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert (result["fit"], result["test"], result["k"], result["chance"]) == (8, 8, 7, 0.5)
     assert result["accuracy"] == 1.0 and set(result["per_camera"]) == {"blurry", "noisy"}
-    assert "7-NN camera accuracy 1.000" in capsys.readouterr().out
+    assert "7-NN camera accuracy 1.000" in proc.stdout
     # never over an existing file
-    with pytest.raises(SystemExit):
-        main(["--images", str(tmp_path / "photos"), "--checkpoint", str(tiny_checkpoint), "--out", str(out)])
+    proc = _probe(*args)
+    assert proc.returncode == 2 and "not overwriting" in proc.stderr, proc.stderr[-2000:]
+    assert json.loads(out.read_text()) == result
 
 
 def test_probe_fn_of_a_camera_set_scores_a_model(tmp_path, tiny_checkpoint):

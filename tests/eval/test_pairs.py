@@ -40,7 +40,7 @@ def test_csv_coverage_columns_give_tampered_and_original_pairs(tmp_path):
     (tmp_path / "pairs.csv").write_text(
         "id,tampered,original,mask,width,height,mask_size_matches\n1,tampered/1t.png,original/1.png,"
         "mask/1forged.png,5,4,1\n")
-    assert P.read_pairs(tmp_path / "pairs.csv") == [
+    assert P.read_pairs_csv(tmp_path / "pairs.csv") == [
         P.Pair(tmp_path / "tampered/1t.png", tmp_path / "mask/1forged.png"),
         P.Pair(tmp_path / "original/1.png", None)]
 
@@ -65,7 +65,7 @@ def test_folders_pair_by_stem_with_mask_suffixes(tmp_path):
     for name in ("x1_gt.png", "x2_mask.png", "x3.png"):
         _png(tmp_path / "Gt" / name, np.zeros((4, 5), np.uint8))
     _rgb(tmp_path / "Au" / "a.jpg")
-    got = P.read_pairs(tmp_path)
+    got = P.pairs_from_folders(tmp_path)
     assert [(p.image.name, p.mask.name if p.mask else None) for p in got] == [
         ("X2.tif", "x2_mask.png"), ("x1.jpg", "x1_gt.png"), ("x3.png", "x3.png"), ("a.jpg", None)]
 
@@ -89,7 +89,7 @@ def test_json_negative_means_authentic(tmp_path):
     _rgb(tmp_path / "a.png")
     _png(tmp_path / "m.png", np.zeros((4, 5), np.uint8))
     (tmp_path / "list.json").write_text(json.dumps([["t.png", "m.png"], ["a.png", "Negative"]]))
-    assert P.read_pairs(tmp_path / "list.json") == [P.Pair(tmp_path / "t.png", tmp_path / "m.png"),
+    assert P.read_pairs_json(tmp_path / "list.json") == [P.Pair(tmp_path / "t.png", tmp_path / "m.png"),
                                                      P.Pair(tmp_path / "a.png", None)]
     (tmp_path / "bad.json").write_text(json.dumps([["t.png"]]))
     with pytest.raises(P.PairsError, match="entry 0"):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import ablation_anomaly, imc385, ladn
-from mantra_jax.train.checkpoints import restore_inference_variables
 from experiments.runners import run_anomaly_ablation, run_imc385, run_ladn
+from mantra_jax.io.orbax_layout import restore_inference_variables
 from tests.conftest import subprocess_env
 from tests.train.tiny import fast_compile_models
 
@@ -120,7 +120,7 @@ def test_mantra_detect_reads_an_orbax_training_checkpoint(ladn_hf_workdir, tmp_p
 
     from mantra_jax import cli
     from mantra_jax.infer.whole import predict
-    from mantra_jax.io.checkpoints import model_from_config
+    from mantra_jax.models.config import model_from_config
 
     image = np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "photo.png")

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from mantra_jax.io.checkpoints import (CheckpointError, check_config, load_model, load_weights_file,
-                                       model_from_config, parameter_count, save_weights_file)
+from mantra_jax.errors import CheckpointError
+from mantra_jax.io.checkpoints import load_model
+from mantra_jax.io.msgpack_weights import load_weights_file, save_weights_file
+from mantra_jax.io.variables import parameter_count
+from mantra_jax.models.config import check_config, model_from_config
 from mantra_jax.models.mantranet import IMCClassifier, ManTraNet
 from tests.infer.conftest import init
 

@@ -74,10 +74,10 @@ def test_resize_nearest_matches_pillow_nearest():
         np.testing.assert_array_equal(M.resize_nearest(mask, shape), ref)
 
 
-def test_pairs_module_reexports_the_one_mask_reader():
+def test_pairs_reads_masks_with_the_one_mask_reader():
     from mantra_jax.eval import pairs
 
-    assert pairs.read_mask is M.read_mask and pairs.load_mask is M.load_mask
+    assert pairs.load_mask is M.load_mask
 
 
 def test_mask_over_the_pixel_limit_is_refused_from_its_header(tmp_path):

@@ -7,9 +7,9 @@ import numpy as np
 import optax
 import pytest
 
-from mantra_jax.io.checkpoints import CheckpointError
-from mantra_jax.train.checkpoints import (CheckpointCorruptError, CheckpointMismatchError, TrainCheckpoints,
-                                          restore_inference_variables)
+from mantra_jax.errors import CheckpointCorruptError, CheckpointError, CheckpointMismatchError
+from mantra_jax.io.orbax_layout import restore_inference_variables
+from mantra_jax.train.checkpoints import TrainCheckpoints
 from mantra_jax.train.end_to_end import end_to_end_setting
 from mantra_jax.train.state import create_train_state
 

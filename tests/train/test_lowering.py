@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from mantra_jax.io.checkpoints import model_from_config
+from mantra_jax.models.config import model_from_config
 from mantra_jax.models.compute import for_platform
 from mantra_jax.train import sharding
 from mantra_jax.train.flops import train_flops_per_pixel
