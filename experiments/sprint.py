@@ -136,7 +136,7 @@ def export_bytes(variant: str) -> dict[str, int]:
 
     from experiments.configs.sprint import get_config
     from experiments.runners import _cfg_dict, end_to_end, imc_model_config
-    from mantra_jax.io.checkpoints import model_from_config, variable_shapes
+    from mantra_jax.models.config import model_from_config, variable_shapes
 
     cfg = _cfg_dict(get_config(variant))
     count = lambda tree: sum(_nbytes(a) for a in jax.tree.leaves(tree))  # noqa: E731
@@ -278,7 +278,8 @@ def _plateau_state(d: Mapping[str, float] | None):
 
 def _load_resume(directory: pathlib.Path) -> tuple[dict[str, Any], Any, Any]:
     """(record, whole-model variables, IMC head params or None) of a previous export."""
-    from mantra_jax.io.checkpoints import CheckpointError, load_weights_file
+    from mantra_jax.errors import CheckpointError
+    from mantra_jax.io.msgpack_weights import load_weights_file
     from mantra_jax.io.msgpack_weights import read_msgpack
 
     try:
@@ -394,7 +395,7 @@ def _export(out: pathlib.Path, cfg: Mapping[str, Any], whole: Any, head: Any, hr
     from flax import serialization
 
     from mantra_jax.io.atomic import write_bytes_atomic, write_text_atomic
-    from mantra_jax.io.checkpoints import save_weights_file
+    from mantra_jax.io.msgpack_weights import save_weights_file
     from mantra_jax.io.json_safe import json_safe as _json
 
     out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ import pathlib
 import ml_collections
 
 from experiments.configs.blocks import base_config, data_block, train_block
+from mantra_jax.eval import camera_probe
 
 DRESDEN_PATTERN = r"^(.+?)_\d+_\d+\."
 
@@ -37,7 +38,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c, arg = base_config("imc_studies", arg)
     c.study = "backbone"  # backbone | first_layer | hierarchy | width_depth (the script's --study sets it)
     c.only = ""  # comma-separated column labels to run (empty: all)
-    cams = ml_collections.ConfigDict({"folder": "", "pattern": "", "crop": 512, "k": 7, "seed": 0})
+    cams = ml_collections.ConfigDict({"folder": "", "pattern": "", "crop": camera_probe.CENTRE,
+                                      "k": camera_probe.K, "seed": 0})
     # train: every column's imc385 train block (one epoch = one evaluation period; checkpoints at each)
     if arg == "paper":
         c.width_divisor = 1

@@ -21,10 +21,6 @@ from mantra_jax.io.orbax_layout import first_line, restore_inference_variables
 from mantra_jax.io.variables import check_variables
 from mantra_jax.models.config import ModelConfig, check_config, model_from_config
 
-# Import paths of experiments/sprint.py only (its homes: io.msgpack_weights, models.config); drop with it.
-from mantra_jax.io.msgpack_weights import save_weights_file  # noqa: E402,F401
-from mantra_jax.models.config import variable_shapes  # noqa: E402,F401
-
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 __all__ = ["HDF5_SIGNATURE", "load_model", "restore_orbax"]

@@ -18,7 +18,7 @@ def squared_z(x, mean, sigma, windows):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from tests.train.test_experiments import _config
+    from tests.experiments.test_runners import _config
     from tests.train.tiny import fast_compile_models
     from experiments.runners import run_ladn
 

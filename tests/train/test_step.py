@@ -1,6 +1,6 @@
 """Train/eval steps: the tiny IMC classifier on a fixed batch (falling loss, eval sums), and the toy model
 with the release's parameter names (projections, frozen modules, plateau scale, eval mode) because it
-compiles in a second. The real ManTra-Net step runs in tests/train/test_experiments.py."""
+compiles in a second. The real ManTra-Net step runs in tests/experiments/test_runners.py."""
 
 import jax
 import jax.numpy as jnp
