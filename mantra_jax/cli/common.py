@@ -5,12 +5,10 @@ compile cache and its report, benchmark pairs and the progress bar."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import pathlib
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 EXIT_OK, EXIT_INPUTS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _IMPORTED = time.monotonic()  # process_seconds' fallback where /proc is not there

@@ -1,7 +1,6 @@
 """``mantra weights``: list, add (right and wrong file), fetch (licence by flag or at a terminal prompt, with
 its progress bar), no consent, unreachable host (loopback servers only, no internet)."""
 
-import json
 import re
 import sys
 
